@@ -1,0 +1,112 @@
+"""`raw_images`: ingest one landed batch into an immutable, content-addressed copy plus a manifest."""
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from assets.partitions import batch_partitions
+from resources.storage import LandingResource, StorageResource
+from synthaug.imageio import DEFAULT_MAX_PIXELS
+from synthaug.ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, IngestSummary, ingest_batch
+from synthaug.layout import DataLayout
+from synthaug.locking import exclusive_lock
+from synthaug.samples import examples_by_group, manifest_digest
+from synthaug.thumbnails import gallery_markdown
+
+MAX_ERROR_ROWS_SHOWN = 25
+
+
+class RawImagesConfig(Config):
+    """Limits for ingest; defaults suit photos and scans alike."""
+
+    max_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, description="Images with more pixels are refused (decompression bombs)."
+    )
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, description="Files larger than this are refused unread.")
+    workers: int = Field(0, description="Decode processes; 0 uses every CPU core.")
+
+
+@asset(
+    partitions_def=batch_partitions,
+    group_name="ingest",
+    kinds={"python", "parquet"},
+    code_version="1",
+    description="Every file of a landed batch, fully decoded and validated: an immutable content-addressed "
+    "copy of each good image and a manifest row per file (bad files included, with the reason).",
+)
+def raw_images(
+    context: AssetExecutionContext, config: RawImagesConfig, storage: StorageResource, landing: LandingResource
+) -> MaterializeResult:
+    batch_id = context.partition_key
+    batch_dir = landing.path / batch_id
+    if not batch_dir.is_dir():
+        raise Failure(
+            description=f"batch folder {batch_dir} does not exist: it was moved or deleted after it was registered. "
+            "Put it back, or delete the partition in the UI."
+        )
+    layout = storage.layout()
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        eta = elapsed / done * (total - done) if done else 0.0
+        context.log.info(
+            f"ingest {batch_id}: {done}/{total} files, {done / max(elapsed, 1e-9):.0f}/s, ~{eta:.0f}s left"
+        )
+
+    options = IngestOptions(config.max_pixels, config.max_file_bytes, config.workers)
+    with exclusive_lock(layout.lock_path(f"raw_images-{batch_id}"), what=f"raw_images for batch {batch_id}"):
+        context.log.info(f"ingesting {batch_dir}")
+        summary = ingest_batch(batch_dir, layout, landing.path, options, progress)
+    for warning in summary.warnings:
+        context.log.warning(f"{batch_id}: {warning}")
+    if summary.total == 0:
+        context.log.warning(f"batch {batch_id} holds no files: the manifest is empty")
+    return MaterializeResult(
+        metadata=_metadata(summary, layout),
+        data_version=DataVersion(manifest_digest(summary.manifest_path, ["image_id", "label", "pixel_hash", "status"])),
+    )
+
+
+def _metadata(summary: IngestSummary, layout: DataLayout) -> dict:
+    errors_md = _error_table(summary)
+    metadata = {
+        "path": MetadataValue.path(str(summary.manifest_path.parent)),
+        "manifest": MetadataValue.path(str(summary.manifest_path)),
+        "num_files": summary.total,
+        "num_ok": summary.ok,
+        "num_errors": sum(summary.errors.values()),
+        "num_noted": summary.noted,
+        "errors_by_reason": MetadataValue.json(dict(summary.errors)),
+        "images_per_label": MetadataValue.json(dict(sorted(summary.labels.items()))),
+        "formats": MetadataValue.json(dict(summary.formats)),
+        "seconds": round(summary.seconds, 2),
+        "files_per_second": round(summary.total / summary.seconds, 1) if summary.seconds else 0.0,
+    }
+    if summary.warnings:
+        metadata["warnings"] = MetadataValue.md("\n".join(f"- {w}" for w in summary.warnings[:50]))
+    if errors_md:
+        metadata["bad_files"] = MetadataValue.md(errors_md)
+    if summary.ok:
+        samples = examples_by_group(layout, summary.manifest_path, "label", per_group=8)
+        metadata["examples_per_label"] = MetadataValue.md(gallery_markdown(samples, title="label"))
+    return metadata
+
+
+def _error_table(summary: IngestSummary) -> str:
+    table = pq.read_table(summary.manifest_path, columns=["source_path", "status", "error_code", "error"])
+    bad = table.filter(pc.equal(table["status"], "error")).slice(0, MAX_ERROR_ROWS_SHOWN).to_pylist()
+    if not bad:
+        return ""
+    lines = ["| file | reason | detail |", "|---|---|---|"]
+    for row in bad:
+        cells = [str(row[k]).replace("|", "\\|").replace("\n", " ") for k in ("source_path", "error_code", "error")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

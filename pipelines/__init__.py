@@ -1,0 +1,1 @@
+"""The Dagster code location: definitions, jobs, sensors and the `synthaug` command line."""

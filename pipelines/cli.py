@@ -1,0 +1,278 @@
+"""`synthaug`: the headless way in. Lands demo data, registers landed batches and materializes assets
+through the same Dagster definitions and instance the UI uses, so every run shows up there."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from synthaug import settings
+
+INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "dagster.yaml"
+
+
+def _prepare_dagster_home() -> Path:
+    """Use `DAGSTER_HOME` (default ./.dagster_home), creating it with the shipped local instance config."""
+    home = settings.dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and INSTANCE_TEMPLATE.exists():
+        shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    return home
+
+
+def _load_run_config(path: str | None) -> dict:
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise SystemExit(f"synthaug: cannot read run config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SystemExit(f"synthaug: run config {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"synthaug: run config {path} must be a mapping like `ops: {{raw_images: {{config: ...}}}}`")
+    return data
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    """Land Fashion-MNIST train images as PNG batches."""
+    from synthaug.demo_data import DemoDataUnavailable, export_to_landing
+
+    landing = Path(args.landing) if args.landing else settings.landing_dir()
+    try:
+        result = export_to_landing(
+            landing,
+            per_class=args.per_class,
+            batches=args.batches,
+            batch_prefix=args.prefix,
+            source_dir=Path(args.source_dir) if args.source_dir else None,
+            download_dir=Path(args.download_dir) if args.download_dir else None,
+            progress=print,
+        )
+    except (DemoDataUnavailable, ValueError) as exc:
+        print(f"synthaug demo-data: {exc}", file=sys.stderr)
+        return 2
+    total = sum(sum(c.values()) for c in result.per_batch_counts)
+    print(f"{len(result.batch_dirs)} batches, {total} images in {landing}")
+    return 0
+
+
+def register_batches(instance, quiet_period_s: float) -> list[str]:
+    """Register every complete, valid batch in the landing folder as a partition; return the new ones."""
+    from assets.partitions import BATCHES
+    from synthaug.landing import batch_readiness_from_mtimes, invalid_batch_id_reason, list_batch_folders
+
+    landing = settings.landing_dir()
+    new = []
+    for batch_id in list_batch_folders(landing):
+        if instance.has_dynamic_partition(BATCHES, batch_id):
+            continue
+        if reason := invalid_batch_id_reason(batch_id):
+            print(f"skipped: {reason}")
+            continue
+        ready, why = batch_readiness_from_mtimes(landing / batch_id, time.time(), quiet_period_s)
+        print(("registered: " if ready else "waiting: ") + why)
+        if ready:
+            new.append(batch_id)
+    if new:
+        instance.add_dynamic_partitions(BATCHES, new)
+    return new
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """Register complete landed batches as partitions, without materializing anything."""
+    from dagster import DagsterInstance
+
+    _prepare_dagster_home()
+    with DagsterInstance.get() as instance:
+        new = register_batches(instance, args.quiet_period)
+    print(f"{len(new)} new batch(es) registered")
+    return 0
+
+
+def _materialize(
+    instance, selection: Sequence[str], partitions: Sequence[str] | None, run_config: dict, only_missing: bool
+) -> int:
+    """Materialize the selected assets (every requested partition of the partitioned ones); return failures."""
+    from dagster import AssetKey
+
+    from assets.partitions import BATCHES
+    from pipelines.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
+    keys = [AssetKey(name) for name in selection]
+    unknown = [k.to_user_string() for k in keys if not graph.has(k)]
+    if unknown:
+        known = ", ".join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))
+        raise SystemExit(f"synthaug: unknown asset(s) {', '.join(unknown)}; known assets: {known}")
+    partitioned = [k for k in keys if graph.get(k).partitions_def is not None]
+    unpartitioned = [k for k in keys if k not in partitioned]
+    registered = instance.get_dynamic_partitions(BATCHES)
+    wanted = list(partitions) if partitions else registered
+    missing_parts = sorted(set(wanted) - set(registered))
+    if missing_parts:
+        raise SystemExit(
+            f"synthaug: batch(es) {', '.join(missing_parts)} are not registered; run `synthaug register` first"
+        )
+    failures = 0
+    plan = []
+    for partition in wanted:
+        todo = [k for k in partitioned if not only_missing or partition not in instance.get_materialized_partitions(k)]
+        if todo:
+            plan.append((partition, todo))
+    if unpartitioned:
+        plan.append((None, unpartitioned))
+    for i, (partition, todo) in enumerate(plan, start=1):
+        names = ", ".join(k.to_user_string() for k in todo)
+        where = f" [{partition}]" if partition else ""
+        print(f"({i}/{len(plan)}) materializing {names}{where}", flush=True)
+        result = job.execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            partition_key=partition,
+            asset_selection=todo,
+            raise_on_error=False,
+            tags={"synthaug/launched_by": "cli"},
+        )
+        status = "succeeded" if result.success else "FAILED"
+        print(f"({i}/{len(plan)}) {names}{where}: {status} (run {result.run_id})", flush=True)
+        failures += 0 if result.success else 1
+    if not plan:
+        print("nothing to materialize: every selected partition is already materialized (use --all to redo)")
+    return failures
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """Materialize a selection of assets for some or all registered batches."""
+    from dagster import DagsterInstance
+
+    home = _prepare_dagster_home()
+    run_config = _load_run_config(args.config)
+    with DagsterInstance.get() as instance:
+        failures = _materialize(instance, args.select.split(","), args.partition, run_config, only_missing=args.missing)
+    _print_ui_hint(home)
+    return 1 if failures else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Register landed batches, then materialize every asset for every batch not yet done."""
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import defs
+
+    home = _prepare_dagster_home()
+    run_config = _load_run_config(args.config)
+    selection = [k.to_user_string() for k in defs.resolve_asset_graph().toposorted_asset_keys]
+    with DagsterInstance.get() as instance:
+        register_batches(instance, args.quiet_period)
+        failures = _materialize(instance, selection, None, run_config, only_missing=not args.all)
+        _print_summary(instance)
+    _print_ui_hint(home)
+    return 1 if failures else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show landed batches, which are registered, and which are materialized per asset."""
+    from dagster import AssetKey, DagsterInstance
+
+    from assets.partitions import BATCHES
+    from synthaug.landing import list_batch_folders
+
+    _prepare_dagster_home()
+    with DagsterInstance.get() as instance:
+        registered = set(instance.get_dynamic_partitions(BATCHES))
+        done = instance.get_materialized_partitions(AssetKey("raw_images"))
+        for batch_id in sorted(set(list_batch_folders(settings.landing_dir())) | registered):
+            state = "ingested" if batch_id in done else ("registered" if batch_id in registered else "landed")
+            print(f"{batch_id}\t{state}")
+    return 0
+
+
+def _print_summary(instance) -> None:
+    from dagster import AssetKey, AssetRecordsFilter
+
+    from assets.partitions import BATCHES
+
+    key = AssetKey("raw_images")
+    for batch_id in instance.get_dynamic_partitions(BATCHES):
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[batch_id]), limit=1
+        ).records
+        if not records:
+            print(f"raw_images[{batch_id}]: not materialized")
+            continue
+        md = records[0].asset_materialization.metadata
+        print(
+            f"raw_images[{batch_id}]: {md['num_ok'].value} ok, {md['num_errors'].value} bad "
+            f"of {md['num_files'].value} files -> {md['path'].value}"
+        )
+
+
+def _print_ui_hint(home: Path) -> None:
+    print(
+        f"\nRuns are recorded in the Dagster instance at {home}. Open the UI with:\n"
+        f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml\n"
+        "then browse http://127.0.0.1:3000 (Assets, Runs)."
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `synthaug` argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="synthaug", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo-data", help="land Fashion-MNIST train images as PNG batches")
+    demo.add_argument("--per-class", type=int, default=300, help="images per class in total (default 300)")
+    demo.add_argument("--batches", type=int, default=3, help="number of arrival batches (default 3)")
+    demo.add_argument("--prefix", default="fmnist", help="batch name prefix (default fmnist)")
+    demo.add_argument("--landing", help="landing folder (default $SYNTHAUG_LANDING_DIR)")
+    demo.add_argument("--source-dir", help="folder with the IDX files (default Debian's package folder)")
+    demo.add_argument("--download-dir", help="if the files are not installed, download with torchvision here")
+    demo.set_defaults(func=cmd_demo_data)
+
+    quiet = float(os.environ.get("SYNTHAUG_QUIET_PERIOD_SECONDS", "120"))
+    reg = sub.add_parser("register", help="register complete landed batches as partitions")
+    reg.add_argument(
+        "--quiet-period",
+        type=float,
+        default=quiet,
+        help="seconds unchanged before a batch without _READY counts as complete",
+    )
+    reg.set_defaults(func=cmd_register)
+
+    mat = sub.add_parser("materialize", help="materialize a selection of assets")
+    mat.add_argument("--select", required=True, help="comma-separated asset names, e.g. raw_images")
+    mat.add_argument("--partition", action="append", help="batch id (repeatable; default: every registered batch)")
+    mat.add_argument("--missing", action="store_true", help="skip partitions already materialized")
+    mat.add_argument("--config", help="Dagster run-config YAML with overrides")
+    mat.set_defaults(func=cmd_materialize)
+
+    run = sub.add_parser("run", help="register landed batches and materialize everything not yet done")
+    run.add_argument("--config", help="Dagster run-config YAML with overrides")
+    run.add_argument("--all", action="store_true", help="re-materialize partitions that are already done")
+    run.add_argument("--quiet-period", type=float, default=quiet, help="as for `register`")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="list landed, registered and ingested batches")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `synthaug` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

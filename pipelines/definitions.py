@@ -1,0 +1,24 @@
+"""The code location loaded by `workspace.yaml`: every asset, job, sensor and resource of synthaug."""
+
+import os
+
+from dagster import Definitions
+
+from assets.raw_images import raw_images
+from pipelines.jobs import ingest_job
+from pipelines.sensors import landing_sensor
+from resources.storage import LandingResource, StorageResource
+from synthaug import settings
+
+defs = Definitions(
+    assets=[raw_images],
+    jobs=[ingest_job],
+    sensors=[landing_sensor],
+    resources={
+        "storage": StorageResource(data_root=str(settings.data_root())),
+        "landing": LandingResource(
+            landing_dir=str(settings.landing_dir()),
+            quiet_period_seconds=float(os.environ.get("SYNTHAUG_QUIET_PERIOD_SECONDS", "120")),
+        ),
+    },
+)

@@ -1,0 +1,237 @@
+"""Decode image bytes fully and safely into a canonical uint8 array (grey or RGB), or say why not.
+
+Every file is decoded completely (PIL's `verify()` passes truncated files), JPEGs by libjpeg-turbo in
+strict mode (PIL and OpenCV silently decode byte-flipped JPEG data), with a pixel limit
+against decompression bombs, EXIF orientation applied, and unusual modes (16-bit, palette with
+transparency, CMYK, animation) converted to 8-bit grey or RGB with a note saying what was done.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import simplejpeg
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+DEFAULT_MAX_PIXELS = 89_478_485  # PIL's own decompression-bomb limit
+EXIF_ORIENTATION = 0x0112
+
+FORMAT_EXTENSIONS = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "MPO": ".jpg",
+    "GIF": ".gif",
+    "WEBP": ".webp",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+}
+
+_EXTENSION_FORMATS = {
+    ".png": {"PNG"},
+    ".jpg": {"JPEG", "MPO"},
+    ".jpeg": {"JPEG", "MPO"},
+    ".gif": {"GIF"},
+    ".webp": {"WEBP"},
+    ".bmp": {"BMP"},
+    ".tif": {"TIFF"},
+    ".tiff": {"TIFF"},
+}
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not a usable image; `code` is a short machine-readable reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class DecodedImage:
+    """A decoded image: `pixels` is HxW (grey) or HxWx3 (RGB) uint8, after EXIF orientation."""
+
+    pixels: np.ndarray
+    format: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.pixels.ndim == 2 else int(self.pixels.shape[2])
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension: str | None = None) -> DecodedImage:
+    """Fully decode `data`; raise `ImageDecodeError` with a reason code when it is not a usable image."""
+    if not data:
+        raise ImageDecodeError("empty_file", "the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError("too_many_pixels", f"image exceeds PIL's decompression-bomb limit: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            "not_an_image", "the content is not a recognised image format (PNG, JPEG, GIF, WebP, BMP, TIFF)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a per-file verdict, never a crash
+        raise ImageDecodeError(
+            "unreadable", f"the image header cannot be parsed: {type(exc).__name__}: {exc}"
+        ) from None
+
+    fmt = img.format or "UNKNOWN"
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError("empty_image", f"the image decodes to {width}x{height} pixels")
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            "too_many_pixels",
+            f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
+            "(decompression-bomb guard); raise max_pixels if the image is genuine",
+        )
+    notes: list[str] = []
+    if extension and extension.lower() in _EXTENSION_FORMATS and fmt not in _EXTENSION_FORMATS[extension.lower()]:
+        notes.append(f"extension {extension} but content is {fmt}")
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"animated {fmt} with {frames} frames: first frame used")
+    try:
+        orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+        if fmt in ("JPEG", "MPO"):
+            pixels = _decode_jpeg_strict(data, img)
+            if pixels is not None:
+                return DecodedImage(pixels=_orient_array(pixels, orientation, notes), format=fmt, notes=notes)
+        img.load()
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated/corrupt data surfaces only here
+        raise ImageDecodeError("corrupt_data", f"decoding failed (truncated or corrupt data): {exc}") from None
+    img = _apply_orientation(img, orientation, notes)
+    pixels = _canonical_pixels(img, notes)
+    return DecodedImage(pixels=pixels, format=fmt, notes=notes)
+
+
+def _decode_jpeg_strict(data: bytes, img: Image.Image) -> np.ndarray | None:
+    """Decode a JPEG with libjpeg-turbo, failing on any corrupt-data warning.
+
+    Returns the pixels for grey and RGB JPEGs; for other colour spaces (CMYK) only validates the
+    data and returns None so PIL does the colour conversion.
+    """
+    colorspace = {"L": "gray", "RGB": "rgb"}.get(img.mode)
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace=colorspace or "rgb", strict=True)
+    except ValueError as exc:
+        if colorspace is None and "colorspace" in str(exc).lower():
+            return None
+        raise ImageDecodeError("corrupt_data", f"JPEG data is corrupt or truncated: {exc}") from None
+    if colorspace is None:
+        return None
+    return pixels[..., 0] if colorspace == "gray" else pixels
+
+
+def _orient_array(pixels: np.ndarray, orientation: object, notes: list[str]) -> np.ndarray:
+    """Apply an EXIF orientation to an already-decoded array (same result as `_apply_orientation`)."""
+    if orientation not in _TRANSPOSE:
+        return pixels
+    img = _apply_orientation(Image.fromarray(pixels), orientation, notes)
+    return np.asarray(img, dtype=np.uint8)
+
+
+_TRANSPOSE = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+
+
+def _apply_orientation(img: Image.Image, orientation: object, notes: list[str]) -> Image.Image:
+    ops = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    if not ops:
+        return img
+    for op in ops:
+        img = img.transpose(op)
+    notes.append(f"EXIF orientation {orientation} applied")
+    return img
+
+
+def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Blend colour over a white background by its alpha channel (uint8 in, uint8 out)."""
+    a = alpha.astype(np.uint16)
+    if rgb.ndim == 3:
+        a = a[..., None]
+    blended = (rgb.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return blended.astype(np.uint8)
+
+
+def _canonical_pixels(img: Image.Image, notes: list[str]) -> np.ndarray:
+    """Convert any PIL mode to uint8 grey (HxW) or RGB (HxWx3), noting every lossy step."""
+    mode = img.mode
+    if mode == "L":
+        return np.asarray(img, dtype=np.uint8)
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8)
+    if mode == "1":
+        return np.asarray(img.convert("L"), dtype=np.uint8)
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(img)
+        if arr.dtype != np.uint16 and arr.min() >= 0 and arr.max() <= 65535:
+            arr = arr.astype(np.uint16)
+        if arr.dtype == np.uint16 or mode.startswith("I;16"):
+            notes.append("16-bit grey scaled to 8-bit")
+            return (arr.astype(np.uint32) >> 8).astype(np.uint8)
+        notes.append("32-bit integer grey rescaled min-max to 8-bit")
+        return _minmax_to_uint8(arr)
+    if mode == "F":
+        notes.append("floating-point grey rescaled min-max to 8-bit")
+        return _minmax_to_uint8(np.asarray(img))
+    if mode in ("LA", "La", "PA") or (mode == "P" and "transparency" in img.info) or mode in ("RGBA", "RGBa"):
+        grey = mode in ("LA", "La")
+        rgba = np.asarray(img.convert("LA" if grey else "RGBA"), dtype=np.uint8)
+        colour, alpha = rgba[..., :-1], rgba[..., -1]
+        if grey:
+            colour = colour[..., 0]
+        if mode.startswith("P"):
+            notes.append("palette image converted to RGB")
+        if alpha.min() < 255:
+            notes.append("transparency composited on white")
+            return _composite_on_white(colour, alpha)
+        return np.ascontiguousarray(colour)
+    if mode == "P":
+        notes.append("palette image converted to RGB")
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    if mode == "CMYK":
+        notes.append("CMYK converted to RGB")
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    notes.append(f"mode {mode} converted to RGB")
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def _minmax_to_uint8(arr: np.ndarray) -> np.ndarray:
+    arr = arr.astype(np.float64)
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi <= lo:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    return np.round((arr - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def read_image(path: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode the image file at `path` to canonical uint8 pixels (the same conversion ingest used)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return decode_image(data, max_pixels=max_pixels).pixels

@@ -1,0 +1,51 @@
+"""Parquet manifests: schemas, and streaming atomic writes (flat memory, never a partial file for readers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synthaug.atomic import atomic_output
+
+RAW_MANIFEST_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("batch_id", pa.string()),
+        ("source_path", pa.string()),
+        ("label", pa.string()),
+        ("label_source", pa.string()),
+        ("format", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("channels", pa.int8()),
+        ("file_size", pa.int64()),
+        ("file_hash", pa.string()),
+        ("pixel_hash", pa.string()),
+        ("stored_path", pa.string()),
+        ("status", pa.string()),
+        ("error_code", pa.string()),
+        ("error", pa.string()),
+        ("notes", pa.string()),
+    ]
+)
+
+
+def write_manifest(path: Path, schema: pa.Schema, row_chunks: Iterable[list[dict]]) -> int:
+    """Write row chunks to a Parquet file atomically, one row group per chunk; return the row count."""
+    rows = 0
+    with atomic_output(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for chunk in row_chunks:
+            if chunk:
+                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                rows += len(chunk)
+        if rows == 0:
+            writer.write_table(schema.empty_table())
+    return rows
+
+
+def read_manifest(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read a manifest written by `write_manifest`."""
+    return pq.read_table(path, columns=columns)

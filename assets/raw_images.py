@@ -11,7 +11,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from assets.partitions import batch_partitions
 from resources.storage import LandingResource, StorageResource
@@ -33,6 +33,20 @@ class RawImagesConfig(Config):
     )
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, description="Files larger than this are refused unread.")
     workers: int = Field(0, description="Decode processes; 0 uses every CPU core.")
+
+    @field_validator("max_pixels", "max_file_bytes")
+    @classmethod
+    def _positive(cls, value: int, info: ValidationInfo) -> int:
+        if value <= 0:
+            raise ValueError(f"raw_images config: {info.field_name} must be greater than 0, got {value}")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _non_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"raw_images config: workers must be 0 (all cores) or more, got {value}")
+        return value
 
 
 @asset(

@@ -2,11 +2,8 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from assets.partitions import batch_partitions
-
 ingest_job = define_asset_job(
     "ingest_batch",
     selection=AssetSelection.assets("raw_images"),
-    partitions_def=batch_partitions,
     description="Ingest one landed batch (raw_images for one partition).",
 )

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Create or reuse .venv in the repository root and install synthaug with its dev tools,
+# plus the Debian packages it needs (demo data). Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(dataset-fashion-mnist)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  if ! "$PYTHON" -m venv .venv; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -qq python3-venv && "$PYTHON" -m venv .venv
+  fi
+fi
+
+stamp=.venv/.synthaug-install-stamp
+want="$(cat pyproject.toml | sha256sum | cut -c1-64)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing synthaug and its dependencies into .venv (torch is large; first time takes minutes)"
+  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import synthaug, dagster, torch, albumentations" || { echo "setup: install failed" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
+
+mkdir -p "${DAGSTER_HOME:-.dagster_home}"
+[ -f "${DAGSTER_HOME:-.dagster_home}/dagster.yaml" ] || cp config/dagster.yaml "${DAGSTER_HOME:-.dagster_home}/dagster.yaml"
+echo "setup: .venv ready"

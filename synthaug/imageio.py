@@ -119,6 +119,8 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension
     except Exception as exc:  # noqa: BLE001 - truncated/corrupt data surfaces only here
         raise ImageDecodeError("corrupt_data", f"decoding failed (truncated or corrupt data): {exc}") from None
     img = _apply_orientation(img, orientation, notes)
+    if fmt == "PNG" and len(data) > 25 and data[24] == 16 and img.mode in ("RGB", "RGBA"):
+        notes.append("16-bit colour scaled to 8-bit")
     pixels = _canonical_pixels(img, notes)
     return DecodedImage(pixels=pixels, format=fmt, notes=notes)
 

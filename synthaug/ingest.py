@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from synthaug.atomic import atomic_write_bytes
 from synthaug.hashing import file_hash, pixel_hash, stable_id
 from synthaug.imageio import DEFAULT_MAX_PIXELS, FORMAT_EXTENSIONS, ImageDecodeError, decode_image
-from synthaug.landing import LandedFile, scan_batch
+from synthaug.landing import LandedFile, is_valid_utf8, printable, scan_batch
 from synthaug.layout import DataLayout
 from synthaug.manifest import RAW_MANIFEST_SCHEMA, write_manifest
 
@@ -134,12 +134,19 @@ def _run(tasks: list[_Task], workers: int) -> Iterator[dict]:
 
 def ingest_file(task: _Task) -> dict:
     """Read, validate, hash and store one landed file; return its manifest row (never raises for bad data)."""
+    row = _ingest_file(task)
+    if row["error"]:
+        row["error"] = printable(row["error"])
+    return row
+
+
+def _ingest_file(task: _Task) -> dict:
     f = task.file
     row = {name: None for name in RAW_MANIFEST_SCHEMA.names}
     row.update(
         image_id=stable_id(task.batch_id, f.rel_path),
         batch_id=task.batch_id,
-        source_path=f"{task.batch_id}/{f.rel_path}",
+        source_path=f"{task.batch_id}/{printable(f.rel_path)}",
         label=f.label,
         label_source=f.label_source,
         status="error",
@@ -173,9 +180,15 @@ def ingest_file(task: _Task) -> dict:
         pixel_hash=pixel_hash(decoded.pixels),
         stored_path=rel_object,
         status="ok",
-        notes="; ".join(decoded.notes) or None,
+        notes="; ".join(_name_notes(f.rel_path) + decoded.notes) or None,
     )
     return row
+
+
+def _name_notes(rel_path: str) -> list[str]:
+    if is_valid_utf8(rel_path):
+        return []
+    return ["file name is not valid UTF-8: source_path shows the undecodable bytes as \\x escapes"]
 
 
 class _Refused(Exception):

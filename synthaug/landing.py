@@ -50,7 +50,7 @@ class PendingBatch:
 
 def invalid_batch_id_reason(name: str) -> str | None:
     """Why `name` cannot be a batch id (and Dagster partition key), or None if it can."""
-    if BATCH_ID_PATTERN.match(name):
+    if BATCH_ID_PATTERN.fullmatch(name):
         return None
     return (
         f"batch folder name {name!r} is not a valid batch id: use 1-128 letters, digits, '.', '_' or '-', "
@@ -87,7 +87,7 @@ def batch_fingerprint(batch_dir: Path) -> BatchFingerprint:
     newest = 0.0
     for rel, st in _walk(batch_dir):
         h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
-        newest = max(newest, st.st_mtime)
+        newest = max(newest, st.st_mtime, st.st_ctime)
         if rel != READY_MARKER and not stat.S_ISDIR(st.st_mode):
             count += 1
     return BatchFingerprint(h.hexdigest(), count, newest)
@@ -200,6 +200,8 @@ def _folder_label(rel: str) -> tuple[str | None, str | None]:
 
 
 def _label_problem(label: str) -> str | None:
+    if not is_valid_utf8(label):
+        return f"label {printable(label)!r} is not valid UTF-8"
     if not label.strip():
         return "label is blank"
     if _CONTROL_CHARS.search(label):
@@ -207,6 +209,20 @@ def _label_problem(label: str) -> str | None:
     if len(label) > 200:
         return "label is longer than 200 characters"
     return None
+
+
+def is_valid_utf8(text: str) -> bool:
+    """False for names decoded from bytes that are not UTF-8 (they carry surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """A file name as valid UTF-8, with undecodable bytes shown as `\\xNN` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _read_labels_csv(path: Path, warnings: list[str]) -> dict[str, str]:

@@ -1,0 +1,149 @@
+"""Exact and near-duplicate clusters, and which copy of each cluster to keep.
+
+Exact duplicates share decoded pixels; near duplicates are linked when their perceptual hashes are
+within a Hamming threshold, and linked images form clusters (union-find via connected components).
+Because links chain, a cluster can span more than the threshold: its diameter (largest pairwise
+distance) is reported so chaining is visible. Inside a cluster, images are visited best-first by the
+documented rule (earliest-arrived batch, then most pixels, then sharpest, then smallest image id); an
+image is removed only when it is directly linked to an image already kept, so a chain never removes an
+image that is far from every kept copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from synthaug.hamming import pairs_within
+from synthaug.quality import normalized_thumbnails
+
+DIAMETER_EXACT_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class DuplicateResult:
+    """Per image: its cluster, the kept copy, and the distance between them."""
+
+    frame: pd.DataFrame  # image_id, cluster, cluster_size, cluster_diameter, keeper, is_keeper, exact, distance
+
+
+def keep_order(items: pd.DataFrame) -> np.ndarray:
+    """Positions of `items` sorted best-first: arrival rank, then pixels (desc), sharpness (desc), image id."""
+    order = np.lexsort(
+        (
+            items["image_id"].to_numpy(),
+            -items["sharpness"].to_numpy(dtype=np.float64),
+            -(items["width"].to_numpy(dtype=np.int64) * items["height"].to_numpy(dtype=np.int64)),
+            items["arrival"].to_numpy(dtype=np.int64),
+        )
+    )
+    return order
+
+
+def _greedy_keepers(
+    n: int, rows: np.ndarray, cols: np.ndarray, rank: np.ndarray, order: np.ndarray, sizes: np.ndarray
+) -> np.ndarray:
+    """For each image, the kept image it hash-links to (itself when kept), visiting images best-first."""
+    keeper = np.arange(n)
+    if len(rows) == 0:
+        return keeper
+    neighbours: dict[int, list[int]] = {}
+    for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    kept = np.zeros(n, dtype=bool)
+    for pos in order[sizes[order] > 1].tolist():
+        linked_kept = [m for m in neighbours.get(pos, ()) if kept[m]]
+        if linked_kept:
+            keeper[pos] = min(linked_kept, key=lambda m: rank[m])
+        else:
+            kept[pos] = True
+    return keeper
+
+
+def cluster_diameter(hashes: np.ndarray) -> int:
+    """Largest pairwise Hamming distance among `hashes` (a lower bound from a sample above 4096 members)."""
+    if len(hashes) < 2:
+        return 0
+    if len(hashes) > DIAMETER_EXACT_LIMIT:
+        hashes = hashes[np.linspace(0, len(hashes) - 1, DIAMETER_EXACT_LIMIT).astype(np.int64)]
+    best = 0
+    for start in range(0, len(hashes), 256):
+        block = np.bitwise_count(hashes[start : start + 256, None] ^ hashes[None, :])
+        best = max(best, int(block.max()))
+    return best
+
+
+def verified(thumbs: np.ndarray, q: np.ndarray, i: np.ndarray, min_correlation: float) -> np.ndarray:
+    """Mask of hash-matched pairs whose thumbnails also correlate at least `min_correlation`.
+
+    Perceptual hashes of small images (28 px) collide for distinct but similar objects; the
+    thumbnail correlation rejects those while resized, re-encoded, brightened or noisy copies pass.
+    """
+    if min_correlation <= 0 or len(q) == 0:
+        return np.ones(len(q), dtype=bool)
+    norm = normalized_thumbnails(thumbs)
+    keep = np.empty(len(q), dtype=bool)
+    for start in range(0, len(q), 65536):
+        a, b = norm[q[start : start + 65536]], norm[i[start : start + 65536]]
+        keep[start : start + 65536] = np.einsum("ij,ij->i", a, b) >= min_correlation
+    return keep
+
+
+def find_duplicates(
+    items: pd.DataFrame, threshold: int, workers: int = 1, min_correlation: float = 0.0
+) -> DuplicateResult:
+    """Cluster `items` (columns image_id, arrival, width, height, sharpness, pixel_hash, phash as uint64,
+    and `thumb` bytes when `min_correlation` > 0).
+
+    Every image gets a row: singletons are their own keeper with cluster size 1.
+    """
+    n = len(items)
+    if n == 0:
+        cols = ["image_id", "cluster", "cluster_size", "cluster_diameter", "keeper", "is_keeper", "exact", "distance"]
+        return DuplicateResult(pd.DataFrame(columns=cols))
+    order = keep_order(items)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    pixel_codes, _ = pd.factorize(items["pixel_hash"])
+    hashes = items["phash"].to_numpy(dtype=np.uint64)
+
+    # one representative per set of identical pixels (the best-ranked), then link representatives by hash
+    best_of_pixels = pd.Series(rank).groupby(pixel_codes).transform("min").to_numpy()
+    reps = np.flatnonzero(best_of_pixels == rank)
+    q, i, _ = pairs_within(hashes[reps], None, threshold, workers=workers)
+    if min_correlation > 0 and len(q):
+        thumbs = np.stack([np.frombuffer(t, dtype=np.uint8) for t in items["thumb"].to_numpy()[reps]])
+        keep = verified(thumbs, q, i, min_correlation)
+        q, i = q[keep], i[keep]
+    rows = np.concatenate([reps[q], np.flatnonzero(best_of_pixels != rank)])
+    cols = np.concatenate([reps[i], order[best_of_pixels[best_of_pixels != rank]]])
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+
+    sizes = np.bincount(labels)[labels]
+    keeper_pos = _greedy_keepers(n, reps[q], reps[i], rank, order, sizes)
+    rep_of = order[best_of_pixels]
+    keeper_pos = keeper_pos[rep_of]
+    diameters = np.zeros(n, dtype=np.int64)
+    multi = np.flatnonzero(sizes > 1)
+    for members in pd.Series(multi).groupby(labels[multi]).agg(list):
+        diameters[members] = cluster_diameter(np.unique(hashes[members]))
+    image_ids = items["image_id"].to_numpy()
+    result = pd.DataFrame(
+        {
+            "image_id": image_ids,
+            "cluster": labels,
+            "cluster_size": sizes,
+            "cluster_diameter": diameters,
+            "keeper": image_ids[keeper_pos],
+            "is_keeper": keeper_pos == np.arange(n),
+            "exact": pixel_codes == pixel_codes[keeper_pos],
+            "distance": np.bitwise_count(hashes ^ hashes[keeper_pos]).astype(np.int64),
+        }
+    )
+    return DuplicateResult(result)

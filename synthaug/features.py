@@ -1,0 +1,65 @@
+"""Per-image features for cleaning: quality scores and a perceptual hash, computed in parallel from decoded pixels."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+from synthaug.hashing import pixel_hash
+from synthaug.imageio import ImageDecodeError, read_image
+from synthaug.quality import WORK_SIZE, quality_scores, thumbnail_vector, to_grey
+
+HASH_ALGORITHMS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
+    "phash": imagehash.phash,
+    "dhash": imagehash.dhash,
+    "average_hash": imagehash.average_hash,
+    "whash": imagehash.whash,
+}
+PARALLEL_MIN_IMAGES = 256
+
+
+def perceptual_hash(pixels: np.ndarray, algorithm: str = "phash") -> int:
+    """64-bit perceptual hash (imagehash's algorithms) of decoded pixels, as an unsigned int."""
+    try:
+        fn = HASH_ALGORITHMS[algorithm]
+    except KeyError:
+        raise ValueError(f"unknown hash algorithm {algorithm!r}; choose one of {sorted(HASH_ALGORITHMS)}") from None
+    return int(str(fn(Image.fromarray(pixels))), 16)
+
+
+def image_features(path: str, algorithm: str = "phash", work_size: int = WORK_SIZE) -> dict | None:
+    """Decode one stored image and return its scores and hash, or None when it cannot be decoded."""
+    try:
+        pixels = read_image(path)
+    except (OSError, ImageDecodeError):
+        return None
+    scores = asdict(quality_scores(pixels, work_size))
+    scores["phash"] = perceptual_hash(pixels, algorithm)
+    scores["width"], scores["height"] = int(pixels.shape[1]), int(pixels.shape[0])
+    scores["pixel_hash"] = pixel_hash(pixels)
+    scores["thumb"] = thumbnail_vector(to_grey(pixels)).tobytes()
+    return scores
+
+
+def _features_star(args: tuple[str, str, int]) -> dict | None:
+    return image_features(*args)
+
+
+def compute_features(
+    paths: Iterable[str], algorithm: str = "phash", work_size: int = WORK_SIZE, workers: int = 0
+) -> list[dict | None]:
+    """Features of every path, in order, spread over `workers` processes (0: every core)."""
+    jobs = [(p, algorithm, work_size) for p in paths]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < PARALLEL_MIN_IMAGES:
+        return [_features_star(j) for j in jobs]
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["synthaug.features"])
+    with ctx.Pool(workers) as pool:
+        return pool.map(_features_star, jobs, chunksize=64)

@@ -1,0 +1,74 @@
+"""Per-image quality scores behind the cleaning rules: size, information (std, entropy) and sharpness.
+
+Sharpness is the variance of the Laplacian computed at one fixed working resolution, because the raw
+value depends on image size: the same photo at 28 px and 256 px scores very differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WORK_SIZE = 64
+
+
+@dataclass(frozen=True)
+class QualityScores:
+    """Scores for one image; higher `sharpness` means more fine detail."""
+
+    min_side: int
+    std: float
+    entropy: float
+    sharpness: float
+
+
+def to_grey(pixels: np.ndarray) -> np.ndarray:
+    """Canonical uint8 grey or RGB pixels to uint8 grey."""
+    if pixels.ndim == 2:
+        return pixels
+    return cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_RGB2GRAY)
+
+
+def working_grey(grey: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
+    """Resize grey pixels to `size`×`size` (area averaging down, bilinear up) as float32."""
+    h, w = grey.shape
+    interp = cv2.INTER_AREA if min(h, w) >= size else cv2.INTER_LINEAR
+    return cv2.resize(grey, (size, size), interpolation=interp).astype(np.float32)
+
+
+THUMB_SIZE = 16
+
+
+def thumbnail_vector(grey: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
+    """A `size`×`size` area-averaged grey thumbnail as uint8 bytes: the near-duplicate verification signal."""
+    return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA).ravel()
+
+
+def normalized_thumbnails(thumbs: np.ndarray) -> np.ndarray:
+    """Zero-mean, unit-norm float32 rows, so a dot product is the correlation of two thumbnails."""
+    t = thumbs.astype(np.float32)
+    t -= t.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(t, axis=1, keepdims=True)
+    return t / np.maximum(norm, 1e-6)
+
+
+def entropy_bits(grey: np.ndarray) -> float:
+    """Shannon entropy of the 256-bin grey histogram, in bits (0 for a constant image, at most 8)."""
+    hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
+    p = hist[hist > 0] / grey.size
+    return float(-(p * np.log2(p)).sum())
+
+
+def quality_scores(pixels: np.ndarray, size: int = WORK_SIZE) -> QualityScores:
+    """Compute every score for one decoded image."""
+    grey = to_grey(pixels)
+    work = working_grey(grey, size)
+    lap = cv2.Laplacian(work, cv2.CV_32F, ksize=3)
+    return QualityScores(
+        min_side=int(min(grey.shape)),
+        std=float(grey.std()),
+        entropy=entropy_bits(grey),
+        sharpness=float(lap.var()),
+    )

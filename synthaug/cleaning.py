@@ -53,7 +53,9 @@ class CleanRules:
         if not 0 <= self.hash_threshold <= 64:
             problems.append(f"hash_threshold must be between 0 and 64, got {self.hash_threshold}")
         if not -1 <= self.verify_min_correlation <= 1:
-            problems.append(f"verify_min_correlation must be in [-1, 1] (0 or less: off), got {self.verify_min_correlation}")
+            problems.append(
+                f"verify_min_correlation must be in [-1, 1] (0 or less: off), got {self.verify_min_correlation}"
+            )
         if self.work_size < 8:
             problems.append(f"work_size must be at least 8, got {self.work_size}")
         if problems:

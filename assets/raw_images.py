@@ -98,6 +98,7 @@ def _metadata(summary: IngestSummary, layout: DataLayout) -> dict:
         "num_ok": summary.ok,
         "num_errors": sum(summary.errors.values()),
         "num_noted": summary.noted,
+        "stored_mib": round(summary.stored_bytes / 2**20, 2),
         "errors_by_reason": MetadataValue.json(dict(summary.errors)),
         "images_per_label": MetadataValue.json(dict(sorted(summary.labels.items()))),
         "formats": MetadataValue.json(dict(summary.formats)),

@@ -31,7 +31,8 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
     return err
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename inside `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -62,7 +63,7 @@ def atomic_output(path: Path, *, fsync: bool = True) -> Iterator[Path]:
                 os.close(fd)
         os.replace(tmp, path)
         if fsync:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
     except OSError as exc:
         _remove_quietly(tmp)
         if isinstance(exc, StorageError):

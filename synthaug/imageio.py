@@ -9,9 +9,11 @@ transparency, CMYK, animation) converted to 8-bit grey or RGB with a note saying
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import simplejpeg
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -72,10 +74,40 @@ class DecodedImage:
         return 1 if self.pixels.ndim == 2 else int(self.pixels.shape[2])
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_PNG_SLOW_CHUNKS = (b"tRNS", b"eXIf", b"acTL")
+
+
+def _decode_plain_png(data: bytes, max_pixels: int) -> np.ndarray | None:
+    """Fast path for the common PNG: complete (ends with IEND), 8-bit grey or RGB, no transparency,
+    EXIF or animation. Decoded by libpng through OpenCV, which fails on CRC or data errors.
+
+    Returns None for anything else (or any failure), and the full PIL path decides.
+    """
+    if not (data.startswith(PNG_SIGNATURE) and data.endswith(PNG_IEND) and data[12:16] == b"IHDR"):
+        return None
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    if depth != 8 or colour not in (0, 2) or not 0 < width * height <= max_pixels:
+        return None
+    if any(chunk in data for chunk in _PNG_SLOW_CHUNKS):
+        return None
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint8 or pixels.shape[:2] != (height, width):
+        return None
+    if colour == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB) if pixels.ndim == 3 else None
+    return pixels if pixels.ndim == 2 else None
+
+
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension: str | None = None) -> DecodedImage:
     """Fully decode `data`; raise `ImageDecodeError` with a reason code when it is not a usable image."""
     if not data:
         raise ImageDecodeError("empty_file", "the file is empty (0 bytes)")
+    plain = _decode_plain_png(data, max_pixels)
+    if plain is not None:
+        notes = [] if not extension or extension.lower() == ".png" else _extension_note(extension, "PNG")
+        return DecodedImage(pixels=plain, format="PNG", notes=notes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -101,9 +133,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension
             f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
             "(decompression-bomb guard); raise max_pixels if the image is genuine",
         )
-    notes: list[str] = []
-    if extension and extension.lower() in _EXTENSION_FORMATS and fmt not in _EXTENSION_FORMATS[extension.lower()]:
-        notes.append(f"extension {extension} but content is {fmt}")
+    notes: list[str] = _extension_note(extension, fmt)
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         notes.append(f"animated {fmt} with {frames} frames: first frame used")
@@ -149,6 +179,12 @@ def _orient_array(pixels: np.ndarray, orientation: object, notes: list[str]) -> 
         return pixels
     img = _apply_orientation(Image.fromarray(pixels), orientation, notes)
     return np.asarray(img, dtype=np.uint8)
+
+
+def _extension_note(extension: str | None, fmt: str) -> list[str]:
+    if extension and extension.lower() in _EXTENSION_FORMATS and fmt not in _EXTENSION_FORMATS[extension.lower()]:
+        return [f"extension {extension} but content is {fmt}"]
+    return []
 
 
 _TRANSPOSE = {

@@ -1,5 +1,6 @@
-"""Ingest one landed batch: decode every file fully, keep an immutable content-addressed copy of each
-good one, and write a manifest with one row per file (bad files included, with the reason)."""
+"""Ingest one landed batch: decode every file fully, keep an immutable copy of each good one in a
+content-addressed pack, and write a manifest with one row per file (bad files included, with the reason).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +8,27 @@ import multiprocessing
 import os
 import stat
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from synthaug.atomic import atomic_write_bytes
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from synthaug.hashing import file_hash, pixel_hash, stable_id
-from synthaug.imageio import DEFAULT_MAX_PIXELS, FORMAT_EXTENSIONS, ImageDecodeError, decode_image
-from synthaug.landing import LandedFile, is_valid_utf8, printable, scan_batch
+from synthaug.imageio import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from synthaug.landing import LandedFile, count_batch_files, is_valid_utf8, iter_batch_files, printable
 from synthaug.layout import DataLayout
 from synthaug.manifest import RAW_MANIFEST_SCHEMA, write_manifest
+from synthaug.packs import PackWriter, remove_stale_packs
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 CHUNK_ROWS = 2048
 PARALLEL_MIN_FILES = 512
+WORK_UNIT = 64
 
 ProgressFn = Callable[[int, int, float], None]
 
@@ -47,17 +54,18 @@ class IngestSummary:
     labels: Counter = field(default_factory=Counter)
     formats: Counter = field(default_factory=Counter)
     noted: int = 0
+    stored_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
 @dataclass(frozen=True)
-class _Task:
+class IngestContext:
+    """What every file of one batch shares; sent to each worker once per work unit."""
+
     batch_id: str
     batch_dir: str
     landing_real: str
-    data_root: str
-    file: LandedFile
     max_pixels: int
     max_file_bytes: int
 
@@ -69,126 +77,195 @@ def ingest_batch(
     options: IngestOptions = IngestOptions(),
     progress: ProgressFn | None = None,
 ) -> IngestSummary:
-    """Ingest every file of `batch_dir` and write `layout.raw_manifest(batch)` atomically.
+    """Ingest every file of `batch_dir`; publish its pack, then its manifest, atomically.
 
-    Memory stays bounded by the chunk size, whatever the batch size; rows are in path order, so
-    ingesting the same batch twice gives the same manifest.
+    Memory stays bounded whatever the batch size (files are streamed, rows written in chunks); rows
+    are in path order and the pack is named by its content, so ingesting the same batch twice gives
+    byte-identical outputs.
     """
     start = time.monotonic()
-    scan = scan_batch(batch_dir, landing_root)
-    batch_id = scan.batch_id
-    summary = IngestSummary(batch_id, layout.raw_manifest(batch_id), warnings=list(scan.warnings))
-    tasks = [
-        _Task(
-            batch_id,
-            str(batch_dir),
-            os.path.realpath(landing_root),
-            str(layout.root),
-            f,
-            options.max_pixels,
-            options.max_file_bytes,
-        )
-        for f in scan.files
-    ]
-    total = len(tasks)
+    batch_dir = Path(batch_dir)
+    batch_id = batch_dir.name
+    summary = IngestSummary(batch_id, layout.raw_manifest(batch_id))
+    ctx = IngestContext(
+        batch_id, str(batch_dir), os.path.realpath(landing_root), options.max_pixels, options.max_file_bytes
+    )
+    total = count_batch_files(batch_dir)
+    files = iter_batch_files(batch_dir, landing_root, summary.warnings)
+    workers = 1 if total < PARALLEL_MIN_FILES else (options.workers or os.cpu_count() or 1)
+    raw_dir = layout.raw_dir(batch_id)
+    staged = raw_dir / ".manifest.staged.parquet"
 
-    def chunks() -> Iterator[list[dict]]:
-        chunk: list[dict] = []
-        for done, row in enumerate(_run(tasks, options.workers), start=1):
-            _count(summary, row)
-            chunk.append(row)
-            if len(chunk) >= CHUNK_ROWS:
-                yield chunk
-                chunk = []
-            if progress is not None and (done % CHUNK_ROWS == 0 or done == total):
-                progress(done, total, time.monotonic() - start)
-        yield chunk
-
-    summary.total = write_manifest(summary.manifest_path, RAW_MANIFEST_SCHEMA, chunks())
+    pack = PackWriter(raw_dir)
+    try:
+        rows = _store(_results(ctx, files, workers), pack, summary)
+        write_manifest(staged, RAW_MANIFEST_SCHEMA, _chunks(rows, summary, total, start, progress))
+        pack_name = pack.close()
+    except BaseException:
+        pack.abort()
+        staged.unlink(missing_ok=True)
+        raise
+    stored_path = str(Path("raw") / batch_id / pack_name)
+    write_manifest(summary.manifest_path, RAW_MANIFEST_SCHEMA, _with_pack(staged, stored_path))
+    staged.unlink(missing_ok=True)
+    remove_stale_packs(raw_dir, keep=pack_name)
     summary.seconds = time.monotonic() - start
     return summary
 
 
-def _count(summary: IngestSummary, row: dict) -> None:
-    if row["status"] == "ok":
+_COLUMNS = RAW_MANIFEST_SCHEMA.names
+_OFFSET = _COLUMNS.index("stored_offset")
+_STATUS, _LABEL, _FORMAT = _COLUMNS.index("status"), _COLUMNS.index("label"), _COLUMNS.index("format")
+_ERROR_CODE, _NOTES = _COLUMNS.index("error_code"), _COLUMNS.index("notes")
+
+
+def _store(results: Iterable[tuple[tuple, bytes | None]], pack: PackWriter, summary: IngestSummary) -> Iterator[list]:
+    """Append each good file's bytes to the pack and record where they are (rows as lists, schema order)."""
+    for values, data in results:
+        row = list(values)
+        if data is not None:
+            row[_OFFSET] = pack.append(data)
+            summary.stored_bytes += len(data)
+        yield row
+
+
+def _table(rows: list[list]) -> pa.Table:
+    """Rows (lists in schema order) to an Arrow table, column by column (much faster than dicts)."""
+    columns = list(zip(*rows, strict=True))
+    return pa.Table.from_arrays(
+        [pa.array(col, type=f.type) for col, f in zip(columns, RAW_MANIFEST_SCHEMA, strict=True)],
+        schema=RAW_MANIFEST_SCHEMA,
+    )
+
+
+def _chunks(
+    rows: Iterable[list], summary: IngestSummary, total: int, start: float, progress: ProgressFn | None
+) -> Iterator[pa.Table]:
+    chunk: list[list] = []
+    done = 0
+    for row in rows:
+        done += 1
+        _count(summary, row)
+        chunk.append(row)
+        if len(chunk) >= CHUNK_ROWS:
+            yield _table(chunk)
+            chunk = []
+        if progress is not None and (done % CHUNK_ROWS == 0 or done == total):
+            progress(done, max(total, done), time.monotonic() - start)
+    summary.total = done
+    if chunk:
+        yield _table(chunk)
+
+
+def _with_pack(staged: Path, stored_path: str) -> Iterator[pa.Table]:
+    """Re-read the staged manifest one row group at a time, filling in the now-known pack path."""
+    reader = pq.ParquetFile(staged)
+    column = RAW_MANIFEST_SCHEMA.get_field_index("stored_path")
+    for group in range(reader.num_row_groups):
+        table = reader.read_row_group(group)
+        path = pc.if_else(pc.is_valid(table["stored_offset"]), pa.scalar(stored_path), pa.scalar(None, pa.string()))
+        yield table.set_column(column, RAW_MANIFEST_SCHEMA.field(column), path)
+
+
+def _count(summary: IngestSummary, row: list) -> None:
+    if row[_STATUS] == "ok":
         summary.ok += 1
-        summary.labels[row["label"] or "(unlabeled)"] += 1
-        summary.formats[row["format"]] += 1
+        summary.labels[row[_LABEL] or "(unlabeled)"] += 1
+        summary.formats[row[_FORMAT]] += 1
     else:
-        summary.errors[row["error_code"]] += 1
-    if row["notes"]:
+        summary.errors[row[_ERROR_CODE]] += 1
+    if row[_NOTES]:
         summary.noted += 1
 
 
-def _run(tasks: list[_Task], workers: int) -> Iterator[dict]:
-    """Process tasks in order, in a pool of worker processes when the batch is large enough to pay off."""
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(tasks) < PARALLEL_MIN_FILES:
-        yield from map(ingest_file, tasks)
+def _units(files: Iterable[LandedFile]) -> Iterator[list[LandedFile]]:
+    unit: list[LandedFile] = []
+    for f in files:
+        unit.append(f)
+        if len(unit) >= WORK_UNIT:
+            yield unit
+            unit = []
+    if unit:
+        yield unit
+
+
+def ingest_unit(ctx: IngestContext, files: list[LandedFile]) -> list[tuple[tuple, bytes | None]]:
+    """Ingest a few files in a worker (amortises inter-process overhead); rows as tuples in schema order."""
+    return [_as_tuple(ingest_file(ctx, f)) for f in files]
+
+
+def _as_tuple(result: tuple[dict, bytes | None]) -> tuple[tuple, bytes | None]:
+    row, data = result
+    return tuple(row.values()), data
+
+
+def _results(ctx: IngestContext, files: Iterable[LandedFile], workers: int) -> Iterator[tuple[tuple, bytes | None]]:
+    """Results in file order; with several workers at most `4 × workers` units are in flight.
+
+    A `ProcessPoolExecutor` raises `BrokenProcessPool` if a worker dies (killed, out of memory)
+    instead of waiting forever.
+    """
+    if workers <= 1:
+        for f in files:
+            yield _as_tuple(ingest_file(ctx, f))
         return
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["synthaug.ingest"])
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap(ingest_file, tasks, chunksize=64)
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(["synthaug.ingest"])
+    with ProcessPoolExecutor(workers, mp_context=mp) as pool:
+        pending: deque[Future] = deque()
+        for unit in _units(files):
+            pending.append(pool.submit(ingest_unit, ctx, unit))
+            if len(pending) >= 4 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
-def ingest_file(task: _Task) -> dict:
-    """Read, validate, hash and store one landed file; return its manifest row (never raises for bad data)."""
-    row = _ingest_file(task)
-    if row["error"]:
-        row["error"] = printable(row["error"])
-    return row
+def ingest_file(ctx: IngestContext, f: LandedFile) -> tuple[dict, bytes | None]:
+    """Read, validate and hash one landed file: its manifest row, and its bytes when it is a good image.
 
-
-def _ingest_file(task: _Task) -> dict:
-    f = task.file
-    row = {name: None for name in RAW_MANIFEST_SCHEMA.names}
+    Never raises for bad data: every problem becomes the row's `error_code` and `error`.
+    """
+    row = dict.fromkeys(RAW_MANIFEST_SCHEMA.names)
     row.update(
-        image_id=stable_id(task.batch_id, f.rel_path),
-        batch_id=task.batch_id,
-        source_path=f"{task.batch_id}/{printable(f.rel_path)}",
+        image_id=stable_id(ctx.batch_id, f.rel_path),
+        batch_id=ctx.batch_id,
+        source_path=f"{ctx.batch_id}/{printable(f.rel_path)}",
         label=f.label,
         label_source=f.label_source,
         status="error",
     )
     if f.refused:
-        row.update(error_code="refused", error=f.refused)
-        return row
+        row.update(error_code="refused", error=printable(f.refused))
+        return row, None
     try:
-        data = _read_landed(os.path.join(task.batch_dir, f.rel_path), task.landing_real, task.max_file_bytes)
+        data = _read_landed(os.path.join(ctx.batch_dir, f.rel_path), f.is_symlink, ctx)
     except _Refused as exc:
-        row.update(error_code=exc.code, error=str(exc))
-        return row
-    row["file_size"] = len(data)
+        row.update(error_code=exc.code, error=printable(str(exc)))
+        return row, None
     digest = file_hash(data)
-    row["file_hash"] = digest
+    row.update(file_size=len(data), file_hash=digest)
     try:
-        decoded = decode_image(data, max_pixels=task.max_pixels, extension=PurePosixPath(f.rel_path).suffix)
+        decoded = decode_image(data, max_pixels=ctx.max_pixels, extension=os.path.splitext(f.rel_path)[1])
     except ImageDecodeError as exc:
-        row.update(error_code=exc.code, error=str(exc))
-        return row
-    extension = FORMAT_EXTENSIONS.get(decoded.format, ".bin")
-    rel_object = f"objects/{digest[:2]}/{digest}{extension}"
-    target = os.path.join(task.data_root, rel_object)
-    if not os.path.exists(target):
-        atomic_write_bytes(Path(target), data, fsync=False)
+        row.update(error_code=exc.code, error=printable(str(exc)))
+        return row, None
     row.update(
         format=decoded.format,
         width=decoded.width,
         height=decoded.height,
         channels=decoded.channels,
         pixel_hash=pixel_hash(decoded.pixels),
-        stored_path=rel_object,
         status="ok",
         notes="; ".join(_name_notes(f.rel_path) + decoded.notes) or None,
     )
-    return row
+    return row, data
 
 
 def _name_notes(rel_path: str) -> list[str]:
     if is_valid_utf8(rel_path):
         return []
-    return ["file name is not valid UTF-8: source_path shows the undecodable bytes as \\x escapes"]
+    return ["file name is not valid UTF-8: source_path shows the undecodable bytes as \\\\x escapes"]
 
 
 class _Refused(Exception):
@@ -197,32 +274,37 @@ class _Refused(Exception):
         self.code = code
 
 
-def _read_landed(path: str, landing_real: str, max_file_bytes: int) -> bytes:
+def _read_landed(path: str, is_symlink: bool, ctx: IngestContext) -> bytes:
     """Read a landed file without following it out of the landing folder or blocking on a pipe."""
-    real = os.path.realpath(path)
-    if os.path.commonpath([landing_real, real]) != landing_real:
-        raise _Refused("refused", f"path resolves outside the landing folder (to {real})")
+    if is_symlink:
+        path = os.path.realpath(path)
+        if os.path.commonpath([ctx.landing_real, path]) != ctx.landing_real:
+            raise _Refused("refused", f"path resolves outside the landing folder (to {path})")
     try:
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise _Refused("unreadable", f"cannot open the file: {exc.strerror}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _Refused("refused", "not a regular file (device, socket or pipe)")
-        if st.st_size > max_file_bytes:
-            raise _Refused("file_too_large", f"file is {st.st_size:,} bytes, over the {max_file_bytes:,}-byte limit")
+        if st.st_size > ctx.max_file_bytes:
+            raise _Refused(
+                "file_too_large", f"file is {st.st_size:,} bytes, over the {ctx.max_file_bytes:,}-byte limit"
+            )
         chunks = []
-        remaining = max_file_bytes + 1
+        remaining = ctx.max_file_bytes + 1
+        want = st.st_size + 1
         while remaining > 0:
-            block = os.read(fd, min(remaining, 1 << 20))
+            block = os.read(fd, min(remaining, want))
             if not block:
                 break
             chunks.append(block)
             remaining -= len(block)
-        data = b"".join(chunks)
-        if len(data) > max_file_bytes:
-            raise _Refused("file_too_large", f"file grew past the {max_file_bytes:,}-byte limit while being read")
+            want = 1 << 20
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if len(data) > ctx.max_file_bytes:
+            raise _Refused("file_too_large", f"file grew past the {ctx.max_file_bytes:,}-byte limit while being read")
         return data
     except OSError as exc:
         raise _Refused("unreadable", f"reading the file failed: {exc.strerror}") from None

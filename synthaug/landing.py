@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -29,6 +30,7 @@ class LandedFile:
     label: str | None
     label_source: str | None
     refused: str | None = None
+    is_symlink: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,11 @@ def batch_fingerprint(batch_dir: Path) -> BatchFingerprint:
     h = hashlib.blake2b(digest_size=16)
     count = 0
     newest = 0.0
-    for rel, st in _walk(batch_dir):
+    for rel, entry in _walk(batch_dir):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
         h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
         newest = max(newest, st.st_mtime, st.st_ctime)
         if rel != READY_MARKER and not stat.S_ISDIR(st.st_mode):
@@ -134,31 +140,52 @@ def batch_readiness_from_mtimes(batch_dir: Path, now: float, quiet_period_s: flo
 
 def scan_batch(batch_dir: Path, landing_root: Path) -> BatchScan:
     """List every file of a batch with its label; refuse symlinks that leave the landing folder."""
+    warnings: list[str] = []
+    files = list(iter_batch_files(batch_dir, landing_root, warnings))
+    return BatchScan(Path(batch_dir).name, files, warnings)
+
+
+def count_batch_files(batch_dir: Path) -> int:
+    """Number of entries `iter_batch_files` will yield (cheap: no decoding, no label parsing)."""
+    return sum(
+        1
+        for rel, entry in _walk(Path(batch_dir))
+        if rel not in (READY_MARKER, LABELS_FILE) and not entry.is_dir(follow_symlinks=False)
+    )
+
+
+def iter_batch_files(batch_dir: Path, landing_root: Path, warnings: list[str]) -> Iterator[LandedFile]:
+    """Yield every file of a batch in sorted path order, with its label, without holding the whole list.
+
+    Problems that concern no single file (bad `labels.csv` rows) are appended to `warnings` once the
+    iteration is complete.
+    """
     batch_dir = Path(batch_dir)
     landing_real = os.path.realpath(landing_root)
-    warnings: list[str] = []
     overrides = _read_labels_csv(batch_dir / LABELS_FILE, warnings)
-    files: list[LandedFile] = []
-    seen: set[str] = set()
-    for rel, st in _walk(batch_dir):
-        if rel in (READY_MARKER, LABELS_FILE) or stat.S_ISDIR(st.st_mode):
+    used: set[str] = set()
+    for rel, entry in _walk(batch_dir):
+        if rel in (READY_MARKER, LABELS_FILE) or entry.is_dir(follow_symlinks=False):
             continue
-        seen.add(rel)
-        refused = _refusal(batch_dir / rel, st, landing_real)
+        is_link = entry.is_symlink()
+        refused = None if entry.is_file(follow_symlinks=False) else _refusal(batch_dir / rel, is_link, landing_real)
         label, source = _folder_label(rel)
         if label is not None and (bad := _label_problem(label)):
-            warnings.append(f"{rel}: folder label ignored: {bad}")
+            warnings.append(f"{printable(rel)}: folder label ignored: {bad}")
             label, source = None, None
         if rel in overrides:
             label, source = overrides[rel], "labels.csv"
-        files.append(LandedFile(rel, label, source, refused))
-    for rel in sorted(set(overrides) - seen):
+            used.add(rel)
+        yield LandedFile(rel, label, source, refused, is_link)
+    for rel in sorted(set(overrides) - used):
         warnings.append(f"{LABELS_FILE}: {rel!r} names no file in the batch; entry ignored")
-    return BatchScan(batch_dir.name, files, warnings)
 
 
-def _walk(batch_dir: Path):
-    """Yield (posix relative path, lstat) for every entry under `batch_dir`, sorted, never following links."""
+def _walk(batch_dir: Path) -> Iterator[tuple[str, os.DirEntry]]:
+    """Yield (posix relative path, entry) for everything under `batch_dir`, sorted, never following links.
+
+    Entry types come from the directory listing itself (no stat call per file).
+    """
     stack = [""]
     while stack:
         prefix = stack.pop()
@@ -170,33 +197,28 @@ def _walk(batch_dir: Path):
         subdirs = []
         for entry in entries:
             rel = f"{prefix}/{entry.name}" if prefix else entry.name
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            yield rel, st
-            if stat.S_ISDIR(st.st_mode):
+            yield rel, entry
+            if entry.is_dir(follow_symlinks=False):
                 subdirs.append(rel)
         stack.extend(reversed(subdirs))
 
 
-def _refusal(path: Path, st: os.stat_result, landing_real: str) -> str | None:
-    """Why a landed entry must not be read (symlink leaving the landing folder, not a regular file)."""
-    if stat.S_ISLNK(st.st_mode):
+def _refusal(path: Path, is_symlink: bool, landing_real: str) -> str | None:
+    """Why a landed entry that is not a plain regular file must not be read (symlink leaving the landing
+    folder, device, socket, pipe)."""
+    if is_symlink:
         target = os.path.realpath(path)
         if os.path.commonpath([landing_real, target]) != landing_real:
             return f"symlink points outside the landing folder (to {target}); copy the file into the batch instead"
         if not os.path.isfile(target):
             return f"symlink target {target} is not a regular file"
         return None
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file (device, socket or pipe)"
-    return None
+    return "not a regular file (device, socket or pipe)"
 
 
 def _folder_label(rel: str) -> tuple[str | None, str | None]:
-    parts = PurePosixPath(rel).parts
-    return (parts[0], "folder") if len(parts) > 1 else (None, None)
+    folder, sep, _ = rel.partition("/")
+    return (folder, "folder") if sep else (None, None)
 
 
 def _label_problem(label: str) -> str | None:

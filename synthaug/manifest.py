@@ -25,6 +25,7 @@ RAW_MANIFEST_SCHEMA = pa.schema(
         ("file_hash", pa.string()),
         ("pixel_hash", pa.string()),
         ("stored_path", pa.string()),
+        ("stored_offset", pa.int64()),
         ("status", pa.string()),
         ("error_code", pa.string()),
         ("error", pa.string()),
@@ -33,13 +34,15 @@ RAW_MANIFEST_SCHEMA = pa.schema(
 )
 
 
-def write_manifest(path: Path, schema: pa.Schema, row_chunks: Iterable[list[dict]]) -> int:
-    """Write row chunks to a Parquet file atomically, one row group per chunk; return the row count."""
+def write_manifest(path: Path, schema: pa.Schema, row_chunks: Iterable[list[dict] | pa.Table]) -> int:
+    """Write chunks (lists of row dicts, or tables) to a Parquet file atomically, one row group per chunk;
+    return the row count."""
     rows = 0
     with atomic_output(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for chunk in row_chunks:
-            if chunk:
-                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+            if len(chunk):
+                table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pylist(chunk, schema=schema)
+                writer.write_table(table)
                 rows += len(chunk)
         if rows == 0:
             writer.write_table(schema.empty_table())

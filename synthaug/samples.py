@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from synthaug.imageio import ImageDecodeError, read_image
+from synthaug.imageio import ImageDecodeError, decode_image
 from synthaug.layout import DataLayout
+from synthaug.packs import read_object
 
 
 def manifest_digest(path: Path, columns: list[str]) -> str:
@@ -28,7 +29,8 @@ def examples_by_group(
     layout: DataLayout, manifest: Path, group_column: str, per_group: int = 8, where_status: str | None = "ok"
 ) -> dict[str, list[np.ndarray]]:
     """First `per_group` decodable stored images of each value of `group_column`, in manifest order."""
-    table = pq.read_table(manifest, columns=[group_column, "stored_path", "status"]).to_pylist()
+    columns = [group_column, "stored_path", "stored_offset", "file_size", "status"]
+    table = pq.read_table(manifest, columns=columns).to_pylist()
     groups: dict[str, list[np.ndarray]] = {}
     for row in table:
         if where_status is not None and row["status"] != where_status:
@@ -40,7 +42,8 @@ def examples_by_group(
         if len(images) >= per_group:
             continue
         try:
-            images.append(read_image(str(layout.root / row["stored_path"])))
+            data = read_object(layout.root, row["stored_path"], row["stored_offset"], row["file_size"])
+            images.append(decode_image(data).pixels)
         except (OSError, ImageDecodeError):
             continue
     return dict(sorted(groups.items()))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from synthaug.dedup import find_duplicates
-from synthaug.features import HASH_ALGORITHMS, compute_features
+from synthaug.features import HASH_ALGORITHMS, Source, compute_features
 from synthaug.quality import WORK_SIZE
 
 REASONS = ("corrupt", "too_small", "low_information", "blurry", "exact_duplicate", "near_duplicate")
@@ -66,8 +66,10 @@ class CleanRules:
         return [f.name for f in fields(cls)]
 
 
-def features_frame(image_ids: list[str], paths: list[str | None], rules: CleanRules, workers: int = 0) -> pd.DataFrame:
-    """Features of each image (None path or undecodable → `ok` False), in the given order."""
+def features_frame(
+    image_ids: list[str], paths: list[Source | None], rules: CleanRules, workers: int = 0
+) -> pd.DataFrame:
+    """Features of each image (None source or undecodable → `ok` False), in the given order."""
     todo = [i for i, p in enumerate(paths) if p]
     computed = compute_features([paths[i] for i in todo], rules.hash_algorithm, rules.work_size, workers)
     records: list[dict] = [{} for _ in paths]

@@ -6,13 +6,15 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
+from pathlib import Path
 
 import imagehash
 import numpy as np
 from PIL import Image
 
 from synthaug.hashing import pixel_hash
-from synthaug.imageio import ImageDecodeError, read_image
+from synthaug.imageio import ImageDecodeError, decode_image, read_image
+from synthaug.packs import read_object
 from synthaug.quality import WORK_SIZE, quality_scores, thumbnail_vector, to_grey
 
 HASH_ALGORITHMS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
@@ -33,10 +35,18 @@ def perceptual_hash(pixels: np.ndarray, algorithm: str = "phash") -> int:
     return int(str(fn(Image.fromarray(pixels))), 16)
 
 
-def image_features(path: str, algorithm: str = "phash", work_size: int = WORK_SIZE) -> dict | None:
-    """Decode one stored image and return its scores and hash, or None when it cannot be decoded."""
+Source = str | tuple[str, int, int]
+
+
+def image_features(source: Source, algorithm: str = "phash", work_size: int = WORK_SIZE) -> dict | None:
+    """Decode one image (a file path, or (pack path, offset, size)) and return its scores and hash,
+    or None when it cannot be decoded."""
     try:
-        pixels = read_image(path)
+        if isinstance(source, tuple):
+            pack, offset, size = source
+            pixels = decode_image(read_object(Path("/"), pack, offset, size)).pixels
+        else:
+            pixels = read_image(source)
     except (OSError, ImageDecodeError):
         return None
     scores = asdict(quality_scores(pixels, work_size))
@@ -47,15 +57,15 @@ def image_features(path: str, algorithm: str = "phash", work_size: int = WORK_SI
     return scores
 
 
-def _features_star(args: tuple[str, str, int]) -> dict | None:
+def _features_star(args: tuple[Source, str, int]) -> dict | None:
     return image_features(*args)
 
 
 def compute_features(
-    paths: Iterable[str], algorithm: str = "phash", work_size: int = WORK_SIZE, workers: int = 0
+    sources: Iterable[Source], algorithm: str = "phash", work_size: int = WORK_SIZE, workers: int = 0
 ) -> list[dict | None]:
-    """Features of every path, in order, spread over `workers` processes (0: every core)."""
-    jobs = [(p, algorithm, work_size) for p in paths]
+    """Features of every source, in order, spread over `workers` processes (0: every core)."""
+    jobs = [(p, algorithm, work_size) for p in sources]
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) < PARALLEL_MIN_IMAGES:
         return [_features_star(j) for j in jobs]

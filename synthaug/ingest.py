@@ -100,14 +100,25 @@ def ingest_batch(
     try:
         rows = _store(_results(ctx, files, workers), pack, summary)
         write_manifest(staged, RAW_MANIFEST_SCHEMA, _chunks(rows, summary, total, start, progress))
-        pack_name = pack.close()
+        if summary.stored_bytes:
+            pack_name = pack.close()
+        else:
+            pack.abort()
+            pack_name = ""
     except BaseException:
         pack.abort()
         staged.unlink(missing_ok=True)
         raise
-    stored_path = str(Path("raw") / batch_id / pack_name)
-    write_manifest(summary.manifest_path, RAW_MANIFEST_SCHEMA, _with_pack(staged, stored_path))
-    staged.unlink(missing_ok=True)
+    previous = _referenced_packs(summary.manifest_path)
+    try:
+        stored_path = str(Path("raw") / batch_id / pack_name)
+        write_manifest(summary.manifest_path, RAW_MANIFEST_SCHEMA, _with_pack(staged, stored_path))
+    except BaseException:
+        if pack_name and pack_name not in previous:
+            (raw_dir / pack_name).unlink(missing_ok=True)
+        raise
+    finally:
+        staged.unlink(missing_ok=True)
     remove_stale_packs(raw_dir, keep=pack_name)
     summary.seconds = time.monotonic() - start
     return summary
@@ -117,6 +128,14 @@ _COLUMNS = RAW_MANIFEST_SCHEMA.names
 _OFFSET = _COLUMNS.index("stored_offset")
 _STATUS, _LABEL, _FORMAT = _COLUMNS.index("status"), _COLUMNS.index("label"), _COLUMNS.index("format")
 _ERROR_CODE, _NOTES = _COLUMNS.index("error_code"), _COLUMNS.index("notes")
+
+
+def _referenced_packs(manifest: Path) -> set[str]:
+    """Pack file names the currently published manifest points at (empty when there is none)."""
+    if not manifest.is_file():
+        return set()
+    paths = pq.read_table(manifest, columns=["stored_path"]).column("stored_path").drop_null().unique().to_pylist()
+    return {Path(p).name for p in paths}
 
 
 def _store(results: Iterable[tuple[tuple, bytes | None]], pack: PackWriter, summary: IngestSummary) -> Iterator[list]:
@@ -265,7 +284,7 @@ def ingest_file(ctx: IngestContext, f: LandedFile) -> tuple[dict, bytes | None]:
 def _name_notes(rel_path: str) -> list[str]:
     if is_valid_utf8(rel_path):
         return []
-    return ["file name is not valid UTF-8: source_path shows the undecodable bytes as \\\\x escapes"]
+    return ["file name is not valid UTF-8: source_path shows the undecodable bytes as \\x escapes"]
 
 
 class _Refused(Exception):

@@ -13,11 +13,6 @@ class DataLayout:
     root: Path
 
     @property
-    def objects_dir(self) -> Path:
-        """Content-addressed, immutable copies of ingested files (`objects/<sha[:2]>/<sha>.<ext>`)."""
-        return self.root / "objects"
-
-    @property
     def locks_dir(self) -> Path:
         """Lock files that keep two runs from writing the same output at once."""
         return self.root / ".locks"
@@ -30,9 +25,17 @@ class DataLayout:
         """Parquet manifest of `raw_images` for one batch: one row per landed file."""
         return self.raw_dir(batch_id) / "manifest.parquet"
 
-    def object_path(self, file_hash: str, extension: str) -> Path:
-        """Where the immutable copy of a file with this SHA-256 is stored."""
-        return self.objects_dir / file_hash[:2] / f"{file_hash}{extension}"
+    def features_path(self, batch_id: str, key: str) -> Path:
+        """Cached cleaning features of one batch for one feature configuration `key`."""
+        return self.root / "features" / batch_id / f"{key}.parquet"
+
+    def clean_dir(self, batch_id: str) -> Path:
+        """Output folder of `clean_images` for one batch."""
+        return self.root / "clean" / batch_id
+
+    def clean_manifest(self, batch_id: str) -> Path:
+        """Parquet manifest of `clean_images`: one row per raw file, kept or removed and why."""
+        return self.clean_dir(batch_id) / "manifest.parquet"
 
     def lock_path(self, name: str) -> Path:
         """Lock file for a named output, e.g. `raw_images-<batch>`."""

@@ -1,12 +1,16 @@
-"""ingest_batch: one manifest row per landed file (bad ones included, with the reason), immutable
-content-addressed copies of the good ones, and nothing in the landing folder touched."""
+"""ingest_batch: one manifest row per landed file (bad ones included, with the reason), the bytes
+of the good ones appended in manifest order to one immutable pack named by its own SHA-256, and nothing in
+the landing folder touched."""
 
 from __future__ import annotations
 
 import builtins
+import errno
+import fnmatch
 import hashlib
 import multiprocessing
 import os
+import re
 import signal
 from collections import Counter
 from dataclasses import dataclass
@@ -15,13 +19,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import xxhash
 
 import synthaug.ingest
-from synthaug.hashing import pixel_hash, stable_id
+from synthaug.hashing import stable_id
 from synthaug.ingest import IngestOptions, IngestSummary, ingest_batch
 from synthaug.landing import batch_readiness
 from synthaug.layout import DataLayout
-from synthaug.manifest import RAW_MANIFEST_SCHEMA, read_manifest
+from synthaug.manifest import RAW_MANIFEST_SCHEMA, read_manifest, write_manifest
+from synthaug.packs import read_object
 from synthaug.samples import examples_by_group, manifest_digest
 
 SEQUENTIAL = IngestOptions(workers=1)
@@ -59,6 +65,9 @@ class Contains(str):
     def __eq__(self, other):
         return isinstance(other, str) and all(p in other for p in self.parts)
 
+    def __ne__(self, other):
+        return not self == other
+
     __hash__ = str.__hash__
 
 
@@ -73,14 +82,53 @@ class Hex(str):
     def __eq__(self, other):
         return isinstance(other, str) and len(other) == self.length and all(c in "0123456789abcdef" for c in other)
 
+    def __ne__(self, other):
+        return not self == other
+
     __hash__ = str.__hash__
 
 
-EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif"}
+class PackPath(str):
+    """Equal to the data-root-relative path of any pack of the batch: `raw/<batch>/pack-<16 hex>.bin`."""
+
+    def __new__(cls, batch_id: str):
+        obj = super().__new__(cls, f"raw/{batch_id}/pack-<16 hex chars>.bin")
+        obj.pattern = re.compile(rf"raw/{re.escape(batch_id)}/pack-[0-9a-f]{{16}}\.bin")
+        return obj
+
+    def __eq__(self, other):
+        return isinstance(other, str) and self.pattern.fullmatch(other) is not None
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = str.__hash__
+
+
+class Offset:
+    """Equal to any non-negative int (the exact offsets are checked against the pack itself)."""
+
+    def __eq__(self, other):
+        return isinstance(other, int) and not isinstance(other, bool) and other >= 0
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __repr__(self):
+        return "<offset >= 0>"
+
+    __hash__ = None
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def xxh3_pixels(pixels: np.ndarray) -> str:
+    """The pixel hash, computed independently: XXH3-128 over repr(shape), then the uint8 pixel bytes."""
+    h = xxhash.xxh3_128(repr(tuple(pixels.shape)).encode())
+    h.update(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    return h.hexdigest()
 
 
 def expected_row(batch_id: str, rel: str, e) -> dict:
@@ -100,41 +148,60 @@ def expected_row(batch_id: str, rel: str, e) -> dict:
         "file_hash": sha256(e.data) if read else None,
         "pixel_hash": None,
         "stored_path": None,
+        "stored_offset": None,
         "status": e.status,
         "error_code": e.error_code,
         "error": Contains(*e.error_has) if e.status != "ok" else None,
         "notes": e.notes,
     }
     if e.status == "ok":
-        digest = sha256(e.data)
         width, height, channels = e.size
         row.update(
             format=e.format,
             width=width,
             height=height,
             channels=channels,
-            pixel_hash=pixel_hash(e.pixels) if e.pixels is not None else Hex(32),
-            stored_path=f"objects/{digest[:2]}/{digest}{EXTENSIONS[e.format]}",
+            pixel_hash=xxh3_pixels(e.pixels) if e.pixels is not None else Hex(32),
+            stored_path=PackPath(batch_id),
+            stored_offset=Offset(),
         )
     return row
 
 
 def rows_by_source(manifest: Path) -> dict[str, dict]:
+    """Manifest rows keyed by source path, in manifest order."""
     rows = read_manifest(manifest).to_pylist()
     by_source = {r["source_path"]: r for r in rows}
     assert len(by_source) == len(rows), "one row per landed file"
     return by_source
 
 
-def object_files(layout: DataLayout) -> dict[str, int]:
-    """Every file under objects/ with its mtime (ns)."""
-    if not layout.objects_dir.exists():
+def stored_object(layout: DataLayout, row: dict) -> bytes:
+    return read_object(layout.root, row["stored_path"], row["stored_offset"], row["file_size"])
+
+
+def data_files(layout: DataLayout) -> dict[str, bytes]:
+    """Every regular file under the data root (hidden ones included) with its bytes."""
+    if not layout.root.exists():
         return {}
-    return {str(p.relative_to(layout.root)): p.stat().st_mtime_ns for p in layout.objects_dir.rglob("*") if p.is_file()}
+    return {str(p.relative_to(layout.root)): p.read_bytes() for p in layout.root.rglob("*") if p.is_file()}
+
+
+def packs(layout: DataLayout, batch_id: str) -> dict[str, bytes]:
+    """The packs of one batch: file name -> bytes."""
+    return {p.name: p.read_bytes() for p in layout.raw_dir(batch_id).glob("pack-*.bin")}
+
+
+TEMP_PATTERNS = (".pack-*.tmp", ".manifest.staged.parquet", "*.tmp-*")
 
 
 def temp_leftovers(root: Path) -> list[Path]:
-    return [p for p in root.rglob(".*") if ".tmp-" in p.name]
+    """Temporary files of a pack, the staged manifest, or an atomic write (and any other hidden file)."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and (p.name.startswith(".") or any(fnmatch.fnmatch(p.name, pat) for pat in TEMP_PATTERNS))
+    )
 
 
 @dataclass
@@ -233,21 +300,26 @@ def test_no_good_file_is_lost_among_bad_ones(hostile):
     assert len(ok) == 9
 
 
-def test_good_files_are_stored_content_addressed_with_matching_sha256(hostile):
-    landing_batch = hostile.hb.path
-    stored = set()
-    for row in hostile.rows.values():
-        if row["status"] != "ok":
-            continue
-        digest = row["file_hash"]
-        obj = hostile.layout.root / row["stored_path"]
-        assert obj.parent == hostile.layout.objects_dir / digest[:2]
-        assert obj.name.startswith(digest + ".")
-        assert sha256(obj.read_bytes()) == digest
-        source = landing_batch / row["source_path"].split("/", 1)[1]
-        assert obj.read_bytes() == source.read_bytes()
-        stored.add(row["stored_path"])
-    assert set(object_files(hostile.layout)) == stored, "only good files are stored, each once"
+def test_good_files_are_stored_in_one_pack_named_by_its_own_sha256(hostile):
+    """Every good file's bytes, and nothing else, in one pack, in manifest order, verifiable by file_hash."""
+    layout, batch_id = hostile.layout, "hostile-001"
+    (name, pack), *others = packs(layout, batch_id).items()
+    assert others == [], "one pack per batch"
+    assert name == f"pack-{sha256(pack)[:16]}.bin", "the pack is named by the SHA-256 of its bytes"
+    good = [r for r in hostile.rows.values() if r["status"] == "ok"]
+    assert len(good) == 9
+    end = 0
+    for row in good:  # manifest order
+        assert row["stored_path"] == f"raw/{batch_id}/{name}"
+        assert row["stored_offset"] == end, "objects are appended back to back in manifest order"
+        data = stored_object(layout, row)
+        assert sha256(data) == row["file_hash"]
+        assert data == (hostile.hb.path / row["source_path"].split("/", 1)[1]).read_bytes()
+        end += row["file_size"]
+    assert end == len(pack), "only good files are stored, each once"
+    bad = [r for r in hostile.rows.values() if r["status"] != "ok"]
+    assert all(r["stored_path"] is None and r["stored_offset"] is None for r in bad)
+    assert sorted(data_files(layout)) == [f"raw/{batch_id}/manifest.parquet", f"raw/{batch_id}/{name}"]
 
 
 def test_landing_folder_is_left_untouched(hostile):
@@ -264,9 +336,9 @@ def test_symlink_target_outside_landing_is_never_opened_or_copied(hostile):
     assert not secret_paths & set(hostile.opened)
     escape = hostile.hb.path / "dog" / "escape.png"
     assert str(escape) not in hostile.opened
-    secret_hash = sha256(secret.read_bytes())
-    assert not any(secret_hash in name for name in object_files(hostile.layout))
-    assert all(r["file_hash"] != secret_hash for r in hostile.rows.values())
+    secret_bytes = secret.read_bytes()
+    assert all(secret_bytes not in data for data in data_files(hostile.layout).values())
+    assert all(r["file_hash"] != sha256(secret_bytes) for r in hostile.rows.values())
 
 
 def test_ingest_leaves_no_temporary_files(hostile):
@@ -286,18 +358,17 @@ def test_examples_by_group_decodes_stored_copies_per_label(hostile):
 # --- reruns, parallelism, options ---------------------------------------------------------------------------
 
 
-def test_ingesting_twice_gives_a_byte_identical_manifest_and_no_duplicate_objects(landing, layout, hostile_batch):
+def test_ingesting_twice_gives_a_byte_identical_manifest_and_pack(landing, layout, hostile_batch):
     first = ingest_batch(hostile_batch.path, layout, landing, SEQUENTIAL)
-    manifest_bytes = first.manifest_path.read_bytes()
-    objects = object_files(layout)
+    files = data_files(layout)
+    assert len(packs(layout, "hostile-001")) == 1
     digest = manifest_digest(first.manifest_path, ["source_path", "file_hash", "status"])
 
     second = ingest_batch(hostile_batch.path, layout, landing, SEQUENTIAL)
     assert second.manifest_path == first.manifest_path
-    assert second.manifest_path.read_bytes() == manifest_bytes
-    assert object_files(layout) == objects, "existing objects are neither duplicated nor rewritten"
-    assert len(objects) == first.ok
+    assert data_files(layout) == files, "same manifest bytes, same pack name and bytes, nothing else"
     assert manifest_digest(second.manifest_path, ["source_path", "file_hash", "status"]) == digest
+    assert (second.ok, second.stored_bytes) == (first.ok, first.stored_bytes)
     assert temp_leftovers(layout.root) == []
 
 
@@ -310,7 +381,35 @@ def test_manifest_digest_changes_when_a_file_changes(landing, layout, image_byte
     (batch / "cat" / "a.png").write_bytes(image_bytes.png(image_bytes.gradient(8, 9)))
     after = manifest_digest(ingest_batch(batch, layout, landing, SEQUENTIAL).manifest_path, columns)
     assert before != after
-    assert len(object_files(layout)) == 2, "the old object stays: objects are immutable"
+
+
+def test_reingest_after_a_landed_file_changed_publishes_a_new_pack_and_removes_the_old(landing, layout, image_bytes):
+    batch = landing / "b1"
+    (batch / "cat").mkdir(parents=True)
+    kept = image_bytes.png(image_bytes.gradient(8, 8))
+    old, new = image_bytes.png(image_bytes.gradient(8, 9)), image_bytes.png(image_bytes.gradient(8, 10))
+    (batch / "cat" / "a.png").write_bytes(kept)
+    (batch / "cat" / "b.png").write_bytes(old)
+    (batch / "cat" / "c.txt").write_bytes(b"not an image")
+    first = ingest_batch(batch, layout, landing, SEQUENTIAL)
+    (old_name,) = packs(layout, "b1")
+    assert packs(layout, "b1")[old_name] == kept + old
+
+    (batch / "cat" / "b.png").write_bytes(new)
+    second = ingest_batch(batch, layout, landing, SEQUENTIAL)
+    assert second.manifest_path == first.manifest_path
+    (new_name, pack), *others = packs(layout, "b1").items()
+    assert others == [], "the pack of the old content is removed"
+    assert new_name != old_name
+    assert pack == kept + new
+    assert new_name == f"pack-{sha256(pack)[:16]}.bin"
+    rows = rows_by_source(second.manifest_path)
+    assert {r["stored_path"] for r in rows.values() if r["status"] == "ok"} == {f"raw/b1/{new_name}"}
+    assert rows["b1/cat/c.txt"]["stored_path"] is None
+    assert stored_object(layout, rows["b1/cat/a.png"]) == kept
+    assert stored_object(layout, rows["b1/cat/b.png"]) == new
+    assert rows["b1/cat/b.png"]["file_hash"] == sha256(new)
+    assert sorted(data_files(layout)) == ["raw/b1/manifest.parquet", f"raw/b1/{new_name}"]
 
 
 def write_big_batch(batch: Path, n_files: int, image_bytes) -> None:
@@ -352,7 +451,12 @@ def test_parallel_ingest_gives_the_same_rows_as_sequential(tmp_path, image_bytes
     assert len(seq_rows) == n_files
     assert par_rows == seq_rows
     assert parallel.errors == sequential.errors == Counter({"empty_file": 6, "not_an_image": 6})
-    assert object_files(DataLayout(tmp_path / "par")).keys() == object_files(DataLayout(tmp_path / "seq")).keys()
+    assert data_files(DataLayout(tmp_path / "par")) == data_files(DataLayout(tmp_path / "seq")), "same manifest, pack"
+    assert len(packs(DataLayout(tmp_path / "par"), "big")) == 1
+    for row in par_rows[:: len(par_rows) // 25]:
+        if row["status"] == "ok":
+            data = stored_object(DataLayout(tmp_path / "par"), row)
+            assert data == (batch / row["source_path"].split("/", 1)[1]).read_bytes()
 
 
 def test_empty_batch_folder_gives_an_empty_manifest_and_is_not_ready(landing, layout):
@@ -376,9 +480,10 @@ def test_max_pixels_option_refuses_images_over_it(landing, layout, image_bytes):
     summary = ingest_batch(batch, layout, landing, IngestOptions(max_pixels=5000, workers=1))
     rows = rows_by_source(summary.manifest_path)
     big, small = rows["b1/big.png"], rows["b1/small.png"]
-    assert (big["status"], big["error_code"], big["width"], big["stored_path"]) == (
+    assert (big["status"], big["error_code"], big["width"], big["stored_path"], big["stored_offset"]) == (
         "error",
         "too_many_pixels",
+        None,
         None,
         None,
     )
@@ -422,16 +527,19 @@ def test_labels_csv_and_its_warnings_reach_the_manifest_and_summary(landing, lay
     assert summary.labels == Counter({"cat": 1, "dog": 1})
 
 
-def test_identical_files_under_two_labels_get_two_rows_and_one_object(landing, layout, image_bytes):
+def test_identical_files_under_two_labels_get_two_rows_both_readable(landing, layout, image_bytes):
     batch = landing / "b1"
     png = image_bytes.png(image_bytes.gradient(8, 8))
     for rel in ("cat/a.png", "dog/a.png"):
         (batch / rel).parent.mkdir(parents=True, exist_ok=True)
         (batch / rel).write_bytes(png)
     rows = rows_by_source(ingest_batch(batch, layout, landing, SEQUENTIAL).manifest_path)
-    assert rows["b1/cat/a.png"]["file_hash"] == rows["b1/dog/a.png"]["file_hash"] == sha256(png)
-    assert rows["b1/cat/a.png"]["image_id"] != rows["b1/dog/a.png"]["image_id"]
-    assert len(object_files(layout)) == 1
+    cat, dog = rows["b1/cat/a.png"], rows["b1/dog/a.png"]
+    assert cat["file_hash"] == dog["file_hash"] == sha256(png)
+    assert cat["pixel_hash"] == dog["pixel_hash"] == xxh3_pixels(image_bytes.gradient(8, 8))
+    assert cat["image_id"] != dog["image_id"]
+    assert stored_object(layout, cat) == stored_object(layout, dog) == png
+    assert cat["stored_path"] == dog["stored_path"]
 
 
 def test_symlink_inside_the_landing_folder_is_ingested_as_its_target(landing, layout, image_bytes):
@@ -443,6 +551,7 @@ def test_symlink_inside_the_landing_folder_is_ingested_as_its_target(landing, la
     os.symlink(landing / "shared" / "a.png", batch / "cat" / "linked.png")
     row = rows_by_source(ingest_batch(batch, layout, landing, SEQUENTIAL).manifest_path)["b1/cat/linked.png"]
     assert (row["status"], row["file_hash"], row["label"]) == ("ok", sha256(png), "cat")
+    assert stored_object(layout, row) == png
 
 
 def test_progress_is_reported_at_the_end(landing, layout, image_bytes):
@@ -463,6 +572,74 @@ def test_file_name_that_is_not_utf8_does_not_sink_the_batch(landing, layout, ima
     with open(os.path.join(os.fsencode(batch / "cat"), b"latin1-caf\xe9.png"), "wb") as fh:
         fh.write(png)
     summary = ingest_batch(batch, layout, landing, SEQUENTIAL)
-    rows = read_manifest(summary.manifest_path).to_pylist()
-    assert len(rows) == 2
-    assert "b1/cat/good.png" in {r["source_path"] for r in rows}
+    rows = rows_by_source(summary.manifest_path)
+    assert sorted(rows) == ["b1/cat/good.png", "b1/cat/latin1-caf\\xe9.png"]
+    odd = rows["b1/cat/latin1-caf\\xe9.png"]
+    assert (odd["status"], odd["file_hash"]) == ("ok", sha256(png))
+    assert odd["notes"] == "file name is not valid UTF-8: source_path shows the undecodable bytes as \\x escapes"
+    assert stored_object(layout, odd) == stored_object(layout, rows["b1/cat/good.png"]) == png
+
+
+# --- failures leave the previous published state and no temporary files ------------------------------------
+
+
+def _failing_decode(real):
+    calls = []
+
+    def decode(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # after the first good file is already in the temporary pack
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return decode
+
+
+def _failing_manifest_write(real, name):
+    """write_manifest that runs out of disk space after one row group of the manifest called `name`."""
+
+    def write(path, schema, row_chunks):
+        if Path(path).name != name:
+            return real(path, schema, row_chunks)
+
+        def chunks():
+            yield next(iter(row_chunks))  # real rows reach the temporary file first
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        return real(path, schema, chunks())
+
+    return write
+
+
+@pytest.mark.parametrize("rerun", [False, True], ids=["first-ingest", "rerun"])
+@pytest.mark.parametrize("stage", ["decoding", "staged-manifest", "final-manifest"])
+def test_a_failed_ingest_leaves_no_temporary_files_and_the_previous_outputs_intact(
+    landing, layout, image_bytes, monkeypatch, stage, rerun
+):
+    batch = landing / "b1"
+    (batch / "cat").mkdir(parents=True)
+    for i in range(3):
+        (batch / "cat" / f"{i}.png").write_bytes(image_bytes.png(image_bytes.gradient(8, 8 + i)))
+    if rerun:
+        ingest_batch(batch, layout, landing, SEQUENTIAL)
+        (batch / "cat" / "1.png").write_bytes(image_bytes.png(image_bytes.gradient(9, 9)))
+    before = data_files(layout)
+
+    if stage == "decoding":
+        monkeypatch.setattr(synthaug.ingest, "decode_image", _failing_decode(synthaug.ingest.decode_image))
+        expected, message = KeyboardInterrupt, None
+    else:
+        name = ".manifest.staged.parquet" if stage == "staged-manifest" else "manifest.parquet"
+        monkeypatch.setattr(synthaug.ingest, "write_manifest", _failing_manifest_write(write_manifest, name))
+        expected, message = OSError, "disk is full"
+    with pytest.raises(expected, match=message):
+        ingest_batch(batch, layout, landing, SEQUENTIAL)
+
+    assert temp_leftovers(layout.root) == []
+    after = data_files(layout)
+    manifest = "raw/b1/manifest.parquet"
+    assert after.get(manifest) == before.get(manifest), "the published manifest is untouched"
+    assert {k: v for k, v in after.items() if k in before} == before, "nothing published is changed or removed"
+    if rerun:
+        for row in rows_by_source(layout.raw_manifest("b1")).values():
+            assert sha256(stored_object(layout, row)) == row["file_hash"], "the old manifest's pack is still there"

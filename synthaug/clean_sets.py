@@ -1,0 +1,141 @@
+"""Clean one batch in the context of every earlier-arrived batch: cached features, the decision, and the
+clean manifest (one row per raw file: kept or removed, why, and the scores behind it)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synthaug.atomic import atomic_output
+from synthaug.cleaning import CleanRules, decide, features_frame
+from synthaug.layout import DataLayout
+from synthaug.samples import manifest_digest
+
+RAW_COLUMNS = [
+    "image_id",
+    "batch_id",
+    "source_path",
+    "label",
+    "stored_path",
+    "stored_offset",
+    "file_size",
+    "width",
+    "height",
+    "channels",
+    "pixel_hash",
+    "status",
+    "error_code",
+]
+CLEAN_COLUMNS = [
+    "image_id",
+    "batch_id",
+    "source_path",
+    "label",
+    "status",
+    "reason",
+    "duplicate_of",
+    "stored_path",
+    "stored_offset",
+    "file_size",
+    "width",
+    "height",
+    "channels",
+    "pixel_hash",
+    "phash",
+    "hash_distance",
+    "cluster_size",
+    "cluster_diameter",
+    "min_side",
+    "std",
+    "entropy",
+    "sharpness",
+    "blur_cutoff",
+]
+
+
+class MissingUpstream(RuntimeError):
+    """An earlier batch's raw manifest is missing, so cross-batch dedup cannot be decided yet."""
+
+
+@dataclass
+class CleanSummary:
+    """Counts a person asks for first, and where the manifest is."""
+
+    batch_id: str
+    manifest_path: Path
+    total: int = 0
+    kept: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    max_cluster_diameter: int = 0
+    blur_cutoff: float | None = None
+
+
+def _feature_key(rules: CleanRules) -> str:
+    return f"{rules.hash_algorithm}-w{rules.work_size}-v1"
+
+
+def batch_features(layout: DataLayout, batch_id: str, rules: CleanRules, workers: int = 0) -> pd.DataFrame:
+    """Features of every raw row of a batch, cached per raw-manifest version and feature settings."""
+    raw_path = layout.raw_manifest(batch_id)
+    if not raw_path.is_file():
+        raise MissingUpstream(
+            f"raw_images has not been materialized for batch {batch_id} ({raw_path} is missing); "
+            "materialize raw_images for it first, then rerun clean_images"
+        )
+    raw_version = manifest_digest(raw_path, ["image_id", "pixel_hash", "status"])
+    cache = layout.features_path(batch_id, _feature_key(rules))
+    if cache.is_file():
+        table = pq.read_table(cache)
+        if (table.schema.metadata or {}).get(b"raw_version") == raw_version.encode():
+            frame = table.to_pandas()
+            frame["phash"] = [None if pd.isna(v) else np.uint64(int(v) % (1 << 64)) for v in frame["phash"]]
+            return frame
+    raw = pq.read_table(raw_path, columns=RAW_COLUMNS).to_pandas()
+    root = str(layout.root)
+    sources = [
+        (f"{root}/{p}", int(o), int(s)) if st == "ok" and p else None
+        for p, o, s, st in zip(raw["stored_path"], raw["stored_offset"], raw["file_size"], raw["status"], strict=True)
+    ]
+    frame = features_frame(raw["image_id"].tolist(), sources, rules, workers)
+    stored = frame.copy()
+    stored["phash"] = pd.array(
+        [None if v is None else int(v) - (1 << 64) if int(v) >= 1 << 63 else int(v) for v in stored["phash"]],
+        dtype="Int64",
+    )
+    table = pa.Table.from_pandas(stored, preserve_index=False)
+    table = table.replace_schema_metadata({b"raw_version": raw_version.encode()})
+    with atomic_output(cache, fsync=False) as tmp:
+        pq.write_table(table, tmp)
+    return frame
+
+
+def clean_batch(
+    layout: DataLayout, arrival: list[str], batch_id: str, rules: CleanRules, workers: int = 0
+) -> CleanSummary:
+    """Decide every image of `batch_id` against itself and the batches before it in `arrival`; write the
+    clean manifest atomically. Later batches are ignored, so the result never depends on them."""
+    if batch_id not in arrival:
+        raise ValueError(f"batch {batch_id} is not among the registered batches {arrival}")
+    context = arrival[: arrival.index(batch_id) + 1]
+    frames = [batch_features(layout, b, rules, workers) for b in context]
+    decision = decide(frames, rules, workers=max(1, workers))
+    raw = pq.read_table(layout.raw_manifest(batch_id), columns=RAW_COLUMNS).to_pandas()
+    merged = raw.drop(columns=["status"]).merge(decision, on="image_id", how="left", validate="one_to_one")
+    manifest = merged[CLEAN_COLUMNS]
+    summary = CleanSummary(batch_id, layout.clean_manifest(batch_id))
+    with atomic_output(summary.manifest_path) as tmp:
+        pq.write_table(pa.Table.from_pandas(manifest, preserve_index=False), tmp, compression="zstd")
+    summary.total = len(manifest)
+    summary.kept = int((manifest["status"] == "kept").sum())
+    summary.reasons = Counter(manifest["reason"].dropna().tolist())
+    diam = manifest["cluster_diameter"].dropna()
+    summary.max_cluster_diameter = int(diam.max()) if len(diam) else 0
+    cutoff = decision["blur_cutoff"].dropna()
+    summary.blur_cutoff = float(cutoff.iloc[0]) if len(cutoff) else None
+    return summary

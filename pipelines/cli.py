@@ -198,24 +198,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(instance) -> None:
+def _latest_metadata(instance, asset: str, batch_id: str) -> dict | None:
     from dagster import AssetKey, AssetRecordsFilter
 
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[batch_id]), limit=1
+    ).records
+    if not records:
+        return None
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def _print_summary(instance) -> None:
+    """One line per batch and stage: the counts a person asks for first, and where to look."""
     from assets.partitions import BATCHES
 
-    key = AssetKey("raw_images")
     for batch_id in instance.get_dynamic_partitions(BATCHES):
-        records = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=key, asset_partitions=[batch_id]), limit=1
-        ).records
-        if not records:
+        raw = _latest_metadata(instance, "raw_images", batch_id)
+        if raw is None:
             print(f"raw_images[{batch_id}]: not materialized")
             continue
-        md = records[0].asset_materialization.metadata
-        print(
-            f"raw_images[{batch_id}]: {md['num_ok'].value} ok, {md['num_errors'].value} bad "
-            f"of {md['num_files'].value} files -> {md['path'].value}"
-        )
+        counts = f"{raw['num_ok']} ok, {raw['num_errors']} bad of {raw['num_files']} files"
+        print(f"raw_images[{batch_id}]: {counts} -> {raw['path']}")
+        clean = _latest_metadata(instance, "clean_images", batch_id)
+        if clean is not None:
+            removed = ", ".join(f"{r} {n}" for r, n in clean["removed_by_reason"].items() if n) or "none"
+            counts = f"{clean['num_kept']} kept of {clean['num_images']} (removed: {removed})"
+            print(f"clean_images[{batch_id}]: {counts} -> {clean['path']}")
 
 
 def _print_ui_hint(home: Path) -> None:

@@ -4,6 +4,7 @@ import os
 
 from dagster import Definitions
 
+from assets.clean_images import clean_images
 from assets.raw_images import raw_images
 from pipelines.jobs import ingest_job
 from pipelines.sensors import landing_sensor
@@ -11,7 +12,7 @@ from resources.storage import LandingResource, StorageResource
 from synthaug import settings
 
 defs = Definitions(
-    assets=[raw_images],
+    assets=[raw_images, clean_images],
     jobs=[ingest_job],
     sensors=[landing_sensor],
     resources={

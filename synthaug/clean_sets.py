@@ -96,7 +96,7 @@ def batch_features(layout: DataLayout, batch_id: str, rules: CleanRules, workers
             frame = table.to_pandas()
             frame["phash"] = [None if pd.isna(v) else np.uint64(int(v) % (1 << 64)) for v in frame["phash"]]
             return frame
-    raw = pq.read_table(raw_path, columns=RAW_COLUMNS).to_pandas()
+    raw = _read_raw(layout, batch_id)
     root = str(layout.root)
     sources = [
         (f"{root}/{p}", int(o), int(s)) if st == "ok" and p else None
@@ -105,7 +105,7 @@ def batch_features(layout: DataLayout, batch_id: str, rules: CleanRules, workers
     frame = features_frame(raw["image_id"].tolist(), sources, rules, workers)
     stored = frame.copy()
     stored["phash"] = pd.array(
-        [None if v is None else int(v) - (1 << 64) if int(v) >= 1 << 63 else int(v) for v in stored["phash"]],
+        [None if pd.isna(v) else int(v) - (1 << 64) if int(v) >= 1 << 63 else int(v) for v in stored["phash"]],
         dtype="Int64",
     )
     table = pa.Table.from_pandas(stored, preserve_index=False)
@@ -113,6 +113,15 @@ def batch_features(layout: DataLayout, batch_id: str, rules: CleanRules, workers
     with atomic_output(cache, fsync=False) as tmp:
         pq.write_table(table, tmp)
     return frame
+
+
+_NULLABLE_INTS = {pa.int8(): pd.Int8Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+
+
+def _read_raw(layout: DataLayout, batch_id: str) -> pd.DataFrame:
+    """The raw manifest's columns cleaning needs, integers kept as integers even where null."""
+    table = pq.read_table(layout.raw_manifest(batch_id), columns=RAW_COLUMNS)
+    return table.to_pandas(types_mapper=_NULLABLE_INTS.get)
 
 
 def clean_batch(
@@ -125,7 +134,7 @@ def clean_batch(
     context = arrival[: arrival.index(batch_id) + 1]
     frames = [batch_features(layout, b, rules, workers) for b in context]
     decision = decide(frames, rules, workers=max(1, workers))
-    raw = pq.read_table(layout.raw_manifest(batch_id), columns=RAW_COLUMNS).to_pandas()
+    raw = _read_raw(layout, batch_id)
     merged = raw.drop(columns=["status"]).merge(decision, on="image_id", how="left", validate="one_to_one")
     manifest = merged[CLEAN_COLUMNS]
     summary = CleanSummary(batch_id, layout.clean_manifest(batch_id))

@@ -81,7 +81,7 @@ def features_frame(
             frame[col] = None
     frame.insert(0, "image_id", image_ids)
     frame["ok"] = frame["pixel_hash"].notna()
-    frame["phash"] = [np.uint64(v) if v is not None and v == v else None for v in frame["phash"]]
+    frame["phash"] = [None if pd.isna(v) else np.uint64(v) for v in frame["phash"]]
     return frame
 
 
@@ -130,7 +130,7 @@ def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> 
     dups = dups[candidates["arrival"].to_numpy() == len(batches) - 1].set_index("image_id")
 
     out = target[["image_id", *SCORE_COLUMNS]].copy()
-    out["phash"] = [f"{int(h):016x}" if h is not None else None for h in target["phash"]]
+    out["phash"] = [None if pd.isna(h) else f"{int(h):016x}" for h in target["phash"]]
     joined = dups.reindex(target["image_id"])
     is_dup = joined["is_keeper"].eq(False).to_numpy()
     exact = joined["exact"].fillna(False).to_numpy(dtype=bool)

@@ -1,0 +1,155 @@
+"""`clean_images`: for every raw image of a batch, kept or removed and why, deduplicated against earlier batches."""
+
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field, field_validator
+
+from assets.partitions import BATCHES, batch_partitions
+from resources.storage import StorageResource
+from synthaug.clean_sets import CleanSummary, MissingUpstream, clean_batch
+from synthaug.cleaning import REASONS, CleanRules
+from synthaug.imageio import ImageDecodeError, decode_image
+from synthaug.layout import DataLayout
+from synthaug.locking import exclusive_lock
+from synthaug.packs import read_object
+from synthaug.samples import manifest_digest
+from synthaug.thumbnails import gallery_markdown
+
+_DEFAULTS = CleanRules()
+EXAMPLES_PER_REASON = 8
+
+
+class CleanImagesConfig(Config):
+    """Thresholds of the cleaning rules (defaults measured by benchmarks/cleaning_benchmark.py)."""
+
+    min_side: int = Field(_DEFAULTS.min_side, description="Images whose shorter side is smaller are too_small.")
+    min_std: float = Field(_DEFAULTS.min_std, description="Grey standard deviation below this is low_information.")
+    min_entropy: float = Field(
+        _DEFAULTS.min_entropy, description="Histogram entropy (bits) below this is low_information."
+    )
+    blur_mode: str = Field(_DEFAULTS.blur_mode, description="'absolute', 'percentile' (of the batch) or 'off'.")
+    blur_threshold: float = Field(
+        _DEFAULTS.blur_threshold, description="absolute mode: sharpness below this is blurry."
+    )
+    blur_percentile: float = Field(
+        _DEFAULTS.blur_percentile, description="percentile mode: the blurriest p% are blurry."
+    )
+    hash_algorithm: str = Field(_DEFAULTS.hash_algorithm, description="imagehash algorithm for near duplicates.")
+    hash_threshold: int = Field(_DEFAULTS.hash_threshold, description="Hamming distance at most this links two images.")
+    verify_min_correlation: float = Field(
+        _DEFAULTS.verify_min_correlation, description="Linked images must also correlate this much (16x16 thumbnails)."
+    )
+    work_size: int = Field(_DEFAULTS.work_size, description="Side of the fixed working resolution for sharpness.")
+    max_removed_share: float = Field(0.5, description="The blocking check fails when a larger share is removed.")
+    workers: int = Field(0, description="Feature processes; 0 uses every CPU core.")
+
+    @field_validator("max_removed_share")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(f"clean_images config: max_removed_share must be in [0, 1], got {value}")
+        return value
+
+    def rules(self) -> CleanRules:
+        """The core's rules; raises ValueError naming every invalid field."""
+        return CleanRules(**{name: getattr(self, name) for name in CleanRules.field_names()})
+
+
+@asset(
+    partitions_def=batch_partitions,
+    deps=["raw_images"],
+    group_name="clean",
+    kinds={"python", "parquet"},
+    code_version="1",
+    check_specs=[
+        AssetCheckSpec("removed_share_within_limit", asset="clean_images", blocking=True),
+        AssetCheckSpec("duplicate_clusters_not_chained", asset="clean_images"),
+    ],
+    description="Every raw image kept or removed (corrupt, too_small, low_information, blurry, exact_duplicate, "
+    "near_duplicate) with the scores behind the decision; duplicates are checked against all earlier batches.",
+)
+def clean_images(
+    context: AssetExecutionContext, config: CleanImagesConfig, storage: StorageResource
+) -> MaterializeResult:
+    batch_id = context.partition_key
+    try:
+        rules = config.rules()
+    except ValueError as exc:
+        raise Failure(description=f"clean_images config: {exc}") from exc
+    layout = storage.layout()
+    arrival = context.instance.get_dynamic_partitions(BATCHES)
+    context.log.info(f"cleaning {batch_id} against {arrival.index(batch_id)} earlier batch(es)")
+    try:
+        with exclusive_lock(layout.lock_path(f"clean_images-{batch_id}"), what=f"clean_images for batch {batch_id}"):
+            summary = clean_batch(layout, arrival, batch_id, rules, config.workers)
+    except MissingUpstream as exc:
+        raise Failure(description=str(exc)) from exc
+    removed = summary.total - summary.kept
+    share = removed / summary.total if summary.total else 1.0
+    if summary.kept == 0:
+        context.log.warning(f"batch {batch_id}: every image was removed; downstream stages get an empty set")
+    return MaterializeResult(
+        metadata=_metadata(summary, layout, rules),
+        data_version=DataVersion(manifest_digest(summary.manifest_path, ["image_id", "status", "reason"])),
+        check_results=[
+            AssetCheckResult(
+                check_name="removed_share_within_limit",
+                passed=share <= config.max_removed_share,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"removed_share": round(share, 4), "limit": config.max_removed_share},
+                description=f"{removed} of {summary.total} images removed",
+            ),
+            AssetCheckResult(
+                check_name="duplicate_clusters_not_chained",
+                passed=summary.max_cluster_diameter <= 2 * rules.hash_threshold,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"max_cluster_diameter": summary.max_cluster_diameter, "limit": 2 * rules.hash_threshold},
+            ),
+        ],
+    )
+
+
+def _metadata(summary: CleanSummary, layout: DataLayout, rules: CleanRules) -> dict:
+    metadata = {
+        "path": MetadataValue.path(str(summary.manifest_path.parent)),
+        "manifest": MetadataValue.path(str(summary.manifest_path)),
+        "num_images": summary.total,
+        "num_kept": summary.kept,
+        "num_removed": summary.total - summary.kept,
+        "removed_by_reason": MetadataValue.json({r: summary.reasons.get(r, 0) for r in REASONS}),
+        "max_cluster_diameter": summary.max_cluster_diameter,
+        "rules": MetadataValue.json(rules.__dict__),
+    }
+    if summary.blur_cutoff is not None:
+        metadata["blur_cutoff"] = round(summary.blur_cutoff, 2)
+    examples = _removed_examples(summary, layout)
+    if examples:
+        metadata["removed_examples"] = MetadataValue.md(gallery_markdown(examples, title="reason"))
+    return metadata
+
+
+def _removed_examples(summary: CleanSummary, layout: DataLayout) -> dict:
+    columns = ["reason", "stored_path", "stored_offset", "file_size"]
+    rows = pq.read_table(summary.manifest_path, columns=columns).to_pylist()
+    groups: dict = {}
+    for row in rows:
+        reason = row["reason"]
+        if reason is None or not row["stored_path"] or len(groups.setdefault(reason, [])) >= EXAMPLES_PER_REASON:
+            continue
+        try:
+            data = read_object(layout.root, row["stored_path"], row["stored_offset"], row["file_size"])
+            groups[reason].append(decode_image(data).pixels)
+        except (OSError, ImageDecodeError):
+            continue
+    return {r: groups[r] for r in REASONS if groups.get(r)}

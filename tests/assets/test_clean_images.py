@@ -1,0 +1,97 @@
+"""`clean_images` materialized for real: reasons, cross-batch dedup, checks, and the UI gallery."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+from dagster import AssetKey, DagsterInstance, materialize
+
+from assets.clean_images import clean_images
+from assets.partitions import BATCHES
+from assets.raw_images import raw_images
+from resources.storage import LandingResource, StorageResource
+
+
+def _run(instance: DagsterInstance, landing: Path, data_root: Path, batch: str, config: dict | None = None):
+    if not instance.has_dynamic_partition(BATCHES, batch):
+        instance.add_dynamic_partitions(BATCHES, [batch])
+    return materialize(
+        [raw_images, clean_images],
+        instance=instance,
+        partition_key=batch,
+        resources={
+            "storage": StorageResource(data_root=str(data_root)),
+            "landing": LandingResource(landing_dir=str(landing)),
+        },
+        run_config={"ops": {"clean_images": {"config": config}}} if config else None,
+        raise_on_error=False,
+    )
+
+
+def _clean_rows(data_root: Path, batch: str) -> list[dict]:
+    return pq.read_table(data_root / "clean" / batch / "manifest.parquet").to_pylist()
+
+
+def _latest_metadata(instance: DagsterInstance) -> dict:
+    event = instance.get_latest_materialization_event(AssetKey("clean_images"))
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_bad_and_duplicate_files_are_removed_with_reasons_and_a_gallery(instance, make_batch, landing, data_root):
+    batch = make_batch("b1", per_class=4, classes=3)
+    shutil.copy(batch / "Trouser" / "img-000.png", batch / "Trouser" / "copy.png")
+    cv2.imwrite(str(batch / "Trouser" / "flat.png"), np.full((28, 28), 128, np.uint8))
+    cv2.imwrite(str(batch / "Trouser" / "tiny.png"), np.random.default_rng(0).integers(0, 255, (8, 8), np.uint8))
+    (batch / "Trouser" / "broken.png").write_bytes(b"not an image")
+    result = _run(instance, landing, data_root, "b1")
+    assert result.success
+    rows = {r["source_path"].split("/", 1)[1]: r for r in _clean_rows(data_root, "b1")}
+    copy, original = rows["Trouser/copy.png"], rows["Trouser/img-000.png"]
+    removed, kept = (copy, original) if copy["status"] == "removed" else (original, copy)
+    assert (removed["reason"], kept["status"]) == ("exact_duplicate", "kept")
+    assert removed["duplicate_of"] == kept["image_id"]
+    assert kept["image_id"] < removed["image_id"], "same pixels, same batch: the smaller image id is kept"
+    assert rows["Trouser/flat.png"]["reason"] == "low_information"
+    assert rows["Trouser/tiny.png"]["reason"] == "too_small"
+    assert rows["Trouser/broken.png"]["reason"] == "corrupt"
+    md = _latest_metadata(instance)
+    assert md["path"] == str(data_root / "clean" / "b1")
+    assert md["removed_by_reason"]["exact_duplicate"] >= 1 and md["removed_by_reason"]["corrupt"] == 1
+    assert "| too_small | ![too_small](data:image/png;base64," in md["removed_examples"]
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"removed_share_within_limit": True, "duplicate_clusters_not_chained": True}
+
+
+def test_a_later_batch_loses_its_copies_of_earlier_images(instance, make_batch, landing, data_root):
+    first = make_batch("b1", per_class=3, classes=2)
+    assert _run(instance, landing, data_root, "b1").success
+    second = make_batch("b2", per_class=3, classes=2, offset=3)
+    shutil.copy(first / "Trouser" / "img-001.png", second / "Trouser" / "from-b1.png")
+    assert _run(instance, landing, data_root, "b2").success
+    b1 = {r["source_path"]: r for r in _clean_rows(data_root, "b1")}
+    b2 = {r["source_path"]: r for r in _clean_rows(data_root, "b2")}
+    assert b2["b2/Trouser/from-b1.png"]["reason"] == "exact_duplicate"
+    assert b2["b2/Trouser/from-b1.png"]["duplicate_of"] == b1["b1/Trouser/img-001.png"]["image_id"]
+    assert b1["b1/Trouser/img-001.png"]["status"] == "kept"
+
+
+def test_losing_too_much_fails_the_blocking_check(instance, make_batch, landing, data_root):
+    make_batch("b1", per_class=2, classes=2)
+    result = _run(instance, landing, data_root, "b1", {"min_side": 64, "max_removed_share": 0.5})
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["removed_share_within_limit"].passed
+    assert checks["removed_share_within_limit"].metadata["removed_share"].value == 1.0
+    assert {r["reason"] for r in _clean_rows(data_root, "b1")} == {"too_small"}
+
+
+def test_invalid_rules_fail_before_work_with_the_field_named(instance, make_batch, landing, data_root):
+    make_batch("b1", per_class=1, classes=1)
+    result = _run(instance, landing, data_root, "b1", {"blur_mode": "sometimes"})
+    assert not result.success
+    failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
+    assert "blur_mode" in failure.step_failure_data.user_failure_data.description
+    assert not (data_root / "clean" / "b1").exists()

@@ -9,6 +9,7 @@ transparency, CMYK, animation) converted to 8-bit grey or RGB with a note saying
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ class DecodedImage:
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-_PNG_SLOW_CHUNKS = (b"tRNS", b"eXIf", b"acTL")
+_PNG_SLOW_CHUNKS = re.compile(b"tRNS|eXIf|acTL")
 
 
 def _decode_plain_png(data: bytes, max_pixels: int) -> np.ndarray | None:
@@ -90,7 +91,7 @@ def _decode_plain_png(data: bytes, max_pixels: int) -> np.ndarray | None:
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     if depth != 8 or colour not in (0, 2) or not 0 < width * height <= max_pixels:
         return None
-    if any(chunk in data for chunk in _PNG_SLOW_CHUNKS):
+    if _PNG_SLOW_CHUNKS.search(data):
         return None
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint8 or pixels.shape[:2] != (height, width):

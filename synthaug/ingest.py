@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import stat
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -18,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synthaug.hashing import file_hash, pixel_hash, stable_id
-from synthaug.imageio import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
-from synthaug.landing import LandedFile, count_batch_files, is_valid_utf8, iter_batch_files, printable
+from synthaug.file_check import IngestContext, as_tuple, ingest_file, ingest_unit
+from synthaug.imageio import DEFAULT_MAX_PIXELS
+from synthaug.landing import LandedFile, count_batch_files, iter_batch_files
 from synthaug.layout import DataLayout
 from synthaug.manifest import RAW_MANIFEST_SCHEMA, write_manifest
 from synthaug.packs import PackWriter, remove_stale_packs
@@ -28,7 +27,7 @@ from synthaug.packs import PackWriter, remove_stale_packs
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 CHUNK_ROWS = 2048
 PARALLEL_MIN_FILES = 512
-WORK_UNIT = 64
+WORK_UNIT = 256
 
 ProgressFn = Callable[[int, int, float], None]
 
@@ -57,17 +56,6 @@ class IngestSummary:
     stored_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class IngestContext:
-    """What every file of one batch shares; sent to each worker once per work unit."""
-
-    batch_id: str
-    batch_dir: str
-    landing_real: str
-    max_pixels: int
-    max_file_bytes: int
 
 
 def ingest_batch(
@@ -208,16 +196,6 @@ def _units(files: Iterable[LandedFile]) -> Iterator[list[LandedFile]]:
         yield unit
 
 
-def ingest_unit(ctx: IngestContext, files: list[LandedFile]) -> list[tuple[tuple, bytes | None]]:
-    """Ingest a few files in a worker (amortises inter-process overhead); rows as tuples in schema order."""
-    return [_as_tuple(ingest_file(ctx, f)) for f in files]
-
-
-def _as_tuple(result: tuple[dict, bytes | None]) -> tuple[tuple, bytes | None]:
-    row, data = result
-    return tuple(row.values()), data
-
-
 def _results(ctx: IngestContext, files: Iterable[LandedFile], workers: int) -> Iterator[tuple[tuple, bytes | None]]:
     """Results in file order; with several workers at most `4 × workers` units are in flight.
 
@@ -226,10 +204,10 @@ def _results(ctx: IngestContext, files: Iterable[LandedFile], workers: int) -> I
     """
     if workers <= 1:
         for f in files:
-            yield _as_tuple(ingest_file(ctx, f))
+            yield as_tuple(ingest_file(ctx, f))
         return
     mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload(["synthaug.ingest"])
+    mp.set_forkserver_preload(["synthaug.file_check"])
     with ProcessPoolExecutor(workers, mp_context=mp) as pool:
         pending: deque[Future] = deque()
         for unit in _units(files):
@@ -238,94 +216,3 @@ def _results(ctx: IngestContext, files: Iterable[LandedFile], workers: int) -> I
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
-
-
-def ingest_file(ctx: IngestContext, f: LandedFile) -> tuple[dict, bytes | None]:
-    """Read, validate and hash one landed file: its manifest row, and its bytes when it is a good image.
-
-    Never raises for bad data: every problem becomes the row's `error_code` and `error`.
-    """
-    row = dict.fromkeys(RAW_MANIFEST_SCHEMA.names)
-    row.update(
-        image_id=stable_id(ctx.batch_id, f.rel_path),
-        batch_id=ctx.batch_id,
-        source_path=f"{ctx.batch_id}/{printable(f.rel_path)}",
-        label=f.label,
-        label_source=f.label_source,
-        status="error",
-    )
-    if f.refused:
-        row.update(error_code="refused", error=printable(f.refused))
-        return row, None
-    try:
-        data = _read_landed(os.path.join(ctx.batch_dir, f.rel_path), f.is_symlink, ctx)
-    except _Refused as exc:
-        row.update(error_code=exc.code, error=printable(str(exc)))
-        return row, None
-    digest = file_hash(data)
-    row.update(file_size=len(data), file_hash=digest)
-    try:
-        decoded = decode_image(data, max_pixels=ctx.max_pixels, extension=os.path.splitext(f.rel_path)[1])
-    except ImageDecodeError as exc:
-        row.update(error_code=exc.code, error=printable(str(exc)))
-        return row, None
-    row.update(
-        format=decoded.format,
-        width=decoded.width,
-        height=decoded.height,
-        channels=decoded.channels,
-        pixel_hash=pixel_hash(decoded.pixels),
-        status="ok",
-        notes="; ".join(_name_notes(f.rel_path) + decoded.notes) or None,
-    )
-    return row, data
-
-
-def _name_notes(rel_path: str) -> list[str]:
-    if is_valid_utf8(rel_path):
-        return []
-    return ["file name is not valid UTF-8: source_path shows the undecodable bytes as \\x escapes"]
-
-
-class _Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _read_landed(path: str, is_symlink: bool, ctx: IngestContext) -> bytes:
-    """Read a landed file without following it out of the landing folder or blocking on a pipe."""
-    if is_symlink:
-        path = os.path.realpath(path)
-        if os.path.commonpath([ctx.landing_real, path]) != ctx.landing_real:
-            raise _Refused("refused", f"path resolves outside the landing folder (to {path})")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise _Refused("unreadable", f"cannot open the file: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _Refused("refused", "not a regular file (device, socket or pipe)")
-        if st.st_size > ctx.max_file_bytes:
-            raise _Refused(
-                "file_too_large", f"file is {st.st_size:,} bytes, over the {ctx.max_file_bytes:,}-byte limit"
-            )
-        chunks = []
-        remaining = ctx.max_file_bytes + 1
-        want = st.st_size + 1
-        while remaining > 0:
-            block = os.read(fd, min(remaining, want))
-            if not block:
-                break
-            chunks.append(block)
-            remaining -= len(block)
-            want = 1 << 20
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if len(data) > ctx.max_file_bytes:
-            raise _Refused("file_too_large", f"file grew past the {ctx.max_file_bytes:,}-byte limit while being read")
-        return data
-    except OSError as exc:
-        raise _Refused("unreadable", f"reading the file failed: {exc.strerror}") from None
-    finally:
-        os.close(fd)

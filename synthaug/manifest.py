@@ -9,29 +9,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthaug.atomic import atomic_output
+from synthaug.file_check import RAW_FIELDS
 
-RAW_MANIFEST_SCHEMA = pa.schema(
-    [
-        ("image_id", pa.string()),
-        ("batch_id", pa.string()),
-        ("source_path", pa.string()),
-        ("label", pa.string()),
-        ("label_source", pa.string()),
-        ("format", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("channels", pa.int8()),
-        ("file_size", pa.int64()),
-        ("file_hash", pa.string()),
-        ("pixel_hash", pa.string()),
-        ("stored_path", pa.string()),
-        ("stored_offset", pa.int64()),
-        ("status", pa.string()),
-        ("error_code", pa.string()),
-        ("error", pa.string()),
-        ("notes", pa.string()),
-    ]
-)
+_RAW_TYPES = {
+    "width": pa.int32(),
+    "height": pa.int32(),
+    "channels": pa.int8(),
+    "file_size": pa.int64(),
+    "stored_offset": pa.int64(),
+}
+RAW_MANIFEST_SCHEMA = pa.schema([(name, _RAW_TYPES.get(name, pa.string())) for name in RAW_FIELDS])
 
 
 def write_manifest(path: Path, schema: pa.Schema, row_chunks: Iterable[list[dict] | pa.Table]) -> int:

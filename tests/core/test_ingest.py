@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import xxhash
 
+import synthaug.file_check
 import synthaug.ingest
 from synthaug.hashing import stable_id
 from synthaug.ingest import IngestOptions, IngestSummary, ingest_batch
@@ -626,7 +627,7 @@ def test_a_failed_ingest_leaves_no_temporary_files_and_the_previous_outputs_inta
     before = data_files(layout)
 
     if stage == "decoding":
-        monkeypatch.setattr(synthaug.ingest, "decode_image", _failing_decode(synthaug.ingest.decode_image))
+        monkeypatch.setattr(synthaug.file_check, "decode_image", _failing_decode(synthaug.file_check.decode_image))
         expected, message = KeyboardInterrupt, None
     else:
         name = ".manifest.staged.parquet" if stage == "staged-manifest" else "manifest.parquet"

@@ -24,6 +24,7 @@ def fashion_train() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture
 def landing(tmp_path: Path) -> Path:
+    """An empty landing folder."""
     path = tmp_path / "landing"
     path.mkdir()
     return path

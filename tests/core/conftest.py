@@ -150,14 +150,6 @@ def image_bytes() -> type[ImageBytes]:
 
 
 @pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    """An empty landing folder."""
-    path = tmp_path / "landing"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def layout(tmp_path: Path) -> DataLayout:
     """A data root next to the landing folder (never inside it)."""
     return DataLayout(tmp_path / "data")

@@ -31,11 +31,11 @@ class CleanRules:
     min_std: float = 2.0
     min_entropy: float = 1.0
     blur_mode: str = "absolute"
-    blur_threshold: float = 100.0
+    blur_threshold: float = 450.0
     blur_percentile: float = 5.0
     hash_algorithm: str = "phash"
-    hash_threshold: int = 10
-    verify_min_correlation: float = 0.97
+    hash_threshold: int = 4
+    verify_min_correlation: float = 0.98
     work_size: int = WORK_SIZE
 
     def __post_init__(self) -> None:
@@ -75,13 +75,12 @@ def features_frame(
     records: list[dict] = [{} for _ in paths]
     for i, feats in zip(todo, computed, strict=True):
         records[i] = feats or {}
-    frame = pd.DataFrame.from_records(records, index=range(len(paths)))
-    for col in [*SCORE_COLUMNS, "width", "height", "pixel_hash", "phash", "thumb"]:
-        if col not in frame:
-            frame[col] = None
+    columns = [*SCORE_COLUMNS, "width", "height", "pixel_hash", "thumb"]
+    frame = pd.DataFrame({col: [r.get(col) for r in records] for col in columns}, index=range(len(paths)))
+    # 64-bit hashes must never pass through float64 (pandas' choice for a column with gaps): it drops bits
+    frame["phash"] = pd.Series([None if "phash" not in r else np.uint64(r["phash"]) for r in records], dtype=object)
     frame.insert(0, "image_id", image_ids)
     frame["ok"] = frame["pixel_hash"].notna()
-    frame["phash"] = [None if pd.isna(v) else np.uint64(v) for v in frame["phash"]]
     return frame
 
 

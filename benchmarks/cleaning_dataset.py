@@ -1,0 +1,641 @@
+"""Labeled test set for the image-cleaning stage: originals plus known duplicates, blurry, tiny, flat and corrupt files.
+
+Everything goes into one flat folder, `<out>/images/`, with neutral names (`im_<number>.<ext>`, numbers
+shuffled so that name order says nothing about the category), and the ground truth into
+`<out>/truth.csv`:
+
+* `path` - relative to `<out>` (`images/im_001234.png`);
+* `truth` - empty for an untouched original, else what a cleaner should say: `exact_duplicate`,
+  `near_duplicate`, `blurry`, `too_small`, `low_information` or `corrupt`;
+* `source` - for a duplicate, the `path` of its original (which is in the set); empty otherwise;
+* `category` - the exact recipe (`original`, `exact_bytes`, `exact_resave`, `near_resize`, `near_jpeg`,
+  `near_brightness`, `near_noise`, `near_crop`, `blurry`, `tiny`, `flat`, `flat_noise`, `corrupt_truncated_png`,
+  `corrupt_truncated_jpeg`, `corrupt_zero_bytes`, `corrupt_text`), `params` its parameters;
+* `origin` - where the pixels come from (`fmnist/<train index>`, `photo/<skimage name>@x,y,w,h`,
+  `procedural/<seed>`), also for blurry/tiny/corrupt files whose origin is *not* in the set;
+* `kind` (`grey28`, `photo`, `procedural`, `flat`, `none`), `width`, `height`.
+
+Sources of pixels:
+
+* `grey28` - Fashion-MNIST train images (Debian's `dataset-fashion-mnist`), 28x28 grey, as is; rows with
+  identical pixels are dropped, and so are near-blank ones (grey std < 12), so each original is distinct;
+* `photo` - crops (at least 128 px a side) of the colour and grey sample photos shipped inside scikit-image
+  (`skimage.data`), shrunk (never enlarged) so the longer side is 128-256 px; crops of the same photo overlap
+  by at most 15% of the smaller crop; crops with grey std < 12, with fewer than 8% of pixels on an edge (Sobel
+  step >= 8 grey levels) or with more than 40% near-black pixels are dropped (the soft-focus `cell` and `clock`
+  photos are not used), and grey photos are tinted. That leaves only ~65 crops; once they are used up,
+  procedural renderings take their place;
+* `procedural` - RGB renderings at 128-256 px: a two-colour gradient, low-frequency colour blotches, a
+  fine-grain texture, 6-20 anti-aliased shapes, 1-3 random words and sensor-like noise, each from its own seed.
+
+Derived files and how they are labeled:
+
+* exact duplicates of an original (in the set): a byte copy, or the decoded pixels re-saved as PNG with a text
+  chunk (different bytes, identical pixels);
+* near duplicates of an original (in the set), one transform each: resize by 0.5-0.9 (never below 20 px a
+  side, so a 28 px image stays above the tiny limit), JPEG re-encode at quality 95/75/50/30, brightness/contrast
+  (gain 0.8-1.2, offset +-8..25), Gaussian noise sigma 3-8, crop of 3-8% of each axis;
+* blurry: Gaussian blur with sigma = 2.5-4.5% of the smaller side (at least 1.2 px) of an origin that is
+  *not* otherwise in the set, so the file is only blurry, not also a duplicate;
+* too_small: an origin (not in the set) resized to a smaller side of 4-15 px;
+* low_information: a constant image (grey or colour, 28-256 px), half of them plus Gaussian noise sigma
+  0.3-1.5; note that flat images of the same size and colour are also pixel-identical to each other;
+* corrupt: a PNG or JPEG cut at 20-80% of its bytes, a zero-byte `.png`/`.jpg`, or text named `.png`.
+
+Every originals' copies are written by the same unit of work, seeded from (seed, unit), so the output is
+identical for a given seed and counts whatever the number of worker processes.
+
+Usage::
+
+    .venv/bin/python benchmarks/cleaning_dataset.py /tmp/clean-set --n 20000 --seed 0 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+GENERATOR_VERSION = 2
+TRUTH_COLUMNS = ["path", "truth", "source", "category", "params", "origin", "kind", "width", "height"]
+MIN_SOURCE_STD = 12.0
+NEAR_TRANSFORMS = ("resize", "jpeg", "brightness", "noise", "crop")
+JPEG_QUALITIES = (95, 75, 50, 30)
+MIN_NEAR_SIDE = 20
+COLOUR_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
+GREY_PHOTOS = ("camera", "brick", "grass", "gravel", "moon", "coins", "page", "text")  # not cell/clock: soft-focus
+MIN_EDGE_FRACTION = 0.08  # share of crop pixels with a Sobel step >= 8 grey levels
+MAX_BLACK_FRACTION = 0.4  # share of crop pixels darker than 16 (retina border)
+MAX_CROP_OVERLAP = 0.15
+MIN_CROP_SIDE = 128  # crops are only ever shrunk to the 128-256 px output, never enlarged
+
+# --------------------------------------------------------------------------------------------------
+# Spec
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How many files of each category, and the mix of pixel sources.
+
+    `n_exact` and `n_near` are copies (each of a randomly chosen original, so an original may get several);
+    `grey_fraction` of the sources are Fashion-MNIST, up to `photo_fraction` are photo crops (as many as the
+    distinct crops allow), the rest procedural renderings.
+    """
+
+    n_originals: int
+    n_exact: int
+    n_near: int
+    n_blurry: int
+    n_tiny: int
+    n_flat: int
+    n_corrupt: int
+    seed: int = 0
+    grey_fraction: float = 0.5
+    photo_fraction: float = 0.1
+
+    @property
+    def total(self) -> int:
+        """Number of files the set will hold."""
+        return (
+            self.n_originals + self.n_exact + self.n_near + self.n_blurry + self.n_tiny + self.n_flat + self.n_corrupt
+        )
+
+    @classmethod
+    def for_total(cls, n: int, seed: int = 0, **overrides: float) -> DatasetSpec:
+        """Default composition for `n` files: 70% originals, 4% exact copies, 12% near copies, 6% blurry,
+        2% tiny, 3% flat, 3% corrupt (originals absorb rounding). `overrides` replace any field."""
+        fractions = {"n_exact": 0.04, "n_near": 0.12, "n_blurry": 0.06, "n_tiny": 0.02, "n_flat": 0.03}
+        counts = {k: int(round(n * f)) for k, f in fractions.items()}
+        counts["n_corrupt"] = int(round(n * 0.03))
+        counts["n_originals"] = max(1, n - sum(counts.values()))
+        values: dict[str, float] = {**counts, "seed": seed}
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class TruthRow:
+    """One line of truth.csv."""
+
+    path: str
+    truth: str
+    category: str
+    origin: str
+    kind: str
+    width: int
+    height: int
+    source: str = ""
+    params: str = ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Pixel sources
+# --------------------------------------------------------------------------------------------------
+
+_CACHE: dict[str, np.ndarray] = {}
+
+
+def _fmnist() -> np.ndarray:
+    if "fmnist" not in _CACHE:
+        from synthaug.demo_data import load_fashion_mnist
+
+        _CACHE["fmnist"] = load_fashion_mnist("train")[0]
+    return _CACHE["fmnist"]
+
+
+def _photo(name: str) -> np.ndarray:
+    """A skimage sample photo as uint8 RGB (grey photos replicated to 3 channels)."""
+    if name not in _CACHE:
+        import skimage.data
+
+        img = getattr(skimage.data, name)()
+        if img.ndim == 3 and img.shape[2] == 4:
+            img = img[..., :3]
+        if img.dtype != np.uint8:
+            img = (img * 255).astype(np.uint8) if img.max() <= 1 else img.astype(np.uint8)
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        _CACHE[name] = np.ascontiguousarray(img)
+    return _CACHE[name]
+
+
+def distinct_fmnist_indices(min_std: float = MIN_SOURCE_STD) -> np.ndarray:
+    """Fashion-MNIST train indices with unique pixels (first of each identical group) and grey std >= min_std."""
+    images = _fmnist()
+    flat = images.reshape(len(images), -1)
+    seen: dict[bytes, int] = {}
+    for i, row in enumerate(flat):
+        seen.setdefault(row.tobytes(), i)
+    first = np.sort(np.fromiter(seen.values(), dtype=np.int64))
+    return first[flat[first].std(axis=1) >= min_std]
+
+
+def _crop_is_detailed(grey: np.ndarray) -> bool:
+    """A crop that looks in focus and is not mostly empty: enough contrast, edges and non-black pixels."""
+    g = grey.astype(np.float32)
+    step = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)) / 4
+    return bool(
+        g.std() >= MIN_SOURCE_STD and (step >= 8).mean() >= MIN_EDGE_FRACTION and (g < 16).mean() <= MAX_BLACK_FRACTION
+    )
+
+
+def photo_crops(rng: np.random.Generator, attempts_per_photo: int = 4000) -> list[tuple[str, int, int, int, int]]:
+    """Distinct crop boxes (photo, x, y, w, h): same-photo boxes overlap <= 15% of the smaller box, grey std >= 12."""
+    boxes: list[tuple[str, int, int, int, int]] = []
+    for name in COLOUR_PHOTOS + GREY_PHOTOS:
+        img = _photo(name)
+        h, w = img.shape[:2]
+        grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        accepted: list[tuple[int, int, int, int]] = []
+        for _ in range(attempts_per_photo):
+            side = int(np.exp(rng.uniform(np.log(MIN_CROP_SIDE), np.log(max(MIN_CROP_SIDE + 1, 0.6 * min(h, w))))))
+            aspect = rng.uniform(0.75, 1.33)
+            bw, bh = int(side * np.sqrt(aspect)), int(side / np.sqrt(aspect))
+            if min(bw, bh) < MIN_CROP_SIDE:
+                continue
+            if bw >= w or bh >= h:
+                continue
+            x, y = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
+            ok = True
+            for ax, ay, aw, ah in accepted:
+                ix = max(0, min(x + bw, ax + aw) - max(x, ax))
+                iy = max(0, min(y + bh, ay + ah) - max(y, ay))
+                if ix * iy > MAX_CROP_OVERLAP * min(bw * bh, aw * ah):
+                    ok = False
+                    break
+            if ok and _crop_is_detailed(grey[y : y + bh, x : x + bw]):
+                accepted.append((x, y, bw, bh))
+        boxes += [(name, *b) for b in accepted]
+    return boxes
+
+
+def render_procedural(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A random RGB 'photo-like' scene: gradient, low-frequency blotches, anti-aliased shapes, sensor noise."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    t = (np.cos(angle) * xx / width + np.sin(angle) * yy / height + 1) / 2
+    c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    img = (1 - t)[..., None] * c0 + t[..., None] * c1
+    cells = int(rng.integers(3, 8))
+    blotch = rng.normal(0, 1, (cells, cells, 3)).astype(np.float32)
+    img += cv2.resize(blotch, (width, height), interpolation=cv2.INTER_CUBIC) * rng.uniform(15, 45)
+    fine = rng.normal(0, 1, (max(2, height // 3), max(2, width // 3), 3)).astype(np.float32)
+    img += cv2.resize(fine, (width, height), interpolation=cv2.INTER_LINEAR) * rng.uniform(6, 16)
+    canvas = np.clip(img, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(6, 21))):
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        shape = rng.integers(0, 4)
+        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
+        size = int(rng.uniform(0.06, 0.35) * min(width, height))
+        if shape == 0:
+            axes = (max(2, size), max(2, int(size * rng.uniform(0.3, 1.0))))
+            cv2.ellipse(canvas, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360, colour, -1, cv2.LINE_AA)
+        elif shape == 1:
+            cv2.rectangle(canvas, (cx - size, cy - size // 2), (cx + size, cy + size // 2), colour, -1, cv2.LINE_AA)
+        elif shape == 2:
+            pts = (rng.normal(0, size, (int(rng.integers(3, 7)), 2)) + [cx, cy]).astype(np.int32)
+            cv2.fillPoly(canvas, [pts], colour, cv2.LINE_AA)
+        else:
+            end = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+            cv2.line(canvas, (cx, cy), end, colour, int(rng.integers(1, 6)), cv2.LINE_AA)
+    for _ in range(int(rng.integers(1, 4))):
+        text = "".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(3, 9))))
+        org = (int(rng.integers(0, max(1, width - 40))), int(rng.integers(12, height)))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        scale = float(rng.uniform(0.4, 1.2))
+        cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, int(rng.integers(1, 3)), cv2.LINE_AA)
+    noise = rng.normal(0, rng.uniform(2, 6), canvas.shape).astype(np.float32)
+    return np.clip(canvas.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def materialize(source: tuple, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
+    """Pixels (grey HxW or RGB HxWx3 uint8), origin string and kind of a planned source."""
+    if source[0] == "fmnist":
+        index = int(source[1])
+        return _fmnist()[index].copy(), f"fmnist/{index}", "grey28"
+    if source[0] == "photo":
+        _, name, x, y, w, h, out_w, out_h = source
+        crop = _photo(name)[y : y + h, x : x + w]
+        pixels = cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        if name in GREY_PHOTOS:  # tint grey photos so they are colour images
+            tint = rng.uniform(0.6, 1.0, 3)
+            pixels = np.clip(pixels.astype(np.float32) * tint, 0, 255).astype(np.uint8)
+        return pixels, f"photo/{name}@{x},{y},{w},{h}", "photo"
+    _, proc_seed, out_w, out_h = source
+    pixels = render_procedural(np.random.default_rng(proc_seed), out_h, out_w)
+    return pixels, f"procedural/{proc_seed}", "procedural"
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoding helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def encode(pixels: np.ndarray, fmt: str, quality: int = 90) -> bytes:
+    """Encode grey or RGB pixels as PNG or JPEG bytes (OpenCV, deterministic)."""
+    bgr = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    if fmt == "png":
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    else:
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError(f"encoding {fmt} failed")
+    return buf.tobytes()
+
+
+def decode_pil(data: bytes) -> np.ndarray:
+    """Decode bytes with Pillow to grey or RGB uint8 pixels."""
+    with Image.open(io.BytesIO(data)) as img:
+        img = img.convert("L") if img.mode in ("L", "1", "P", "I;16") else img.convert("RGB")
+        return np.asarray(img).copy()
+
+
+def decode_cv2(data: bytes) -> np.ndarray | None:
+    """Decode bytes with OpenCV to grey or RGB uint8 pixels (None when OpenCV cannot)."""
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        return None
+    return arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+
+
+def resave_png(pixels: np.ndarray) -> bytes:
+    """Re-save pixels as PNG with Pillow and a text chunk, so the bytes differ from an OpenCV PNG."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "re-saved copy")
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", pnginfo=info, compress_level=9)
+    return buf.getvalue()
+
+
+def near_transform(pixels: np.ndarray, transform: str, rng: np.random.Generator) -> tuple[np.ndarray, str, int]:
+    """Apply one near-duplicate transform; returns (pixels, params, jpeg quality or 0 for PNG)."""
+    h, w = pixels.shape[:2]
+    if transform == "resize":
+        scale = max(float(rng.uniform(0.5, 0.9)), MIN_NEAR_SIDE / min(h, w))
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), f"scale={scale:.3f}", 0
+    if transform == "jpeg":
+        quality = int(rng.choice(JPEG_QUALITIES))
+        return pixels, f"quality={quality}", quality
+    if transform == "brightness":
+        gain = float(rng.uniform(0.8, 1.2))
+        offset = float(rng.uniform(8, 25) * rng.choice([-1, 1]))
+        out = np.clip(pixels.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+        return out, f"gain={gain:.3f},offset={offset:.1f}", 0
+    if transform == "noise":
+        sigma = float(rng.uniform(3, 8))
+        out = np.clip(pixels.astype(np.float32) + rng.normal(0, sigma, pixels.shape), 0, 255).astype(np.uint8)
+        return out, f"sigma={sigma:.2f}", 0
+    if transform == "crop":
+        fx, fy = rng.uniform(0.03, 0.08, 2)
+        cut_x, cut_y = max(1, round(w * fx)), max(1, round(h * fy))
+        left, top = int(rng.integers(0, cut_x + 1)), int(rng.integers(0, cut_y + 1))
+        out = pixels[top : h - (cut_y - top), left : w - (cut_x - left)].copy()
+        return out, f"crop_x={fx:.3f},crop_y={fy:.3f}", 0
+    raise ValueError(transform)
+
+
+# --------------------------------------------------------------------------------------------------
+# Units of work
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Unit:
+    """One independent piece of generation: an original with its copies, or one single file."""
+
+    kind: str  # original | blurry | tiny | flat | corrupt
+    index: int
+    numbers: list[int]  # file numbers for every file the unit writes
+    source: tuple | None = None
+    copies: list[str] = field(default_factory=list)  # 'exact_bytes' | 'exact_resave' | 'near_<transform>'
+    variant: str = ""
+
+
+def _shape(pixels: np.ndarray) -> tuple[int, int]:
+    return int(pixels.shape[1]), int(pixels.shape[0])
+
+
+def _write(images: Path, number: int, ext: str, data: bytes) -> str:
+    name = f"im_{number:06d}.{ext}"
+    (images / name).write_bytes(data)
+    return f"images/{name}"
+
+
+def run_unit(unit: Unit, out: Path, seed: int) -> list[TruthRow]:
+    """Write the files of one unit and return their truth rows."""
+    codes = {"original": 1, "blurry": 2, "tiny": 3, "flat": 4, "corrupt": 5}
+    rng = np.random.default_rng([seed, codes[unit.kind], unit.index])
+    images = out / "images"
+    rows: list[TruthRow] = []
+    numbers = iter(unit.numbers)
+
+    if unit.kind == "original":
+        assert unit.source is not None
+        pixels, origin, kind = materialize(unit.source, rng)
+        if kind == "grey28" or rng.random() < 0.5:
+            fmt, quality = "png", 0
+        else:
+            fmt, quality = "jpg", int(rng.choice([90, 92, 95]))
+        data = encode(pixels, fmt, quality)
+        original_path = _write(images, next(numbers), fmt, data)
+        decoded = decode_pil(data)
+        w, h = _shape(decoded)
+        rows.append(TruthRow(original_path, "", "original", origin, kind, w, h, params=f"format={fmt}"))
+        for copy in unit.copies:
+            number = next(numbers)
+            if copy == "exact_resave":
+                cv_pixels = decode_cv2(data)
+                if cv_pixels is None or not np.array_equal(cv_pixels, decoded):
+                    copy = "exact_bytes"  # decoders disagree on this JPEG: a byte copy is the only exact one
+            if copy == "exact_bytes":
+                path = _write(images, number, fmt, data)
+                rows.append(TruthRow(path, "exact_duplicate", copy, origin, kind, w, h, original_path))
+            elif copy == "exact_resave":
+                path = _write(images, number, "png", resave_png(decoded))
+                rows.append(TruthRow(path, "exact_duplicate", copy, origin, kind, w, h, original_path))
+            else:
+                transform = copy.removeprefix("near_")
+                moved, params, q = near_transform(decoded, transform, rng)
+                ext = "jpg" if q else "png"
+                path = _write(images, number, ext, encode(moved, ext, q or 90))
+                cw, ch = _shape(moved)
+                rows.append(TruthRow(path, "near_duplicate", copy, origin, kind, cw, ch, original_path, params))
+        return rows
+
+    if unit.kind == "blurry":
+        assert unit.source is not None
+        pixels, origin, kind = materialize(unit.source, rng)
+        sigma = max(1.2, float(rng.uniform(0.025, 0.045)) * min(pixels.shape[:2]))
+        blurred = cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+        fmt = "png" if kind == "grey28" or rng.random() < 0.6 else "jpg"
+        path = _write(images, next(numbers), fmt, encode(blurred, fmt, 90))
+        w, h = _shape(blurred)
+        return [TruthRow(path, "blurry", "blurry", origin, kind, w, h, params=f"sigma={sigma:.2f}")]
+
+    if unit.kind == "tiny":
+        assert unit.source is not None
+        pixels, origin, kind = materialize(unit.source, rng)
+        small = int(rng.integers(4, 16))
+        other = int(rng.integers(small, 41))
+        tw, th = (small, other) if rng.random() < 0.5 else (other, small)
+        tiny = cv2.resize(pixels, (tw, th), interpolation=cv2.INTER_AREA)
+        fmt = "png" if rng.random() < 0.7 else "jpg"
+        path = _write(images, next(numbers), fmt, encode(tiny, fmt, 90))
+        return [TruthRow(path, "too_small", "tiny", origin, kind, tw, th, params=f"size={tw}x{th}")]
+
+    if unit.kind == "flat":
+        if rng.random() < 0.4:
+            shape: tuple[int, ...] = (28, 28)
+        else:
+            shape = (int(rng.integers(64, 257)), int(rng.integers(64, 257)), 3)
+        value = rng.integers(0, 256, shape[2] if len(shape) == 3 else 1)
+        flat = np.broadcast_to(value.astype(np.float32), shape).copy()
+        category, params = "flat", f"value={'/'.join(str(int(v)) for v in value)}"
+        if rng.random() < 0.5:
+            sigma = float(rng.uniform(0.3, 1.5))
+            flat += rng.normal(0, sigma, shape)
+            category, params = "flat_noise", params + f",sigma={sigma:.2f}"
+        pixels = np.clip(np.round(flat), 0, 255).astype(np.uint8)
+        path = _write(images, next(numbers), "png", encode(pixels, "png"))
+        w, h = _shape(pixels)
+        return [TruthRow(path, "low_information", category, "", "flat", w, h, params=params)]
+
+    # corrupt
+    number = next(numbers)
+    if unit.variant == "zero_bytes":
+        path = _write(images, number, "png" if rng.random() < 0.5 else "jpg", b"")
+        return [TruthRow(path, "corrupt", "corrupt_zero_bytes", "", "none", 0, 0)]
+    if unit.variant == "text":
+        text = f"not an image {unit.index}\n" + "lorem ipsum dolor sit amet\n" * int(rng.integers(1, 50))
+        path = _write(images, number, "png", text.encode())
+        return [TruthRow(path, "corrupt", "corrupt_text", "", "none", 0, 0)]
+    assert unit.source is not None
+    pixels, origin, kind = materialize(unit.source, rng)
+    fmt = "png" if unit.variant == "truncated_png" else "jpg"
+    data = encode(pixels, fmt, 90)
+    cut = float(rng.uniform(0.2, 0.8))
+    path = _write(images, number, fmt, data[: int(len(data) * cut)])
+    w, h = _shape(pixels)
+    return [TruthRow(path, "corrupt", f"corrupt_{unit.variant}", origin, kind, w, h, params=f"kept={cut:.2f}")]
+
+
+def _run_units(args: tuple[list[Unit], str, int]) -> list[TruthRow]:
+    units, out, seed = args
+    rows: list[TruthRow] = []
+    for unit in units:
+        rows += run_unit(unit, Path(out), seed)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# Planning and the public entry point
+# --------------------------------------------------------------------------------------------------
+
+
+class _SourcePlanner:
+    """Hands out distinct sources: Fashion-MNIST rows, photo crops while they last, procedural seeds."""
+
+    def __init__(self, spec: DatasetSpec, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.spec = spec
+        self.fmnist = list(rng.permutation(distinct_fmnist_indices()))
+        self.crops = photo_crops(rng) if spec.photo_fraction > 0 else []
+        order = rng.permutation(len(self.crops))
+        self.crops = [self.crops[i] for i in order]
+        self.proc_counter = 0
+
+    def _size(self) -> tuple[int, int]:
+        side = int(self.rng.integers(128, 257))
+        aspect = self.rng.uniform(0.75, 1.33)
+        return int(np.clip(side * np.sqrt(aspect), 128, 256)), int(np.clip(side / np.sqrt(aspect), 128, 256))
+
+    def next(self) -> tuple:
+        u = self.rng.random()
+        if u < self.spec.grey_fraction and self.fmnist:
+            return ("fmnist", int(self.fmnist.pop()))
+        if u < self.spec.grey_fraction + self.spec.photo_fraction and self.crops:
+            name, x, y, w, h = self.crops.pop()
+            side = int(self.rng.integers(128, 257))
+            scale = min(1.0, side / max(w, h))
+            out_w, out_h = round(w * scale), round(h * scale)
+            return ("photo", name, x, y, w, h, out_w, out_h)
+        self.proc_counter += 1
+        out_w, out_h = self._size()
+        return ("procedural", self.spec.seed * 1_000_003 + self.proc_counter, out_w, out_h)
+
+
+def plan_units(spec: DatasetSpec) -> list[Unit]:
+    """Decide every file: sources, copies per original, corrupt variants and (shuffled) file numbers."""
+    rng = np.random.default_rng([spec.seed, 0])
+    planner = _SourcePlanner(spec, rng)
+    numbers = iter(rng.permutation(spec.total).tolist())
+    n_orig = spec.n_originals
+    copy_owner = rng.integers(0, n_orig, spec.n_exact + spec.n_near)
+    copy_kinds = [("exact_bytes", "exact_resave")[i % 2] for i in range(spec.n_exact)]
+    copy_kinds += [f"near_{NEAR_TRANSFORMS[i % len(NEAR_TRANSFORMS)]}" for i in range(spec.n_near)]
+    copies: list[list[str]] = [[] for _ in range(n_orig)]
+    for owner, kind in zip(copy_owner, copy_kinds, strict=True):
+        copies[int(owner)].append(kind)
+    units = [
+        Unit("original", i, [next(numbers) for _ in range(1 + len(copies[i]))], planner.next(), copies[i])
+        for i in range(n_orig)
+    ]
+    units += [Unit("blurry", i, [next(numbers)], planner.next()) for i in range(spec.n_blurry)]
+    units += [Unit("tiny", i, [next(numbers)], planner.next()) for i in range(spec.n_tiny)]
+    units += [Unit("flat", i, [next(numbers)]) for i in range(spec.n_flat)]
+    variants = ("truncated_png", "truncated_jpeg", "truncated_png", "truncated_jpeg", "zero_bytes", "text")
+    for i in range(spec.n_corrupt):
+        variant = variants[i % len(variants)]
+        source = planner.next() if variant.startswith("truncated") else None
+        units.append(Unit("corrupt", i, [next(numbers)], source, variant=variant))
+    return units
+
+
+def _chunks(units: list[Unit], size: int) -> Iterator[list[Unit]]:
+    for start in range(0, len(units), size):
+        yield units[start : start + size]
+
+
+def generate(out: Path, spec: DatasetSpec, workers: int = 1, progress: bool = True) -> Path:
+    """Build the labeled set in `out` (replacing what is there) and return the path of truth.csv."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "images").mkdir(parents=True)
+    units = plan_units(spec)
+    jobs = [(chunk, str(out), spec.seed) for chunk in _chunks(units, 200)]
+    rows: list[TruthRow] = []
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for part in pool.map(_run_units, jobs):
+                rows += part
+                if progress:
+                    print(f"  generated {len(rows)}/{spec.total} files", file=sys.stderr, end="\r", flush=True)
+    else:
+        for job in jobs:
+            rows += _run_units(job)
+            if progress:
+                print(f"  generated {len(rows)}/{spec.total} files", file=sys.stderr, end="\r", flush=True)
+    if progress:
+        print(file=sys.stderr)
+    rows.sort(key=lambda r: r.path)
+    truth_path = out / "truth.csv"
+    with truth_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=TRUTH_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: getattr(row, k) for k in TRUTH_COLUMNS})
+    manifest = {"generator_version": GENERATOR_VERSION, "spec": asdict(spec), "files": len(rows)}
+    manifest["seconds"] = round(time.perf_counter() - t0, 1)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return truth_path
+
+
+def matches(out: Path, spec: DatasetSpec) -> bool:
+    """True when `out` already holds a complete set generated from `spec` by this generator version."""
+    try:
+        manifest = json.loads((Path(out) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        manifest.get("generator_version") == GENERATOR_VERSION
+        and manifest.get("spec") == asdict(spec)
+        and (Path(out) / "truth.csv").is_file()
+        and sum(1 for _ in (Path(out) / "images").iterdir()) == spec.total
+    )
+
+
+def ensure(out: Path, spec: DatasetSpec, workers: int = 1) -> Path:
+    """Reuse the set in `out` when it matches `spec`, else generate it; return truth.csv's path."""
+    if matches(out, spec):
+        return Path(out) / "truth.csv"
+    return generate(out, spec, workers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: `cleaning_dataset.py OUT --n N [--seed S] [--workers W] [--n-<category> K ...]`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path, help="output folder (replaced)")
+    parser.add_argument("--n", type=int, default=2000, help="total files for the default composition")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    for name in ("originals", "exact", "near", "blurry", "tiny", "flat", "corrupt"):
+        parser.add_argument(f"--n-{name}", type=int, default=None, help=f"override the number of {name} files")
+    parser.add_argument("--grey-fraction", type=float, default=0.5)
+    parser.add_argument("--photo-fraction", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    overrides: dict[str, float] = {"grey_fraction": args.grey_fraction, "photo_fraction": args.photo_fraction}
+    for name in ("originals", "exact", "near", "blurry", "tiny", "flat", "corrupt"):
+        value = getattr(args, f"n_{name}")
+        if value is not None:
+            overrides[f"n_{name}"] = value
+    spec = DatasetSpec.for_total(args.n, args.seed, **overrides)
+    truth = generate(args.out, spec, args.workers)
+    counts: dict[str, int] = {}
+    with truth.open() as fh:
+        for row in csv.DictReader(fh):
+            counts[row["category"]] = counts.get(row["category"], 0) + 1
+    print(f"{spec.total} files in {args.out}/images, truth in {truth}")
+    for category, count in sorted(counts.items()):
+        print(f"  {category:24s} {count:6d}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

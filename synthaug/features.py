@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
 from pathlib import Path
 
 import imagehash
@@ -49,12 +48,19 @@ def image_features(source: Source, algorithm: str = "phash", work_size: int = WO
             pixels = read_image(source)
     except (OSError, ImageDecodeError):
         return None
-    scores = asdict(quality_scores(pixels, work_size))
-    scores["phash"] = perceptual_hash(pixels, algorithm)
-    scores["width"], scores["height"] = int(pixels.shape[1]), int(pixels.shape[0])
-    scores["pixel_hash"] = pixel_hash(pixels)
-    scores["thumb"] = thumbnail_vector(to_grey(pixels)).tobytes()
-    return scores
+    grey = to_grey(pixels)
+    q = quality_scores(grey, work_size)
+    return {
+        "min_side": q.min_side,
+        "std": q.std,
+        "entropy": q.entropy,
+        "sharpness": q.sharpness,
+        "phash": perceptual_hash(grey, algorithm),
+        "width": int(pixels.shape[1]),
+        "height": int(pixels.shape[0]),
+        "pixel_hash": pixel_hash(pixels),
+        "thumb": thumbnail_vector(grey).tobytes(),
+    }
 
 
 def _features_star(args: tuple[Source, str, int]) -> dict | None:

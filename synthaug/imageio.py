@@ -9,7 +9,6 @@ transparency, CMYK, animation) converted to 8-bit grey or RGB with a note saying
 from __future__ import annotations
 
 import io
-import re
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -77,12 +76,13 @@ class DecodedImage:
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-_PNG_SLOW_CHUNKS = re.compile(b"tRNS|eXIf|acTL")
+_PNG_SLOW_CHUNKS = (b"tRNS", b"eXIf", b"acTL")
 
 
 def _decode_plain_png(data: bytes, max_pixels: int) -> np.ndarray | None:
     """Fast path for the common PNG: complete (ends with IEND), 8-bit grey or RGB, no transparency,
-    EXIF or animation. Decoded by libpng through OpenCV, which fails on CRC or data errors.
+    EXIF or animation (those chunks sit before the first or after the last IDAT, so the compressed
+    data in between is never scanned). Decoded by libpng through OpenCV, which fails on CRC or data errors.
 
     Returns None for anything else (or any failure), and the full PIL path decides.
     """
@@ -91,7 +91,9 @@ def _decode_plain_png(data: bytes, max_pixels: int) -> np.ndarray | None:
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     if depth != 8 or colour not in (0, 2) or not 0 < width * height <= max_pixels:
         return None
-    if _PNG_SLOW_CHUNKS.search(data):
+    first_idat, last_idat = data.find(b"IDAT"), data.rfind(b"IDAT")
+    head, tail = data[:first_idat], data[last_idat:]
+    if any(chunk in head or chunk in tail for chunk in _PNG_SLOW_CHUNKS):
         return None
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint8 or pixels.shape[:2] != (height, width):

@@ -94,7 +94,9 @@ def batch_features(layout: DataLayout, batch_id: str, rules: CleanRules, workers
         table = pq.read_table(cache)
         if (table.schema.metadata or {}).get(b"raw_version") == raw_version.encode():
             frame = table.to_pandas()
-            frame["phash"] = [None if pd.isna(v) else np.uint64(int(v) % (1 << 64)) for v in frame["phash"]]
+            # rebuilt from Arrow, not from pandas' column: a gap makes pandas read it as float64 (loses bits)
+            signed = table.column("phash").to_pylist()
+            frame["phash"] = pd.Series([None if v is None else np.uint64(v % (1 << 64)) for v in signed], dtype=object)
             return frame
     raw = _read_raw(layout, batch_id)
     root = str(layout.root)

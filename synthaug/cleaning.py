@@ -42,8 +42,10 @@ class CleanRules:
         problems = []
         if self.min_side < 1:
             problems.append(f"min_side must be at least 1, got {self.min_side}")
-        if self.min_std < 0 or self.min_entropy < 0:
-            problems.append("min_std and min_entropy must not be negative")
+        for name in ("min_std", "min_entropy", "blur_threshold"):
+            value = getattr(self, name)
+            if not value >= 0:  # also rejects NaN, which would switch the rule off silently
+                problems.append(f"{name} must be a number >= 0, got {value}")
         if self.blur_mode not in ("absolute", "percentile", "off"):
             problems.append(f"blur_mode must be 'absolute', 'percentile' or 'off', got {self.blur_mode!r}")
         if not 0 <= self.blur_percentile < 100:

@@ -68,7 +68,7 @@ def quality_scores(pixels: np.ndarray, size: int = WORK_SIZE) -> QualityScores:
     lap = cv2.Laplacian(work, cv2.CV_32F, ksize=3)
     return QualityScores(
         min_side=int(min(grey.shape)),
-        std=float(grey.std()),
+        std=float(cv2.meanStdDev(grey)[1][0, 0]),
         entropy=entropy_bits(grey),
-        sharpness=float(lap.var()),
+        sharpness=float(cv2.meanStdDev(lap)[1][0, 0] ** 2),
     )

@@ -30,3 +30,18 @@ def test_hashes_are_exact_when_the_batch_also_holds_a_broken_file(tmp_path: Path
     assert got == expected
     assert any(h & 0x7FF for h in expected), "the check needs hashes whose low bits are set"
     assert np.all(frame.loc[frame["ok"], "width"] == 28)
+
+
+def test_fast_phash_is_bit_identical_to_imagehash(fashion_train):
+    """The fast path must give imagehash's phash exactly, or thresholds calibrated on it would drift."""
+    import imagehash
+    from PIL import Image
+
+    from synthaug.features import fast_phash
+
+    rng = np.random.default_rng(0)
+    samples = list(fashion_train[0][:200]) + [
+        rng.integers(0, 256, s, dtype=np.uint8) for s in [(1, 1), (3, 7), (256, 180)]
+    ]
+    for grey in samples:
+        assert fast_phash(grey) == int(str(imagehash.phash(Image.fromarray(grey))), 16)

@@ -1,6 +1,5 @@
 """`clean_images`: for every raw image of a batch, kept or removed and why, deduplicated against earlier batches."""
 
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -19,11 +18,9 @@ from assets.partitions import BATCHES, batch_partitions
 from resources.storage import StorageResource
 from synthaug.clean_sets import CleanSummary, MissingUpstream, clean_batch
 from synthaug.cleaning import REASONS, CleanRules
-from synthaug.imageio import ImageDecodeError, decode_image
 from synthaug.layout import DataLayout
 from synthaug.locking import exclusive_lock
-from synthaug.packs import read_object
-from synthaug.samples import manifest_digest
+from synthaug.samples import examples_by_group, manifest_digest
 from synthaug.thumbnails import gallery_markdown
 
 _DEFAULTS = CleanRules()
@@ -140,16 +137,5 @@ def _metadata(summary: CleanSummary, layout: DataLayout, rules: CleanRules) -> d
 
 
 def _removed_examples(summary: CleanSummary, layout: DataLayout) -> dict:
-    columns = ["reason", "stored_path", "stored_offset", "file_size"]
-    rows = pq.read_table(summary.manifest_path, columns=columns).to_pylist()
-    groups: dict = {}
-    for row in rows:
-        reason = row["reason"]
-        if reason is None or not row["stored_path"] or len(groups.setdefault(reason, [])) >= EXAMPLES_PER_REASON:
-            continue
-        try:
-            data = read_object(layout.root, row["stored_path"], row["stored_offset"], row["file_size"])
-            groups[reason].append(decode_image(data).pixels)
-        except (OSError, ImageDecodeError):
-            continue
+    groups = examples_by_group(layout, summary.manifest_path, "reason", EXAMPLES_PER_REASON, where_status="removed")
     return {r: groups[r] for r in REASONS if groups.get(r)}

@@ -95,3 +95,15 @@ def test_invalid_rules_fail_before_work_with_the_field_named(instance, make_batc
     failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
     assert "blur_mode" in failure.step_failure_data.user_failure_data.description
     assert not (data_root / "clean" / "b1").exists()
+
+
+def test_chained_duplicate_clusters_fail_the_chaining_check(instance, make_batch, landing, data_root):
+    """With pHash alone at a loose threshold, similar 28 px garments chain into wide clusters: the check says so."""
+    make_batch("b1", per_class=30, classes=10)
+    result = _run(instance, landing, data_root, "b1", {"hash_threshold": 10, "verify_min_correlation": 0.0})
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    chained = checks["duplicate_clusters_not_chained"]
+    assert not chained.passed
+    assert chained.metadata["max_cluster_diameter"].value > 20 == chained.metadata["limit"].value
+    widest = max(r["cluster_diameter"] or 0 for r in _clean_rows(data_root, "b1"))
+    assert widest == chained.metadata["max_cluster_diameter"].value

@@ -20,6 +20,7 @@ from synthaug.clean_sets import CleanSummary, MissingUpstream, clean_batch
 from synthaug.cleaning import REASONS, CleanRules
 from synthaug.layout import DataLayout
 from synthaug.locking import exclusive_lock
+from synthaug.progress import describe
 from synthaug.samples import examples_by_group, manifest_digest
 from synthaug.thumbnails import gallery_markdown
 
@@ -89,7 +90,7 @@ def clean_images(
     context.log.info(f"cleaning {batch_id} against {arrival.index(batch_id)} earlier batch(es)")
     try:
         with exclusive_lock(layout.lock_path(f"clean_images-{batch_id}"), what=f"clean_images for batch {batch_id}"):
-            summary = clean_batch(layout, arrival, batch_id, rules, config.workers)
+            summary = clean_batch(layout, arrival, batch_id, rules, config.workers, _feature_logger(context))
     except MissingUpstream as exc:
         raise Failure(description=str(exc)) from exc
     removed = summary.total - summary.kept
@@ -115,6 +116,15 @@ def clean_images(
             ),
         ],
     )
+
+
+def _feature_logger(context: AssetExecutionContext):
+    """Progress callbacks that log the feature computation of each batch with its rate and time left."""
+
+    def for_batch(batch_id: str):
+        return lambda done, total, elapsed: context.log.info(describe(f"features of {batch_id}", done, total, elapsed))
+
+    return for_batch
 
 
 def _metadata(summary: CleanSummary, layout: DataLayout, rules: CleanRules) -> dict:

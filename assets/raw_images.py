@@ -19,6 +19,7 @@ from synthaug.imageio import DEFAULT_MAX_PIXELS
 from synthaug.ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, IngestSummary, ingest_batch
 from synthaug.layout import DataLayout
 from synthaug.locking import exclusive_lock
+from synthaug.progress import describe
 from synthaug.samples import examples_by_group, manifest_digest
 from synthaug.thumbnails import gallery_markdown
 
@@ -70,10 +71,7 @@ def raw_images(
     layout = storage.layout()
 
     def progress(done: int, total: int, elapsed: float) -> None:
-        eta = elapsed / done * (total - done) if done else 0.0
-        context.log.info(
-            f"ingest {batch_id}: {done}/{total} files, {done / max(elapsed, 1e-9):.0f}/s, ~{eta:.0f}s left"
-        )
+        context.log.info(describe(f"ingest {batch_id} (files)", done, total, elapsed))
 
     options = IngestOptions(config.max_pixels, config.max_file_bytes, config.workers)
     with exclusive_lock(layout.lock_path(f"raw_images-{batch_id}"), what=f"raw_images for batch {batch_id}"):

@@ -4,6 +4,7 @@ clean manifest (one row per raw file: kept or removed, why, and the scores behin
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 from synthaug.atomic import atomic_output
 from synthaug.cleaning import CleanRules, decide, features_frame
 from synthaug.layout import DataLayout
+from synthaug.progress import ProgressFn
 from synthaug.samples import manifest_digest
 
 RAW_COLUMNS = [
@@ -80,7 +82,9 @@ def _feature_key(rules: CleanRules) -> str:
     return f"{rules.hash_algorithm}-w{rules.work_size}-v1"
 
 
-def batch_features(layout: DataLayout, batch_id: str, rules: CleanRules, workers: int = 0) -> pd.DataFrame:
+def batch_features(
+    layout: DataLayout, batch_id: str, rules: CleanRules, workers: int = 0, progress: ProgressFn | None = None
+) -> pd.DataFrame:
     """Features of every raw row of a batch, cached per raw-manifest version and feature settings."""
     raw_path = layout.raw_manifest(batch_id)
     if not raw_path.is_file():
@@ -104,7 +108,7 @@ def batch_features(layout: DataLayout, batch_id: str, rules: CleanRules, workers
         (f"{root}/{p}", int(o), int(s)) if st == "ok" and p else None
         for p, o, s, st in zip(raw["stored_path"], raw["stored_offset"], raw["file_size"], raw["status"], strict=True)
     ]
-    frame = features_frame(raw["image_id"].tolist(), sources, rules, workers)
+    frame = features_frame(raw["image_id"].tolist(), sources, rules, workers, progress)
     stored = frame.copy()
     stored["phash"] = pd.array(
         [None if pd.isna(v) else int(v) - (1 << 64) if int(v) >= 1 << 63 else int(v) for v in stored["phash"]],
@@ -127,14 +131,23 @@ def _read_raw(layout: DataLayout, batch_id: str) -> pd.DataFrame:
 
 
 def clean_batch(
-    layout: DataLayout, arrival: list[str], batch_id: str, rules: CleanRules, workers: int = 0
+    layout: DataLayout,
+    arrival: list[str],
+    batch_id: str,
+    rules: CleanRules,
+    workers: int = 0,
+    progress: Callable[[str], ProgressFn] | None = None,
 ) -> CleanSummary:
     """Decide every image of `batch_id` against itself and the batches before it in `arrival`; write the
-    clean manifest atomically. Later batches are ignored, so the result never depends on them."""
+    clean manifest atomically. Later batches are ignored, so the result never depends on them.
+
+    `progress(batch)` may return a callback for the feature computation of that batch (cached batches
+    never call it).
+    """
     if batch_id not in arrival:
         raise ValueError(f"batch {batch_id} is not among the registered batches {arrival}")
     context = arrival[: arrival.index(batch_id) + 1]
-    frames = [batch_features(layout, b, rules, workers) for b in context]
+    frames = [batch_features(layout, b, rules, workers, progress(b) if progress else None) for b in context]
     decision = decide(frames, rules, workers=max(1, workers))
     raw = _read_raw(layout, batch_id)
     merged = raw.drop(columns=["status"]).merge(decision, on="image_id", how="left", validate="one_to_one")

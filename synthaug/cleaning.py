@@ -17,6 +17,7 @@ import pandas as pd
 
 from synthaug.dedup import find_duplicates
 from synthaug.features import HASH_ALGORITHMS, Source, compute_features
+from synthaug.progress import ProgressFn
 from synthaug.quality import WORK_SIZE
 
 REASONS = ("corrupt", "too_small", "low_information", "blurry", "exact_duplicate", "near_duplicate")
@@ -69,11 +70,15 @@ class CleanRules:
 
 
 def features_frame(
-    image_ids: list[str], paths: list[Source | None], rules: CleanRules, workers: int = 0
+    image_ids: list[str],
+    paths: list[Source | None],
+    rules: CleanRules,
+    workers: int = 0,
+    progress: ProgressFn | None = None,
 ) -> pd.DataFrame:
     """Features of each image (None source or undecodable → `ok` False), in the given order."""
     todo = [i for i, p in enumerate(paths) if p]
-    computed = compute_features([paths[i] for i in todo], rules.hash_algorithm, rules.work_size, workers)
+    computed = compute_features([paths[i] for i in todo], rules.hash_algorithm, rules.work_size, workers, progress)
     records: list[dict] = [{} for _ in paths]
     for i, feats in zip(todo, computed, strict=True):
         records[i] = feats or {}

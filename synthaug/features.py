@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import imagehash
@@ -15,6 +16,7 @@ from PIL import Image
 from synthaug.hashing import pixel_hash
 from synthaug.imageio import ImageDecodeError, decode_image, read_image
 from synthaug.packs import read_object
+from synthaug.progress import Progress, ProgressFn
 from synthaug.quality import WORK_SIZE, quality_scores, thumbnail_vector, to_grey
 
 HASH_ALGORITHMS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
@@ -86,14 +88,29 @@ def _features_star(args: tuple[Source, str, int]) -> dict | None:
 
 
 def compute_features(
-    sources: Iterable[Source], algorithm: str = "phash", work_size: int = WORK_SIZE, workers: int = 0
+    sources: Iterable[Source],
+    algorithm: str = "phash",
+    work_size: int = WORK_SIZE,
+    workers: int = 0,
+    progress: ProgressFn | None = None,
 ) -> list[dict | None]:
-    """Features of every source, in order, spread over `workers` processes (0: every core)."""
+    """Features of every source, in order, spread over `workers` processes (0: every core).
+
+    A dead worker raises `BrokenProcessPool` rather than hanging; `progress` is called every few seconds.
+    """
     jobs = [(p, algorithm, work_size) for p in sources]
+    reporter = Progress(progress, len(jobs))
     workers = workers or os.cpu_count() or 1
+    results: list[dict | None] = []
     if workers == 1 or len(jobs) < PARALLEL_MIN_IMAGES:
-        return [_features_star(j) for j in jobs]
+        for job in jobs:
+            results.append(_features_star(job))
+            reporter.update(len(results))
+        return results
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["synthaug.features"])
-    with ctx.Pool(workers) as pool:
-        return pool.map(_features_star, jobs, chunksize=64)
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        for result in pool.map(_features_star, jobs, chunksize=64):
+            results.append(result)
+            reporter.update(len(results))
+    return results

@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +23,12 @@ from synthaug.landing import LandedFile, count_batch_files, iter_batch_files
 from synthaug.layout import DataLayout
 from synthaug.manifest import RAW_MANIFEST_SCHEMA, write_manifest
 from synthaug.packs import PackWriter, remove_stale_packs
+from synthaug.progress import Progress, ProgressFn
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 CHUNK_ROWS = 2048
 PARALLEL_MIN_FILES = 512
 WORK_UNIT = 256
-
-ProgressFn = Callable[[int, int, float], None]
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def ingest_batch(
     pack = PackWriter(raw_dir)
     try:
         rows = _store(_results(ctx, files, workers), pack, summary)
-        write_manifest(staged, RAW_MANIFEST_SCHEMA, _chunks(rows, summary, total, start, progress))
+        write_manifest(staged, RAW_MANIFEST_SCHEMA, _chunks(rows, summary, total, progress))
         if summary.stored_bytes:
             pack_name = pack.close()
         else:
@@ -146,10 +145,11 @@ def _table(rows: list[list]) -> pa.Table:
 
 
 def _chunks(
-    rows: Iterable[list], summary: IngestSummary, total: int, start: float, progress: ProgressFn | None
+    rows: Iterable[list], summary: IngestSummary, total: int, progress: ProgressFn | None
 ) -> Iterator[pa.Table]:
     chunk: list[list] = []
     done = 0
+    reporter = Progress(progress, total)
     for row in rows:
         done += 1
         _count(summary, row)
@@ -157,8 +157,7 @@ def _chunks(
         if len(chunk) >= CHUNK_ROWS:
             yield _table(chunk)
             chunk = []
-        if progress is not None and (done % CHUNK_ROWS == 0 or done == total):
-            progress(done, max(total, done), time.monotonic() - start)
+        reporter.update(done)
     summary.total = done
     if chunk:
         yield _table(chunk)

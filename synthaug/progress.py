@@ -1,0 +1,35 @@
+"""Throttled progress reports, so long work says how far it is and how long is left without flooding logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+class Progress:
+    """Call `report(done, total, elapsed_s)` at most every `interval_s` seconds, and once at the end."""
+
+    def __init__(self, report: ProgressFn | None, total: int, interval_s: float = 5.0) -> None:
+        self.report = report
+        self.total = total
+        self.interval_s = interval_s
+        self.start = time.monotonic()
+        self._last = self.start
+
+    def update(self, done: int) -> None:
+        """Record that `done` items are finished; report if enough time passed or all are done."""
+        if self.report is None:
+            return
+        now = time.monotonic()
+        if done >= self.total or now - self._last >= self.interval_s:
+            self._last = now
+            self.report(done, max(self.total, done), now - self.start)
+
+
+def describe(what: str, done: int, total: int, elapsed_s: float) -> str:
+    """A log line: `what: done/total, rate/s, ~eta left`."""
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    eta = (total - done) / rate if rate > 0 else 0.0
+    return f"{what}: {done:,}/{total:,}, {rate:,.0f}/s, ~{eta:.0f}s left"

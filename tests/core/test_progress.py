@@ -1,0 +1,24 @@
+"""Progress reports: throttled to one every few seconds, always one at the end, with rate and time left."""
+
+from __future__ import annotations
+
+import synthaug.progress
+from synthaug.progress import Progress, describe
+
+
+def test_reports_are_throttled_and_the_last_one_always_comes(monkeypatch):
+    clock = iter([0.0, 1.0, 2.0, 6.0, 7.0, 8.0, 13.0])
+    monkeypatch.setattr(synthaug.progress.time, "monotonic", lambda: next(clock))
+    seen = []
+    progress = Progress(lambda done, total, elapsed: seen.append((done, total, elapsed)), total=5, interval_s=5)
+    for done in range(1, 6):
+        progress.update(done)
+    assert seen == [(3, 5, 6.0), (5, 5, 8.0)]
+
+
+def test_no_callback_means_no_work():
+    Progress(None, total=3).update(3)
+
+
+def test_describe_says_rate_and_time_left():
+    assert describe("ingest b1", 250, 1000, 5.0) == "ingest b1: 250/1,000, 50/s, ~15s left"

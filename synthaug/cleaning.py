@@ -132,7 +132,7 @@ def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> 
         passing["arrival"] = arrival
         pool.append(passing)
     candidates = pd.concat(pool, ignore_index=True) if pool else target.iloc[0:0]
-    dups = find_duplicates(candidates, rules.hash_threshold, workers, rules.verify_min_correlation).frame
+    dups = find_duplicates(candidates, rules.hash_threshold, workers, rules.verify_min_correlation)
     dups = dups[candidates["arrival"].to_numpy() == len(batches) - 1].set_index("image_id")
 
     out = target[["image_id", *SCORE_COLUMNS]].copy()

@@ -11,8 +11,6 @@ image that is far from every kept copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -22,13 +20,6 @@ from synthaug.hamming import pairs_within
 from synthaug.quality import normalized_thumbnails
 
 DIAMETER_EXACT_LIMIT = 4096
-
-
-@dataclass(frozen=True)
-class DuplicateResult:
-    """Per image: its cluster, the kept copy, and the distance between them."""
-
-    frame: pd.DataFrame  # image_id, cluster, cluster_size, cluster_diameter, keeper, is_keeper, exact, distance
 
 
 def keep_order(items: pd.DataFrame) -> np.ndarray:
@@ -96,16 +87,18 @@ def verified(thumbs: np.ndarray, q: np.ndarray, i: np.ndarray, min_correlation: 
 
 def find_duplicates(
     items: pd.DataFrame, threshold: int, workers: int = 1, min_correlation: float = 0.0
-) -> DuplicateResult:
+) -> pd.DataFrame:
     """Cluster `items` (columns image_id, arrival, width, height, sharpness, pixel_hash, phash as uint64,
     and `thumb` bytes when `min_correlation` > 0).
 
-    Every image gets a row: singletons are their own keeper with cluster size 1.
+    Returns one row per image: image_id, cluster, cluster_size, cluster_diameter, keeper, is_keeper,
+    exact (same pixels as its keeper) and distance (hash bits to its keeper). Singletons are their own
+    keeper with cluster size 1.
     """
     n = len(items)
     if n == 0:
         cols = ["image_id", "cluster", "cluster_size", "cluster_diameter", "keeper", "is_keeper", "exact", "distance"]
-        return DuplicateResult(pd.DataFrame(columns=cols))
+        return pd.DataFrame(columns=cols)
     order = keep_order(items)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -115,20 +108,20 @@ def find_duplicates(
     # one representative per set of identical pixels (the best-ranked), then link representatives by hash
     best_of_pixels = pd.Series(rank).groupby(pixel_codes).transform("min").to_numpy()
     reps = np.flatnonzero(best_of_pixels == rank)
+    rep_of = order[best_of_pixels]
     q, i, _ = pairs_within(hashes[reps], None, threshold, workers=workers)
     if min_correlation > 0 and len(q):
         thumbs = np.stack([np.frombuffer(t, dtype=np.uint8) for t in items["thumb"].to_numpy()[reps]])
         keep = verified(thumbs, q, i, min_correlation)
         q, i = q[keep], i[keep]
-    rows = np.concatenate([reps[q], np.flatnonzero(best_of_pixels != rank)])
-    cols = np.concatenate([reps[i], order[best_of_pixels[best_of_pixels != rank]]])
+    copies = np.flatnonzero(rep_of != np.arange(n))
+    rows = np.concatenate([reps[q], copies])
+    cols = np.concatenate([reps[i], rep_of[copies]])
     graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
 
     sizes = np.bincount(labels)[labels]
-    keeper_pos = _greedy_keepers(n, reps[q], reps[i], rank, order, sizes)
-    rep_of = order[best_of_pixels]
-    keeper_pos = keeper_pos[rep_of]
+    keeper_pos = _greedy_keepers(n, reps[q], reps[i], rank, order, sizes)[rep_of]
     diameters = np.zeros(n, dtype=np.int64)
     multi = np.flatnonzero(sizes > 1)
     for members in pd.Series(multi).groupby(labels[multi]).agg(list):
@@ -146,4 +139,4 @@ def find_duplicates(
             "distance": np.bitwise_count(hashes ^ hashes[keeper_pos]).astype(np.int64),
         }
     )
-    return DuplicateResult(result)
+    return result

@@ -31,7 +31,7 @@ def items(rows: list[dict]) -> pd.DataFrame:
 
 
 def by_id(result) -> pd.DataFrame:
-    return result.frame.set_index("image_id")
+    return result.set_index("image_id")
 
 
 A = 0x9F3C_5A5A_0F0F_1234
@@ -196,7 +196,7 @@ def test_singletons_are_their_own_keeper_with_cluster_size_one():
 
 
 def test_empty_input_gives_an_empty_frame_with_every_column():
-    out = find_duplicates(items([]).reindex(columns=["image_id", "arrival"]), threshold=10).frame
+    out = find_duplicates(items([]).reindex(columns=["image_id", "arrival"]), threshold=10)
     assert len(out) == 0
     assert list(out.columns) == [
         "image_id",
@@ -277,8 +277,8 @@ def test_two_workers_give_the_same_clusters(fashion_train):
             }
         )
     frame = items(rows)
-    one = find_duplicates(frame, threshold=10, workers=1, min_correlation=0.97).frame
-    two = find_duplicates(frame, threshold=10, workers=2, min_correlation=0.97).frame
+    one = find_duplicates(frame, threshold=10, workers=1, min_correlation=0.97)
+    two = find_duplicates(frame, threshold=10, workers=2, min_correlation=0.97)
     pd.testing.assert_frame_equal(one, two)
     keeper = one.set_index("image_id")["keeper"]
     for k in range(200, 300):  # each brightened copy goes wherever its original went

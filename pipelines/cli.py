@@ -126,8 +126,9 @@ def _materialize(
         )
     failures = 0
     plan = []
+    done = {k: instance.get_materialized_partitions(k) for k in partitioned} if only_missing else {}
     for partition in wanted:
-        todo = [k for k in partitioned if not only_missing or partition not in instance.get_materialized_partitions(k)]
+        todo = [k for k in partitioned if not only_missing or partition not in done[k]]
         if todo:
             plan.append((partition, todo))
     if unpartitioned:

@@ -40,3 +40,19 @@ class DataLayout:
     def lock_path(self, name: str) -> Path:
         """Lock file for a named output, e.g. `raw_images-<batch>`."""
         return self.locks_dir / f"{name}.lock"
+
+    def tensors_dir(self, batch_id: str) -> Path:
+        """Output folder of `training_tensors` for one batch: `current.json` and its generation folders."""
+        return self.root / "tensors" / batch_id
+
+    def tensors_pointer(self, batch_id: str) -> Path:
+        """Names the complete generation of a batch's tensors; replaced atomically, and only once it is complete."""
+        return self.tensors_dir(batch_id) / "current.json"
+
+    def tensors_generation(self, batch_id: str, generation: str) -> Path:
+        """One materialization of a batch's tensors: shards, `meta.json` and `index.parquet`."""
+        return self.tensors_dir(batch_id) / generation
+
+    def normalization_stats_path(self) -> Path:
+        """JSON written by `normalization_stats`: per-channel mean/std, min-max range and the class indices."""
+        return self.root / "stats" / "normalization.json"

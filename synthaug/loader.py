@@ -1,0 +1,208 @@
+"""The one loader of training tensors: streams the uint8 shards of every batch (memory-mapped, one shard open
+per worker at a time) as normalized float tensors with global label indices.
+
+Each epoch is cut into units of at most `batch_size` rows of one shard; shards are written in content-hash order,
+so a unit is a random sample of its split, and with `shuffle` both the rows of each shard and the order of the
+units are permuted per (seed, epoch). Worker `w` of `n` takes units `w, w+n, ...`: every row is read exactly once
+per epoch, whatever the number of workers. Only the splits asked for are ever opened: GAN and classifier
+training ask for `train` (optionally with its augmented copies); `test` is read only when named.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from synthaug.layout import DataLayout
+from synthaug.norm_stats import NormStats, load_stats
+from synthaug.splits import SPLITS
+from synthaug.tensors import UNLABELED, current_tensors
+
+NORMALIZATIONS = ("gan", "classifier", "unit")
+
+
+class ShardDataset(IterableDataset):
+    """Batches `(x, y)`: x float32 B×C×H×W normalized per `normalization`, y int64 label indices (-1 = unlabeled).
+
+    `transform`, if given, is applied to each H×W×C uint8 image before normalization (e.g. an albumentations
+    Compose for on-line augmentation); `worker_init_fn` reseeds it in every worker.
+    """
+
+    def __init__(
+        self,
+        layout: DataLayout,
+        stats: NormStats,
+        batches: Sequence[str] | None = None,
+        *,
+        splits: Sequence[str] = ("train",),
+        augmented: bool = False,
+        normalization: str = "gan",
+        batch_size: int = 64,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        labeled_only: bool = False,
+        transform: Callable[..., dict] | None = None,
+    ) -> None:
+        super().__init__()
+        unknown = sorted(set(splits) - set(SPLITS))
+        if unknown or not splits:
+            raise ValueError(f"splits must be a non-empty subset of {list(SPLITS)}, got {list(splits)}")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.labeled_only, self.transform, self.epoch = labeled_only, transform, 0
+        scale, offset = stats.affine(normalization)
+        self.scale = torch.from_numpy(scale).view(1, -1, 1, 1)
+        self.offset = torch.from_numpy(offset).view(1, -1, 1, 1)
+        streams = [s for split in splits for s in ([split, "train_aug"] if split == "train" and augmented else [split])]
+        self.shards: list[tuple[Path, Path, int, np.ndarray]] = []
+        index = stats.class_to_index
+        for batch_id in batches if batches is not None else list(stats.batches):
+            tensor_set = current_tensors(layout, batch_id)
+            if tensor_set is None:
+                raise FileNotFoundError(f"batch {batch_id} has no training tensors: materialize training_tensors")
+            if tensor_set.shape != (stats.channels, stats.size, stats.size):
+                raise ValueError(
+                    f"batch {batch_id} has tensors of shape {tensor_set.shape}, the statistics expect "
+                    f"{(stats.channels, stats.size, stats.size)}: rematerialize normalization_stats"
+                )
+            stale = [c for c in tensor_set.classes if c not in index]
+            if stale:
+                raise ValueError(
+                    f"classes {stale} of batch {batch_id} are not in normalization_stats: rematerialize it"
+                )
+            # local label -> global index; the trailing -1 is where local -1 (unlabeled) lands
+            lut = np.asarray([index[c] for c in tensor_set.classes] + [UNLABELED], dtype=np.int64)
+            for stream in streams:
+                for x_path, y_path, rows in tensor_set.shards(stream):
+                    if rows:
+                        self.shards.append((x_path, y_path, rows, lut))
+        self._open: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def num_rows(self) -> int:
+        """Images per epoch (before `labeled_only` filtering and `drop_last`)."""
+        return sum(rows for _, _, rows, _ in self.shards)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose permutation the next iteration uses (ShardLoader does this for you)."""
+        self.epoch = epoch
+
+    def reseed(self, seed: int) -> None:
+        """Reseed the per-image transform (called in each worker by `worker_init_fn`)."""
+        if self.transform is not None and hasattr(self.transform, "set_random_seed"):
+            self.transform.set_random_seed(seed)
+
+    def units(self) -> list[tuple[int, int]]:
+        """(shard, first position) of every unit of this epoch, in the order they are served."""
+        step = self.batch_size
+        units = [(s, start) for s, (_, _, rows, _) in enumerate(self.shards) for start in range(0, rows, step)]
+        if self.drop_last:
+            units = [(s, start) for s, start in units if start + self.batch_size <= self.shards[s][2]]
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(units))
+            units = [units[i] for i in order]
+        return units
+
+    def _rows(self, shard: int, start: int) -> np.ndarray:
+        rows = self.shards[shard][2]
+        if not self.shuffle:
+            return np.arange(start, min(start + self.batch_size, rows))
+        order = np.random.default_rng([self.seed, self.epoch, shard]).permutation(rows)
+        return np.sort(order[start : start + self.batch_size])
+
+    def _arrays(self, shard: int) -> tuple[np.ndarray, np.ndarray]:
+        """The shard's memory-mapped images and its labels; the previous shard is released first."""
+        if self._open is None or self._open[0] != shard:
+            self._open = None
+            x_path, y_path, _, lut = self.shards[shard]
+            self._open = (shard, np.load(x_path, mmap_mode="r"), lut[np.load(y_path)])
+        return self._open[1], self._open[2]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        try:
+            for shard, start in self.units()[worker::workers]:
+                images, labels = self._arrays(shard)
+                rows = self._rows(shard, start)
+                y = labels[rows]
+                if self.labeled_only:
+                    rows, y = rows[y >= 0], y[y >= 0]
+                    if not len(rows):
+                        continue
+                x = np.asarray(images[rows])
+                if self.transform is not None:
+                    x = self._apply_transform(x)
+                batch = torch.from_numpy(x).float().mul_(self.scale).add_(self.offset)
+                yield batch, torch.from_numpy(y)
+        finally:
+            self._open = None
+
+    def _apply_transform(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty_like(x)
+        for i, image in enumerate(x):
+            result = self.transform(image=np.ascontiguousarray(image.transpose(1, 2, 0)))["image"]
+            out[i] = (result[..., None] if result.ndim == 2 else result).transpose(2, 0, 1)
+        return out
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Seed Python, numpy and the dataset's transform differently in every worker and every epoch.
+
+    Torch gives each worker `base_seed + worker_id`, with a fresh base seed per epoch; without this, forked
+    workers share numpy's and albumentations' state and repeat each other's (and last epoch's) draws. Which rows a
+    worker reads does not depend on this: `ShardDataset.__iter__` splits the units by worker id.
+    """
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+    info = get_worker_info()
+    if info is not None and hasattr(info.dataset, "reseed"):
+        info.dataset.reseed(seed)
+
+
+class ShardLoader:
+    """A DataLoader over a ShardDataset that moves to the next epoch's permutation on every iteration."""
+
+    def __init__(
+        self,
+        dataset: ShardDataset,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        prefetch_factor: int = 2,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.epoch = 0
+        self.loader = DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=num_workers,
+            worker_init_fn=worker_init_fn,
+            pin_memory=pin_memory,
+            persistent_workers=False,
+            prefetch_factor=prefetch_factor if num_workers else None,
+            generator=generator,
+        )
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.dataset.set_epoch(self.epoch)
+        self.epoch += 1
+        return iter(self.loader)
+
+
+def make_loader(
+    layout: DataLayout, *, stats: NormStats | None = None, num_workers: int = 0, **dataset_options
+) -> ShardLoader:
+    """A loader over every batch the normalization statistics cover (see ShardDataset for the options)."""
+    stats = stats if stats is not None else load_stats(layout)
+    return ShardLoader(ShardDataset(layout, stats, **dataset_options), num_workers=num_workers)

@@ -1,0 +1,55 @@
+"""Train / val / test assignment by a hash of image content, so a split never changes across reruns, backfills
+or new batches, and identical pixels can never sit in two splits."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SPLITS = ("train", "val", "test")
+SPLIT_SALT = b"synthaug-split-v1\0"
+
+
+@dataclass(frozen=True)
+class SplitRatios:
+    """Shares of the train, val and test splits; each in [0, 1], together 1."""
+
+    train: float = 0.8
+    val: float = 0.1
+    test: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in SPLITS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"split ratio {name} must be a number in [0, 1], got {value!r}")
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"split ratios train + val + test must sum to 1, got {total:g}")
+
+
+def content_key(pixel_hash: str) -> int:
+    """64-bit key of an image's decoded pixels (its raw `pixel_hash`): decides the split and the shard order."""
+    return int.from_bytes(hashlib.blake2b(SPLIT_SALT + pixel_hash.encode(), digest_size=8).digest(), "big")
+
+
+def split_of_key(key: int, ratios: SplitRatios) -> str:
+    """The split a content key falls in: the key as a fraction of 2**64 against the cumulative ratios."""
+    u = key / 2.0**64
+    if u < ratios.train:
+        return "train"
+    if u < ratios.train + ratios.val:
+        return "val"
+    return "test"
+
+
+def split_of(pixel_hash: str, ratios: SplitRatios) -> str:
+    """The split of one image, from its content alone."""
+    return split_of_key(content_key(pixel_hash), ratios)
+
+
+def assign_splits(pixel_hashes: Sequence[str], ratios: SplitRatios) -> list[str]:
+    """The split of each image, in order."""
+    return [split_of(h, ratios) for h in pixel_hashes]

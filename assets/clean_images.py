@@ -48,6 +48,17 @@ class CleanImagesConfig(Config):
     verify_min_correlation: float = Field(
         _DEFAULTS.verify_min_correlation, description="Linked images must also correlate this much (16x16 thumbnails)."
     )
+    crop_hash_threshold: int = Field(
+        _DEFAULTS.crop_hash_threshold,
+        description="Crop links: a smaller image within this many bits of a larger one is a crop candidate; 0: off.",
+    )
+    crop_max_share: float = Field(
+        _DEFAULTS.crop_max_share, description="Crop links: at most this share of each side may be cut off."
+    )
+    crop_min_correlation: float = Field(
+        _DEFAULTS.crop_min_correlation,
+        description="Crop links: a window of the larger image's thumbnail must correlate this much.",
+    )
     work_size: int = Field(_DEFAULTS.work_size, description="Side of the fixed working resolution for sharpness.")
     max_removed_share: float = Field(0.5, description="The blocking check fails when a larger share is removed.")
     workers: int = Field(0, description="Feature processes; 0 uses every CPU core.")
@@ -110,9 +121,16 @@ def clean_images(
             ),
             AssetCheckResult(
                 check_name="duplicate_clusters_not_chained",
-                passed=summary.max_cluster_diameter <= 2 * rules.hash_threshold,
+                passed=summary.chained_images == 0,
                 severity=AssetCheckSeverity.WARN,
-                metadata={"max_cluster_diameter": summary.max_cluster_diameter, "limit": 2 * rules.hash_threshold},
+                metadata={
+                    "max_cluster_diameter": summary.max_cluster_diameter,
+                    "images_in_chained_clusters": summary.chained_images,
+                    "limit": 2 * rules.hash_threshold,
+                    "crop_limit": 2 * max(rules.hash_threshold, rules.crop_hash_threshold),
+                },
+                description="a cluster is chained when its diameter exceeds twice its link threshold "
+                "(the crop threshold for clusters joined by a crop link)",
             ),
         ],
     )

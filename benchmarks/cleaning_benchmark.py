@@ -328,6 +328,8 @@ def _threshold_scan(score: np.ndarray, positive: np.ndarray) -> dict:
 
 
 CORRELATION_SWEEP = (0.0, 0.8, 0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99)
+CROP_THRESHOLD_SWEEP = (0, 12, 16, 20)  # 0: crop links off
+CROP_CORRELATION_SWEEP = (0.975, 0.98, 0.985)
 
 
 def hash_sweep(truth: Truth, paths: list[str], frame: pd.DataFrame, rules: object, workers: int) -> dict:
@@ -378,6 +380,15 @@ def hash_sweep(truth: Truth, paths: list[str], frame: pd.DataFrame, rules: objec
                 log(f"sweeps: hash_threshold {t}, verify_min_correlation {c}")
                 corr_rows.append({"threshold": t, "correlation": c, **run(hash_threshold=t, verify_min_correlation=c)})
         result["correlation_rows"] = corr_rows
+    if hasattr(rules, "crop_hash_threshold"):
+        result["crop_default"] = (rules.crop_hash_threshold, rules.crop_min_correlation)
+        crop_rows = []
+        for t in CROP_THRESHOLD_SWEEP:
+            for c in CROP_CORRELATION_SWEEP if t else CROP_CORRELATION_SWEEP[:1]:
+                log(f"sweeps: crop_hash_threshold {t}, crop_min_correlation {c}")
+                metrics = run(crop_hash_threshold=t, crop_min_correlation=c)
+                crop_rows.append({"threshold": t, "correlation": c, **metrics})
+        result["crop_rows"] = crop_rows
     return result
 
 
@@ -742,6 +753,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  {row['threshold']:3d} {row['correlation']:5.2f} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} "
                     f"{fmt(row['precision']):>6s} {fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
+                )
+
+        if "crop_rows" in hashes:
+            default_t, default_c = hashes["crop_default"]
+            print(f"  crop links sweep (default crop_hash_threshold {default_t}, ", end="")
+            print(f"crop_min_correlation {default_c}; threshold 0 = off):")
+            print(f"  {'thr':>3s} {'corr':>5s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'prec':>6s} {'recall':>6s} {'F1':>6s}")
+            for row in hashes["crop_rows"]:
+                is_default = (row["threshold"], row["correlation"]) == (default_t, default_c)
+                print(
+                    f"  {row['threshold']:3d} {row['correlation']:5.2f} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} "
+                    f"{fmt(row['precision']):>6s} {fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
+                    + (" <- default" if is_default else "")
                 )
 
         if not args.skip_1m:

@@ -42,6 +42,7 @@ CLEAN_COLUMNS = [
     "status",
     "reason",
     "duplicate_of",
+    "duplicate_match",
     "stored_path",
     "stored_offset",
     "file_size",
@@ -53,6 +54,7 @@ CLEAN_COLUMNS = [
     "hash_distance",
     "cluster_size",
     "cluster_diameter",
+    "cluster_chained",
     "min_side",
     "std",
     "entropy",
@@ -75,11 +77,12 @@ class CleanSummary:
     kept: int = 0
     reasons: Counter = field(default_factory=Counter)
     max_cluster_diameter: int = 0
+    chained_images: int = 0
     blur_cutoff: float | None = None
 
 
 def _feature_key(rules: CleanRules) -> str:
-    return f"{rules.hash_algorithm}-w{rules.work_size}-v1"
+    return f"{rules.hash_algorithm}-w{rules.work_size}-v2"
 
 
 def batch_features(
@@ -160,6 +163,7 @@ def clean_batch(
     summary.reasons = Counter(manifest["reason"].dropna().tolist())
     diam = manifest["cluster_diameter"].dropna()
     summary.max_cluster_diameter = int(diam.max()) if len(diam) else 0
+    summary.chained_images = int(manifest["cluster_chained"].eq(True).sum())
     cutoff = decision["blur_cutoff"].dropna()
     summary.blur_cutoff = float(cutoff.iloc[0]) if len(cutoff) else None
     return summary

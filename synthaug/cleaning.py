@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synthaug.dedup import find_duplicates
+from synthaug.dedup import CropSearch, find_duplicates
 from synthaug.features import HASH_ALGORITHMS, Source, compute_features
 from synthaug.progress import ProgressFn
 from synthaug.quality import WORK_SIZE
@@ -37,6 +37,9 @@ class CleanRules:
     hash_algorithm: str = "phash"
     hash_threshold: int = 4
     verify_min_correlation: float = 0.98
+    crop_hash_threshold: int = 16
+    crop_max_share: float = 0.15
+    crop_min_correlation: float = 0.98
     work_size: int = WORK_SIZE
 
     def __post_init__(self) -> None:
@@ -59,10 +62,24 @@ class CleanRules:
             problems.append(
                 f"verify_min_correlation must be in [-1, 1] (0 or less: off), got {self.verify_min_correlation}"
             )
+        if not 0 <= self.crop_hash_threshold <= 64:
+            problems.append(
+                f"crop_hash_threshold must be between 0 and 64 (0: crop links off), got {self.crop_hash_threshold}"
+            )
+        if not 0 < self.crop_max_share < 1:
+            problems.append(f"crop_max_share must be in (0, 1), got {self.crop_max_share}")
+        if not -1 <= self.crop_min_correlation <= 1:
+            problems.append(f"crop_min_correlation must be in [-1, 1], got {self.crop_min_correlation}")
         if self.work_size < 8:
             problems.append(f"work_size must be at least 8, got {self.work_size}")
         if problems:
             raise ValueError("invalid cleaning rules: " + "; ".join(problems))
+
+    def crop_search(self) -> CropSearch | None:
+        """Settings of the crop links, or None when they are switched off (`crop_hash_threshold` 0)."""
+        if self.crop_hash_threshold == 0:
+            return None
+        return CropSearch(self.crop_hash_threshold, self.crop_max_share, self.crop_min_correlation)
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -120,8 +137,9 @@ def quality_verdicts(features: pd.DataFrame, rules: CleanRules) -> tuple[pd.Seri
 def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> pd.DataFrame:
     """Decide for the LAST of `batches` (earlier ones in arrival order give the cross-batch context).
 
-    Returns one row per image of the last batch: image_id, status, reason, duplicate_of, hash_distance,
-    cluster_size, cluster_diameter, the scores, phash (hex) and blur_cutoff.
+    Returns one row per image of the last batch: image_id, status, reason, duplicate_of, duplicate_match
+    (exact, hash or crop), hash_distance, cluster_size, cluster_diameter, cluster_chained, the scores,
+    phash (hex) and blur_cutoff.
     """
     target = batches[-1]
     verdicts = [quality_verdicts(b, rules) for b in batches]
@@ -132,7 +150,7 @@ def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> 
         passing["arrival"] = arrival
         pool.append(passing)
     candidates = pd.concat(pool, ignore_index=True) if pool else target.iloc[0:0]
-    dups = find_duplicates(candidates, rules.hash_threshold, workers, rules.verify_min_correlation)
+    dups = find_duplicates(candidates, rules.hash_threshold, workers, rules.verify_min_correlation, rules.crop_search())
     dups = dups[candidates["arrival"].to_numpy() == len(batches) - 1].set_index("image_id")
 
     out = target[["image_id", *SCORE_COLUMNS]].copy()
@@ -146,9 +164,11 @@ def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> 
     out["status"] = np.where(pd.isna(reason), "kept", "removed")
     out["reason"] = reason
     out["duplicate_of"] = np.where(is_dup, joined["keeper"].to_numpy(dtype=object), None)
+    out["duplicate_match"] = np.where(is_dup, joined["match"].to_numpy(dtype=object), None)
     out["hash_distance"] = joined["distance"].to_numpy()
     out["cluster_size"] = joined["cluster_size"].to_numpy()
     out["cluster_diameter"] = joined["cluster_diameter"].to_numpy()
+    out["cluster_chained"] = joined["chained"].to_numpy(dtype=object)
     out["blur_cutoff"] = cutoff
     return out.reset_index(drop=True)
 

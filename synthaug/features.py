@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import cv2
 import imagehash
 import numpy as np
 import scipy.fftpack
@@ -17,7 +18,7 @@ from synthaug.hashing import pixel_hash
 from synthaug.imageio import ImageDecodeError, decode_image, read_image
 from synthaug.packs import read_object
 from synthaug.progress import Progress, ProgressFn
-from synthaug.quality import WORK_SIZE, quality_scores, thumbnail_vector, to_grey
+from synthaug.quality import WORK_SIZE, scores_of, thumbnail_vector, to_grey, working_grey
 
 HASH_ALGORITHMS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
     "phash": imagehash.phash,
@@ -28,9 +29,6 @@ HASH_ALGORITHMS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
 PARALLEL_MIN_IMAGES = 256
 
 
-_BIT_WEIGHTS = (1 << np.arange(63, -1, -1, dtype=np.uint64)).astype(np.uint64)
-
-
 def fast_phash(grey: np.ndarray) -> int:
     """imagehash's `phash` (hash_size 8), bit for bit, without its per-call overhead.
 
@@ -38,9 +36,10 @@ def fast_phash(grey: np.ndarray) -> int:
     frequencies compared with their median, bits read row by row as imagehash's hex string does.
     """
     small = np.asarray(Image.fromarray(grey).resize((32, 32), Image.Resampling.LANCZOS))
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(small, axis=0), axis=1)[:8, :8]
-    bits = (dct > np.median(dct)).ravel()
-    return int(np.bitwise_or.reduce(_BIT_WEIGHTS[bits])) if bits.any() else 0
+    low = scipy.fftpack.dct(scipy.fftpack.dct(small, axis=0), axis=1)[:8, :8].ravel()
+    middle = np.partition(low, (31, 32))
+    median = (middle[31] + middle[32]) / 2
+    return int.from_bytes(np.packbits(low > median).tobytes(), "big")
 
 
 def perceptual_hash(pixels: np.ndarray, algorithm: str = "phash") -> int:
@@ -69,7 +68,8 @@ def image_features(source: Source, algorithm: str = "phash", work_size: int = WO
     except (OSError, ImageDecodeError):
         return None
     grey = to_grey(pixels)
-    q = quality_scores(grey, work_size)
+    work = working_grey(grey, work_size)
+    q = scores_of(grey, work)
     return {
         "min_side": q.min_side,
         "std": q.std,
@@ -79,8 +79,13 @@ def image_features(source: Source, algorithm: str = "phash", work_size: int = WO
         "width": int(pixels.shape[1]),
         "height": int(pixels.shape[0]),
         "pixel_hash": pixel_hash(pixels),
-        "thumb": thumbnail_vector(grey).tobytes(),
+        "thumb": thumbnail_vector(grey, work).tobytes(),
     }
+
+
+def _single_threaded() -> None:
+    """Pool worker set-up: one OpenCV thread per process, since the pool already uses every core."""
+    cv2.setNumThreads(1)
 
 
 def _features_star(args: tuple[Source, str, int]) -> dict | None:
@@ -109,7 +114,7 @@ def compute_features(
         return results
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["synthaug.features"])
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_single_threaded) as pool:
         for result in pool.map(_features_star, jobs, chunksize=64):
             results.append(result)
             reporter.update(len(results))

@@ -49,7 +49,9 @@ def _shard_pairs(queries: np.ndarray, index: np.ndarray, threshold: int, q0: int
             np.less_equal(c, threshold, out=h)
             if not h.any():
                 continue
-            qi, ii = np.nonzero(h)
+            rows = np.flatnonzero(h.any(axis=1))
+            sub, ii = np.nonzero(h[rows])
+            qi = rows[sub]
             if upper_only:
                 keep = ii + i0 > qi + first_row
                 qi, ii = qi[keep], ii[keep]

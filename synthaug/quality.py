@@ -38,12 +38,32 @@ def working_grey(grey: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
     return cv2.resize(grey, (size, size), interpolation=interp).astype(np.float32)
 
 
-THUMB_SIZE = 16
+THUMB_SIZE = 32
+VERIFY_SIZE = 16
 
 
-def thumbnail_vector(grey: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
-    """A `size`×`size` area-averaged grey thumbnail as uint8 bytes: the near-duplicate verification signal."""
+def thumbnail_vector(grey: np.ndarray, work: np.ndarray | None = None, size: int = THUMB_SIZE) -> np.ndarray:
+    """A `size`×`size` area-averaged grey thumbnail as uint8 bytes: the near-duplicate verification signal.
+
+    When `work` (the working-resolution image of the same pixels, a multiple of `size`) is given and the
+    image is at least that large, the thumbnail is averaged from it, which is cheaper than from the original.
+    """
+    h, w = grey.shape
+    if work is not None and min(h, w) >= work.shape[0] and work.shape[0] % size == 0:
+        small = cv2.resize(work, (size, size), interpolation=cv2.INTER_AREA)
+        return np.clip(np.rint(small), 0, 255).astype(np.uint8).ravel()
     return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA).ravel()
+
+
+def shrink_thumbnails(thumbs: np.ndarray, size: int = VERIFY_SIZE) -> np.ndarray:
+    """Rows of square thumbnails averaged down to `size`×`size` (float32): the resolution pairs are compared at."""
+    side = int(round(np.sqrt(thumbs.shape[1])))
+    if side == size:
+        return thumbs.astype(np.float32)
+    f = side // size
+    blocks = thumbs.reshape(len(thumbs), size, f, size, f).astype(np.float32)
+    total = sum(blocks[:, :, i, :, j] for i in range(f) for j in range(f))
+    return (total / (f * f)).reshape(len(thumbs), size * size)
 
 
 def normalized_thumbnails(thumbs: np.ndarray) -> np.ndarray:
@@ -56,7 +76,7 @@ def normalized_thumbnails(thumbs: np.ndarray) -> np.ndarray:
 
 def entropy_bits(grey: np.ndarray) -> float:
     """Shannon entropy of the 256-bin grey histogram, in bits (0 for a constant image, at most 8)."""
-    hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
+    hist = cv2.calcHist([np.ascontiguousarray(grey)], [0], None, [256], [0, 256]).ravel().astype(np.float64)
     p = hist[hist > 0] / grey.size
     return float(-(p * np.log2(p)).sum())
 
@@ -64,7 +84,11 @@ def entropy_bits(grey: np.ndarray) -> float:
 def quality_scores(pixels: np.ndarray, size: int = WORK_SIZE) -> QualityScores:
     """Compute every score for one decoded image."""
     grey = to_grey(pixels)
-    work = working_grey(grey, size)
+    return scores_of(grey, working_grey(grey, size))
+
+
+def scores_of(grey: np.ndarray, work: np.ndarray) -> QualityScores:
+    """Scores from grey pixels and their working-resolution image (see `working_grey`)."""
     lap = cv2.Laplacian(work, cv2.CV_32F, ksize=3)
     return QualityScores(
         min_side=int(min(grey.shape)),

@@ -307,7 +307,7 @@ def test_features_are_cached_and_reused(three_batches, layout, monkeypatch):
     ingest(three_batches, layout, "b1")
     clean(layout, "b1")
     first = layout.clean_manifest("b1").read_bytes()
-    cache = layout.features_path("b1", "phash-w64-v1")
+    cache = layout.features_path("b1", "phash-w64-v2")
     assert cache.is_file()
 
     def must_not_run(*args, **kwargs):
@@ -344,3 +344,20 @@ def test_features_cache_is_invalidated_when_the_raw_manifest_changes(three_batch
     assert manifest(layout, "b1").loc["b1/photos/p9.png", "status"] == "kept"
     clean(layout, "b1")
     assert calls == [13]
+
+
+def test_a_crop_landing_in_a_later_batch_is_removed_as_a_crop_of_the_earlier_original(landing, layout, fashion_train):
+    images, _ = fashion_train
+    put(landing / "b1", "Coat/original.png", images[21])
+    put(landing / "b1", "Coat/other.png", images[22])
+    put(landing / "b2", "Coat/cropped.png", images[21][1:, 1:27])  # one row and one column cut off
+    ingest(landing, layout, "b1", "b2")
+    rules = CleanRules(blur_threshold=100.0)  # the default crop links
+    clean(layout, "b1", arrival=["b1", "b2"], rules=rules)
+    clean(layout, "b2", arrival=["b1", "b2"], rules=rules)
+    b1, b2 = manifest(layout, "b1"), manifest(layout, "b2")
+    assert (b1["status"] == "kept").all()
+    row = b2.loc["b2/Coat/cropped.png"]
+    assert (row["status"], row["reason"], row["duplicate_match"]) == ("removed", "near_duplicate", "crop")
+    assert row["duplicate_of"] == b1.loc["b1/Coat/original.png", "image_id"]
+    assert not row["cluster_chained"]

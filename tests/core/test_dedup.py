@@ -203,9 +203,11 @@ def test_empty_input_gives_an_empty_frame_with_every_column():
         "cluster",
         "cluster_size",
         "cluster_diameter",
+        "chained",
         "keeper",
         "is_keeper",
         "exact",
+        "match",
         "distance",
     ]
 

@@ -131,6 +131,8 @@ def _materialize(
         todo = [k for k in partitioned if not only_missing or partition not in done[k]]
         if todo:
             plan.append((partition, todo))
+    if only_missing:  # unpartitioned assets read every batch: redo them when a batch was (re)done or they are missing
+        unpartitioned = [k for k in unpartitioned if plan or instance.get_latest_materialization_event(k) is None]
     if unpartitioned:
         plan.append((None, unpartitioned))
     for i, (partition, todo) in enumerate(plan, start=1):

@@ -5,14 +5,16 @@ import os
 from dagster import Definitions
 
 from assets.clean_images import clean_images
+from assets.normalization_stats import normalization_stats
 from assets.raw_images import raw_images
+from assets.training_tensors import training_tensors
 from pipelines.jobs import ingest_job
 from pipelines.sensors import landing_sensor
 from resources.storage import LandingResource, StorageResource
 from synthaug import settings
 
 defs = Definitions(
-    assets=[raw_images, clean_images],
+    assets=[raw_images, clean_images, training_tensors, normalization_stats],
     jobs=[ingest_job],
     sensors=[landing_sensor],
     resources={

@@ -47,8 +47,9 @@ def test_demo_data_then_run_ingests_every_batch_into_the_instance(cli_env):
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         assert instance.get_dynamic_partitions(BATCHES) == ["fmnist-001", "fmnist-002"]
         assert instance.get_materialized_partitions(AssetKey("raw_images")) == {"fmnist-001", "fmnist-002"}
+        assert instance.get_latest_materialization_event(AssetKey("normalization_stats")) is not None
         runs = instance.get_runs()
-        assert len(runs) == 2 and all(r.is_success for r in runs)
+        assert len(runs) == 3 and all(r.is_success for r in runs)  # one per batch, then normalization_stats
         assert all(r.tags.get("synthaug/launched_by") == "cli" for r in runs)
 
     again = synthaug(cli_env, "run")

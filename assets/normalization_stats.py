@@ -1,0 +1,53 @@
+"""`normalization_stats`: per-channel mean/std and min-max range of the train split of every batch, and the
+class-name -> index mapping that every training stage uses."""
+
+import hashlib
+
+from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+
+from assets.partitions import BATCHES
+from resources.storage import StorageResource
+from synthaug.locking import exclusive_lock
+from synthaug.norm_stats import compute_normalization_stats, write_normalization_stats
+
+
+@asset(
+    deps=["training_tensors"],
+    group_name="tensors",
+    kinds={"python", "json"},
+    code_version="1",
+    description="Per-channel mean/std (classifier inputs) and min-max range (GAN inputs in [-1, 1]) of the "
+    "train split over every batch's training tensors, and the sorted class list that fixes label indices.",
+)
+def normalization_stats(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    layout = storage.layout()
+    batches = context.instance.get_dynamic_partitions(BATCHES)
+
+    def batch_lock(batch_id: str):
+        return exclusive_lock(layout.lock_path(f"training_tensors-{batch_id}"), what=f"tensors of batch {batch_id}")
+
+    try:
+        with exclusive_lock(layout.lock_path("normalization_stats"), what="normalization_stats"):
+            stats = compute_normalization_stats(layout, batches, batch_lock)
+            path = write_normalization_stats(layout, stats)
+    except ValueError as exc:
+        raise Failure(description=f"normalization_stats: {exc}") from exc
+    if stats.missing_batches:
+        context.log.warning(f"batches without training tensors are left out: {list(stats.missing_batches)}")
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(str(path)),
+            "num_train_images": stats.num_train,
+            "num_unlabeled": stats.num_unlabeled,
+            "num_classes": len(stats.classes),
+            "shape": f"{stats.channels}x{stats.size}x{stats.size}",
+            "mean": MetadataValue.json([round(v, 6) for v in stats.mean]),
+            "std": MetadataValue.json([round(v, 6) for v in stats.std]),
+            "min": MetadataValue.json(list(stats.min)),
+            "max": MetadataValue.json(list(stats.max)),
+            "class_to_index": MetadataValue.json(stats.class_to_index),
+            "batches": MetadataValue.json(stats.batches),
+            "missing_batches": MetadataValue.json(list(stats.missing_batches)),
+        },
+        data_version=DataVersion(hashlib.sha256(stats.to_json()).hexdigest()[:16]),
+    )

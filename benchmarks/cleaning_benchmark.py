@@ -540,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-imagededup", action="store_true")
     parser.add_argument("--skip-cleanvision", action="store_true")
     parser.add_argument("--skip-1m", action="store_true", help="skip the 1M hash search (several minutes)")
+    parser.add_argument(
+        "--skip-hash-sweep", action="store_true", help="skip the hash/verification/crop sweeps (many minutes)"
+    )
     for name in ("originals", "exact", "near", "blurry", "tiny", "flat", "corrupt"):
         parser.add_argument(f"--n-{name}", type=int, default=None, help=f"override the number of {name} files")
     parser.add_argument("--index-size", type=int, default=1_000_000, help="hash index size for the search test")
@@ -619,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
 
         log("sweeps")
         blur = blur_sweep(truth, frame)
-        hashes = hash_sweep(truth, paths, frame, rules, args.workers)
+        hashes = None if args.skip_hash_sweep else hash_sweep(truth, paths, frame, rules, args.workers)
         results["blur_sweep"] = blur
         results["hash_sweep"] = hashes
 
@@ -725,48 +728,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
             )
 
-        print(
-            "\nHash threshold sweep (synthaug features_frame + decide per threshold, default rules otherwise; ", end=""
-        )
-        print(f"default {hashes['default']}; duplicate metrics over all files, group-aware)")
-        head = f"  {'thr':>3s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'prec':>6s} {'recall':>6s} {'F1':>6s}"
-        if hashes["verify"]:
-            head += f"  | no verify: {'prec':>6s} {'recall':>6s} {'F1':>6s}"
-        print(head + f" {'orig-pairs':>10s}")
-        for row in hashes["rows"]:
-            line = (
-                f"  {row['threshold']:3d} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} {fmt(row['precision']):>6s} "
-                f"{fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
-            )
-            if hashes["verify"]:
-                nv = row["no_verify"]
-                line += f"  |            {fmt(nv['precision']):>6s} {fmt(nv['recall']):>6s} {fmt(nv['f1']):>6s}"
-            line += f" {row['original_pairs']:10d}"
-            line += " <- default" if row["threshold"] == hashes["default"] else ""
-            line += " <- best F1" if row["threshold"] == hashes["best"]["threshold"] else ""
-            print(line)
-        print("  (orig-pairs: pairs of distinct untouched originals whose phash is within the threshold)")
-        if hashes["verify"]:
-            print(f"  verify_min_correlation sweep (default {hashes['default_correlation']}; 0 = off):")
-            print(f"  {'thr':>3s} {'corr':>5s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'prec':>6s} {'recall':>6s} {'F1':>6s}")
-            for row in hashes["correlation_rows"]:
-                print(
-                    f"  {row['threshold']:3d} {row['correlation']:5.2f} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} "
-                    f"{fmt(row['precision']):>6s} {fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
-                )
-
-        if "crop_rows" in hashes:
-            default_t, default_c = hashes["crop_default"]
-            print(f"  crop links sweep (default crop_hash_threshold {default_t}, ", end="")
-            print(f"crop_min_correlation {default_c}; threshold 0 = off):")
-            print(f"  {'thr':>3s} {'corr':>5s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'prec':>6s} {'recall':>6s} {'F1':>6s}")
-            for row in hashes["crop_rows"]:
-                is_default = (row["threshold"], row["correlation"]) == (default_t, default_c)
-                print(
-                    f"  {row['threshold']:3d} {row['correlation']:5.2f} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} "
-                    f"{fmt(row['precision']):>6s} {fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
-                    + (" <- default" if is_default else "")
-                )
+        if hashes is not None:
+            print_hash_sweep(hashes)
 
         if not args.skip_1m:
             scale = hash_scale(args.index_size, args.new_size, 10, 2, args.seed)
@@ -798,6 +761,50 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
         log(f"results written to {args.json}")
     return 0
+
+
+def print_hash_sweep(hashes: dict) -> None:
+    """The hash-threshold, verification and crop-link sweep tables."""
+    print("\nHash threshold sweep (synthaug features_frame + decide per threshold, default rules otherwise; ", end="")
+    print(f"default {hashes['default']}; duplicate metrics over all files, group-aware)")
+    head = f"  {'thr':>3s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'prec':>6s} {'recall':>6s} {'F1':>6s}"
+    if hashes["verify"]:
+        head += f"  | no verify: {'prec':>6s} {'recall':>6s} {'F1':>6s}"
+    print(head + f" {'orig-pairs':>10s}")
+    for row in hashes["rows"]:
+        line = (
+            f"  {row['threshold']:3d} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} {fmt(row['precision']):>6s} "
+            f"{fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
+        )
+        if hashes["verify"]:
+            nv = row["no_verify"]
+            line += f"  |            {fmt(nv['precision']):>6s} {fmt(nv['recall']):>6s} {fmt(nv['f1']):>6s}"
+        line += f" {row['original_pairs']:10d}"
+        line += " <- default" if row["threshold"] == hashes["default"] else ""
+        line += " <- best F1" if row["threshold"] == hashes["best"]["threshold"] else ""
+        print(line)
+    print("  (orig-pairs: pairs of distinct untouched originals whose phash is within the threshold)")
+    if hashes["verify"]:
+        print(f"  verify_min_correlation sweep (default {hashes['default_correlation']}; 0 = off):")
+        print(f"  {'thr':>3s} {'corr':>5s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'prec':>6s} {'recall':>6s} {'F1':>6s}")
+        for row in hashes["correlation_rows"]:
+            print(
+                f"  {row['threshold']:3d} {row['correlation']:5.2f} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} "
+                f"{fmt(row['precision']):>6s} {fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
+            )
+
+    if "crop_rows" in hashes:
+        default_t, default_c = hashes["crop_default"]
+        print(f"  crop links sweep (default crop_hash_threshold {default_t}, ", end="")
+        print(f"crop_min_correlation {default_c}; threshold 0 = off):")
+        print(f"  {'thr':>3s} {'corr':>5s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'prec':>6s} {'recall':>6s} {'F1':>6s}")
+        for row in hashes["crop_rows"]:
+            is_default = (row["threshold"], row["correlation"]) == (default_t, default_c)
+            print(
+                f"  {row['threshold']:3d} {row['correlation']:5.2f} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} "
+                f"{fmt(row['precision']):>6s} {fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
+                + (" <- default" if is_default else "")
+            )
 
 
 def _json_default(value: object) -> object:

@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 SPLITS = ("train", "val", "test")
 SPLIT_SALT = b"synthaug-split-v1\0"
 
@@ -35,14 +37,15 @@ def content_key(pixel_hash: str) -> int:
     return int.from_bytes(hashlib.blake2b(SPLIT_SALT + pixel_hash.encode(), digest_size=8).digest(), "big")
 
 
+def split_codes(keys: np.ndarray, ratios: SplitRatios) -> np.ndarray:
+    """Index into SPLITS of each 64-bit content key: the key as a fraction of 2**64 against the cumulative ratios."""
+    u = np.asarray(keys, dtype=np.uint64).astype(np.float64) / 2.0**64
+    return (u >= ratios.train).astype(np.int8) + (u >= ratios.train + ratios.val).astype(np.int8)
+
+
 def split_of_key(key: int, ratios: SplitRatios) -> str:
-    """The split a content key falls in: the key as a fraction of 2**64 against the cumulative ratios."""
-    u = key / 2.0**64
-    if u < ratios.train:
-        return "train"
-    if u < ratios.train + ratios.val:
-        return "val"
-    return "test"
+    """The split a content key falls in."""
+    return SPLITS[int(split_codes(np.asarray([key], dtype=np.uint64), ratios)[0])]
 
 
 def split_of(pixel_hash: str, ratios: SplitRatios) -> str:
@@ -52,4 +55,5 @@ def split_of(pixel_hash: str, ratios: SplitRatios) -> str:
 
 def assign_splits(pixel_hashes: Sequence[str], ratios: SplitRatios) -> list[str]:
     """The split of each image, in order."""
-    return [split_of(h, ratios) for h in pixel_hashes]
+    keys = np.fromiter((content_key(h) for h in pixel_hashes), np.uint64, len(pixel_hashes))
+    return [SPLITS[c] for c in split_codes(keys, ratios).tolist()]

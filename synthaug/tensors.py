@@ -36,6 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synthaug.atomic import atomic_output, atomic_write_bytes
@@ -44,8 +45,7 @@ from synthaug.imageio import decode_image
 from synthaug.layout import DataLayout
 from synthaug.packs import read_object
 from synthaug.progress import Progress, ProgressFn
-from synthaug.samples import manifest_digest
-from synthaug.splits import SPLITS, SplitRatios, content_key, split_of_key
+from synthaug.splits import SPLITS, SplitRatios, content_key, split_codes
 
 FORMAT_VERSION = 1
 STREAMS = ("train", "train_aug", "val", "test")
@@ -54,6 +54,7 @@ UNLABELED = -1
 UNLABELED_NAME = "(unlabeled)"
 CHUNK_ROWS = 128
 PARALLEL_MIN_ROWS = 512
+INDEX_GROUP_ROWS = 4096
 _MANIFEST_COLUMNS = ["image_id", "label", "status", "stored_path", "stored_offset", "file_size", "pixel_hash"]
 INDEX_SCHEMA = pa.schema(
     [
@@ -277,36 +278,34 @@ class _ShardWriter:
         self.shape = (channels, size, size)
         self.images: list[np.ndarray] = []
         self.labels: list[int] = []
-        self.index: list[dict] = []
         self.shards: list[dict] = []
         self.rows = 0
 
-    def add(self, image: np.ndarray, label_index: int, index_row: dict, sink: pq.ParquetWriter) -> None:
+    def add(self, image: np.ndarray, label_index: int, index_row: dict) -> dict:
+        """Buffer one image; return its index row with stream, shard and row filled in."""
         index_row.update(stream=self.stream, shard=len(self.shards), row=len(self.images))
         self.images.append(image)
         self.labels.append(label_index)
-        self.index.append(index_row)
         if len(self.images) >= self.shard_size:
-            self.flush(sink)
+            self.flush()
+        return index_row
 
-    def flush(self, sink: pq.ParquetWriter) -> None:
+    def flush(self) -> None:
         name = f"{self.stream}-{len(self.shards):05d}"
         x = np.stack(self.images) if self.images else np.empty((0, *self.shape), np.uint8)
         y = np.asarray(self.labels, dtype=np.int16)
+        self.images, self.labels = [], []
         entry = {"name": name, "rows": len(x)}
         for suffix, array in (("x", x), ("y", y)):
             data = _npy_bytes(array)
             atomic_write_bytes(self.folder / f"{name}.{suffix}.npy", data)
             entry[f"{suffix}_sha256"] = hashlib.sha256(data).hexdigest()
         self.shards.append(entry)
-        if self.index:
-            sink.write_table(pa.Table.from_pylist(self.index, schema=INDEX_SCHEMA))
         self.rows += len(x)
-        self.images, self.labels, self.index = [], [], []
 
-    def close(self, sink: pq.ParquetWriter) -> None:
+    def close(self) -> None:
         if self.images or not self.shards:
-            self.flush(sink)
+            self.flush()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -329,10 +328,11 @@ class TensorSummary:
     shards: int
 
 
-def kept_rows(layout: DataLayout, batch_id: str, ratios: SplitRatios) -> list[dict]:
-    """The kept rows of a batch's clean set with their split, in shard order: split, then content key.
+def kept_rows(layout: DataLayout, batch_id: str, ratios: SplitRatios) -> pa.Table:
+    """The kept rows of a batch's clean set with their `split`, in shard order: split, then content key.
 
     Ordering by a hash of the content mixes classes within every shard (landing folders are sorted by class).
+    A columnar table (about 120 bytes a row), never one Python object per row: memory stays flat with size.
     """
     path = layout.clean_manifest(batch_id)
     if not path.is_file():
@@ -341,13 +341,26 @@ def kept_rows(layout: DataLayout, batch_id: str, ratios: SplitRatios) -> list[di
             "materialize clean_images for it first, then rerun training_tensors"
         )
     table = pq.read_table(path, columns=_MANIFEST_COLUMNS)
-    rows = [r for r in table.to_pylist() if r["status"] == "kept"]
-    for r in rows:
-        r["key"] = content_key(r["pixel_hash"])
-        r["split"] = split_of_key(r["key"], ratios)
-    order = {s: i for i, s in enumerate(SPLITS)}
-    rows.sort(key=lambda r: (order[r["split"]], r["key"], r["image_id"]))
-    return rows
+    table = table.filter(pc.equal(table["status"], "kept")).drop_columns(["status"])
+    hashes = table["pixel_hash"]
+    keys = np.empty(len(table), np.uint64)
+    for start in range(0, len(table), 8192):  # Python strings for one slice at a time
+        piece = hashes.slice(start, 8192).to_pylist()
+        keys[start : start + len(piece)] = [content_key(h) for h in piece]
+    codes = split_codes(keys, ratios)
+    table = table.append_column("split", pa.array(np.asarray(SPLITS)[codes], pa.string()))
+    table = table.append_column("split_order", pa.array(codes, pa.int8()))
+    table = table.append_column("key", pa.array(keys, pa.uint64()))
+    return table.sort_by([("split_order", "ascending"), ("key", "ascending"), ("image_id", "ascending")])
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in blocks (the clean manifest's version, without loading it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
 
 
 def _note_kind(note: str) -> str:
@@ -363,8 +376,8 @@ def build_tensors(
     clean manifest's small columns). `workers=0` uses every core.
     """
     rows = kept_rows(layout, batch_id, config.ratios)
-    clean_version = manifest_digest(layout.clean_manifest(batch_id), ["image_id", "status", "pixel_hash"])
-    classes = sorted({r["label"] for r in rows if r["label"] is not None})
+    clean_version = file_digest(layout.clean_manifest(batch_id))
+    classes = sorted(label for label in pc.unique(rows["label"]).to_pylist() if label is not None)
     local = {name: i for i, name in enumerate(classes)}
     workers = workers or os.cpu_count() or 1
     if len(rows) < PARALLEL_MIN_ROWS:
@@ -419,7 +432,7 @@ def _write_generation(
     layout: DataLayout,
     batch_id: str,
     config: TensorConfig,
-    rows: list[dict],
+    rows: pa.Table,
     classes: list[str],
     local: dict[str, int],
     folder: Path,
@@ -429,23 +442,24 @@ def _write_generation(
     writers = {s: _ShardWriter(folder, s, config.shard_size, config.channels, config.size) for s in STREAMS}
     per_class: dict[str, Counter] = {s: Counter() for s in STREAMS}
     conversions: Counter = Counter()
-    chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
-    jobs = (
-        _Job(
-            str(layout.root),
-            config.size,
-            config.channels,
-            config.fit,
-            config.policy,
-            config.copies,
-            [(r["image_id"], r["stored_path"], r["stored_offset"], r["file_size"], r["split"] == "train") for r in c],
-        )
-        for c in chunks
-    )
+
+    def chunks() -> Iterator[list[dict]]:
+        """The rows in pieces of CHUNK_ROWS, as Python objects only while one piece is handled."""
+        for start in range(0, len(rows), CHUNK_ROWS):
+            yield rows.slice(start, CHUNK_ROWS).to_pylist()
+
+    def job(chunk: list[dict]) -> _Job:
+        sources = [
+            (r["image_id"], r["stored_path"], r["stored_offset"], r["file_size"], r["split"] == "train") for r in chunk
+        ]
+        return _Job(str(layout.root), config.size, config.channels, config.fit, config.policy, config.copies, sources)
+
     reporter = Progress(progress, len(rows))
     done = 0
+    index_rows: list[dict] = []
     with atomic_output(folder / "index.parquet") as tmp, pq.ParquetWriter(tmp, INDEX_SCHEMA) as sink:
-        for chunk, result in zip(chunks, parallel_map(_process_chunk, jobs, workers), strict=True):
+        results = parallel_map(_process_chunk, (job(c) for c in chunks()), workers)
+        for chunk, result in zip(chunks(), results, strict=True):
             aug_row = 0
             for i, r in enumerate(chunk):
                 label_index = local[r["label"]] if r["label"] is not None else UNLABELED
@@ -463,18 +477,24 @@ def _write_generation(
                     "source_channels": channels,
                     "notes": "; ".join(notes) or None,
                 }
-                writers[r["split"]].add(result.images[i], label_index, base | {"copy": 0}, sink)
+                index_rows.append(writers[r["split"]].add(result.images[i], label_index, base | {"copy": 0}))
                 per_class[r["split"]][r["label"] or UNLABELED_NAME] += 1
                 if r["split"] != "train":
                     continue
                 for k in range(1, config.copies + 1):
-                    writers["train_aug"].add(result.augmented[aug_row], label_index, base | {"copy": k}, sink)
+                    row = writers["train_aug"].add(result.augmented[aug_row], label_index, base | {"copy": k})
+                    index_rows.append(row)
                     per_class["train_aug"][r["label"] or UNLABELED_NAME] += 1
                     aug_row += 1
+            if len(index_rows) >= INDEX_GROUP_ROWS:
+                sink.write_table(pa.Table.from_pylist(index_rows, schema=INDEX_SCHEMA))
+                index_rows = []
             done += len(chunk)
             reporter.update(done)
+        if index_rows:
+            sink.write_table(pa.Table.from_pylist(index_rows, schema=INDEX_SCHEMA))
         for writer in writers.values():
-            writer.close(sink)
+            writer.close()
     return {
         "streams": {s: {"rows": w.rows, "shards": w.shards} for s, w in writers.items()},
         "counts": {s: w.rows for s, w in writers.items()},

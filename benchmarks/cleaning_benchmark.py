@@ -801,7 +801,7 @@ def print_hash_sweep(hashes: dict) -> None:
         for row in hashes["crop_rows"]:
             is_default = (row["threshold"], row["correlation"]) == (default_t, default_c)
             print(
-                f"  {row['threshold']:3d} {row['correlation']:5.2f} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} "
+                f"  {row['threshold']:3d} {row['correlation']:5.3f} {row['tp']:6d} {row['fp']:6d} {row['fn']:6d} "
                 f"{fmt(row['precision']):>6s} {fmt(row['recall']):>6s} {fmt(row['f1']):>6s}"
                 + (" <- default" if is_default else "")
             )

@@ -39,7 +39,7 @@ class CleanRules:
     verify_min_correlation: float = 0.98
     crop_hash_threshold: int = 16
     crop_max_share: float = 0.15
-    crop_min_correlation: float = 0.98
+    crop_min_correlation: float = 0.975
     work_size: int = WORK_SIZE
 
     def __post_init__(self) -> None:

@@ -112,7 +112,7 @@ def test_the_exact_check_tells_a_crop_from_a_crop_of_another_garment_of_the_same
 
 def test_crop_links_can_be_switched_off_and_their_settings_are_validated():
     assert CleanRules(crop_hash_threshold=0).crop_search() is None
-    assert CleanRules().crop_search() == CropSearch(16, 0.15, 0.98)
+    assert CleanRules().crop_search() == CropSearch(16, 0.15, 0.975)
     with pytest.raises(ValueError, match="crop_max_share"):
         CleanRules(crop_max_share=1.5)
     with pytest.raises(ValueError, match="crop_hash_threshold"):

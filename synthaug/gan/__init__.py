@@ -1,0 +1,1 @@
+"""GAN core: networks, losses, DiffAugment, EMA, checkpoints, training loop and sampling (Dagster-free)."""

@@ -1,0 +1,174 @@
+"""Class-conditional DCGAN networks: a generator with conditional batch norm and a projection discriminator with
+spectral normalization; both scale with resolution (32/64/128) and channels (1 or 3), unconditional when
+`num_classes` is 0."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+RESOLUTIONS = (32, 64, 128)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the networks: image size and channels, classes (0 = unconditional), base width, latent size."""
+
+    resolution: int = 32
+    channels: int = 1
+    num_classes: int = 10
+    width: int = 32
+    z_dim: int = 128
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {list(RESOLUTIONS)}, got {self.resolution}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be 0 (unconditional) or more, got {self.num_classes}")
+        if self.width < 4 or self.z_dim < 1:
+            raise ValueError(f"width must be at least 4 and z_dim at least 1, got {self.width} and {self.z_dim}")
+
+    @property
+    def levels(self) -> int:
+        """Number of ×2 resolution steps between the 4×4 base and the output."""
+        return int(math.log2(self.resolution)) - 2
+
+    def channels_at(self, level: int) -> int:
+        """Feature channels at `level` halvings below the output resolution (wider at coarse levels, capped at 8×)."""
+        return self.width * min(2**level, 8)
+
+    def to_dict(self) -> dict[str, int]:
+        """Plain dict, for checkpoints and version keys."""
+        return asdict(self)
+
+
+class ConditionalBatchNorm(nn.Module):
+    """Batch norm whose scale and shift come from the class embedding; a plain affine batch norm without classes."""
+
+    def __init__(self, features: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.bn = nn.BatchNorm2d(features, affine=num_classes == 0)
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, 2 * features)
+            nn.init.ones_(self.embed.weight[:, :features])
+            nn.init.zeros_(self.embed.weight[:, features:])
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Normalize `x`, then scale and shift it per class `y`."""
+        out = self.bn(x)
+        if not self.num_classes:
+            return out
+        gamma, beta = self.embed(y).chunk(2, dim=1)
+        return torch.addcmul(beta[:, :, None, None], out, gamma[:, :, None, None])
+
+
+class UpBlock(nn.Module):
+    """CBN → ReLU → 4×4 stride-2 transposed conv (DCGAN): one large GEMM per block, cheap on CPU."""
+
+    def __init__(self, c_in: int, c_out: int, num_classes: int) -> None:
+        super().__init__()
+        self.norm = ConditionalBatchNorm(c_in, num_classes)
+        self.conv = nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Double the resolution of `x`."""
+        return self.conv(F.relu(self.norm(x, y)))
+
+
+class Generator(nn.Module):
+    """z (and class) → image in [-1, 1], B×channels×resolution×resolution."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        top = config.channels_at(config.levels)
+        self.fc = nn.Linear(config.z_dim, 4 * 4 * top)
+        self.blocks = nn.ModuleList(
+            UpBlock(config.channels_at(level), config.channels_at(level - 1), config.num_classes)
+            for level in range(config.levels, 0, -1)
+        )
+        self.out_norm = ConditionalBatchNorm(config.channels_at(0), config.num_classes)
+        self.out_conv = nn.Conv2d(config.channels_at(0), config.channels, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images for latents `z` (B×z_dim) of classes `y` (B, ignored when unconditional)."""
+        y = _check_labels(y, self.config.num_classes, z.shape[0])
+        x = self.fc(z).view(z.shape[0], -1, 4, 4)
+        for block in self.blocks:
+            x = block(x, y)
+        return torch.tanh(self.out_conv(F.relu(self.out_norm(x, y))))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        z_or_n: torch.Tensor | int,
+        labels: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Images for the given latents, or for `n` fresh standard-normal latents drawn from `generator`."""
+        z = latents(z_or_n, self.config.z_dim, generator, self.fc.weight.device)
+        return self(z, labels)
+
+
+class Discriminator(nn.Module):
+    """Image (and class) → one real/fake logit per image; class enters by projection (Miyato & Koyama 2018)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        top = config.channels_at(config.levels)
+        layers = [
+            spectral_norm(
+                nn.Conv2d(
+                    config.channels if level == 0 else config.channels_at(level),
+                    config.channels_at(level + 1),
+                    4,
+                    stride=2,
+                    padding=1,
+                )
+            )
+            for level in range(config.levels)
+        ]
+        layers.append(spectral_norm(nn.Conv2d(top, top, 3, padding=1)))
+        self.convs = nn.ModuleList(layers)
+        self.linear = spectral_norm(nn.Linear(top, 1))
+        self.embed = spectral_norm(nn.Embedding(config.num_classes, top)) if config.num_classes else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits, shape (B,): unconditional score plus the projection ⟨embed(y), features⟩."""
+        y = _check_labels(y, self.config.num_classes, x.shape[0])
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+        h = x.sum(dim=(2, 3))
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            out = out + (self.embed(y) * h).sum(dim=1)
+        return out
+
+
+def latents(
+    z_or_n: torch.Tensor | int, z_dim: int, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """`z_or_n` itself when it is a tensor, else `n` standard-normal latents drawn from `generator` on CPU."""
+    if isinstance(z_or_n, torch.Tensor):
+        return z_or_n.to(device)
+    return torch.randn(int(z_or_n), z_dim, generator=generator).to(device)
+
+
+def _check_labels(y: torch.Tensor | None, num_classes: int, batch: int) -> torch.Tensor | None:
+    if not num_classes:
+        return None
+    if y is None:
+        raise ValueError(f"this model is conditional on {num_classes} classes: pass labels (B,) in [0, {num_classes})")
+    if y.shape != (batch,):
+        raise ValueError(f"labels must have shape ({batch},), got {tuple(y.shape)}")
+    return y

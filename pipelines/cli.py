@@ -15,16 +15,53 @@ import yaml
 
 from synthaug import settings
 
-INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "dagster.yaml"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+INSTANCE_TEMPLATES = {"sqlite": CONFIG_DIR / "dagster.yaml", "postgres": CONFIG_DIR / "dagster.postgres.yaml"}
+POSTGRES_ENV = ("SYNTHAUG_PG_HOST", "SYNTHAUG_PG_PORT", "SYNTHAUG_PG_USER", "SYNTHAUG_PG_PASSWORD", "SYNTHAUG_PG_DB")
 
 
-def _prepare_dagster_home() -> Path:
-    """Use `DAGSTER_HOME` (default ./.dagster_home), creating it with the shipped local instance config."""
+def instance_kind() -> str:
+    """`SYNTHAUG_INSTANCE`: `sqlite` (default, files under DAGSTER_HOME) or `postgres` (the SYNTHAUG_PG_* server)."""
+    kind = os.environ.get("SYNTHAUG_INSTANCE", "").strip().lower() or "sqlite"
+    if kind not in INSTANCE_TEMPLATES:
+        raise SystemExit(
+            f"synthaug: SYNTHAUG_INSTANCE={kind!r} is not an instance kind; use one of {', '.join(INSTANCE_TEMPLATES)}"
+        )
+    missing = [name for name in POSTGRES_ENV if not os.environ.get(name)] if kind == "postgres" else []
+    if missing:
+        raise SystemExit(
+            f"synthaug: SYNTHAUG_INSTANCE=postgres reads the server from {', '.join(POSTGRES_ENV)}, "
+            f"but {', '.join(missing)} is not set; set it (see README, 'Production and deployment')"
+        )
+    return kind
+
+
+def _uses_postgres(config_file: Path) -> bool:
+    """True when an instance config file stores runs in PostgreSQL."""
+    try:
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"synthaug: cannot read the Dagster instance config {config_file}: {exc}") from None
+    sections = [config.get(k) or {} for k in ("run_storage", "event_log_storage", "schedule_storage")]
+    return "postgres" in (config.get("storage") or {}) or any("postgres" in str(s.get("module", "")) for s in sections)
+
+
+def prepare_dagster_home() -> Path:
+    """Use `DAGSTER_HOME` (default ./.dagster_home), creating its dagster.yaml from the config/ file that
+    `SYNTHAUG_INSTANCE` picks; refuse an existing one of the other kind when `SYNTHAUG_INSTANCE` is set."""
+    kind = instance_kind()
     home = settings.dagster_home()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists() and INSTANCE_TEMPLATE.exists():
-        shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    target = home / "dagster.yaml"
+    if not target.exists():
+        shutil.copyfile(INSTANCE_TEMPLATES[kind], target)
+    elif os.environ.get("SYNTHAUG_INSTANCE", "").strip() and _uses_postgres(target) != (kind == "postgres"):
+        found = "a PostgreSQL" if _uses_postgres(target) else "an SQLite"
+        raise SystemExit(
+            f"synthaug: {target} configures {found} instance, but SYNTHAUG_INSTANCE={kind}; point DAGSTER_HOME at "
+            f"another folder, or delete {target} to have it replaced by {INSTANCE_TEMPLATES[kind]}"
+        )
     return home
 
 
@@ -92,7 +129,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     """Register complete landed batches as partitions, without materializing anything."""
     from dagster import DagsterInstance
 
-    _prepare_dagster_home()
+    prepare_dagster_home()
     with DagsterInstance.get() as instance:
         new = register_batches(instance, args.quiet_period)
     print(f"{len(new)} new batch(es) registered")
@@ -159,7 +196,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     """Materialize a selection of assets for some or all registered batches."""
     from dagster import DagsterInstance
 
-    home = _prepare_dagster_home()
+    home = prepare_dagster_home()
     run_config = _load_run_config(args.config)
     with DagsterInstance.get() as instance:
         failures = _materialize(instance, args.select.split(","), args.partition, run_config, only_missing=args.missing)
@@ -173,7 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from pipelines.definitions import defs
 
-    home = _prepare_dagster_home()
+    home = prepare_dagster_home()
     run_config = _load_run_config(args.config)
     selection = [k.to_user_string() for k in defs.resolve_asset_graph().toposorted_asset_keys]
     with DagsterInstance.get() as instance:
@@ -191,7 +228,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from assets.partitions import BATCHES
     from synthaug.landing import list_batch_folders
 
-    _prepare_dagster_home()
+    prepare_dagster_home()
     with DagsterInstance.get() as instance:
         registered = set(instance.get_dynamic_partitions(BATCHES))
         done = instance.get_materialized_partitions(AssetKey("raw_images"))

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Create or reuse .venv in the repository root and install synthaug with its dev tools,
-# plus the Debian packages it needs (demo data). Safe to run again: it only does what is missing.
+# Create or reuse .venv in the repository root and install synthaug with its dev tools, plus the Debian
+# packages it needs: demo data, and the PostgreSQL server and Chromium that the service tests start
+# (tests/pipelines/test_postgres.py, test_browser.py). Safe to run again: it only does what is missing.
+# The Dagster instance in DAGSTER_HOME gets config/dagster.yaml (SQLite), or with SYNTHAUG_INSTANCE=postgres
+# config/dagster.postgres.yaml (needs SYNTHAUG_PG_HOST, _PORT, _USER, _PASSWORD, _DB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist)
+APT_PACKAGES=(dataset-fashion-mnist postgresql chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -31,10 +34,9 @@ want="$(cat pyproject.toml | sha256sum | cut -c1-64)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing synthaug and its dependencies into .venv (torch is large; first time takes minutes)"
   .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import synthaug, dagster, torch, albumentations" || { echo "setup: install failed" >&2; exit 1; }
+  .venv/bin/python -c "import synthaug, dagster, dagster_postgres, torch, albumentations" || { echo "setup: install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 
-mkdir -p "${DAGSTER_HOME:-.dagster_home}"
-[ -f "${DAGSTER_HOME:-.dagster_home}/dagster.yaml" ] || cp config/dagster.yaml "${DAGSTER_HOME:-.dagster_home}/dagster.yaml"
+.venv/bin/python -c "from pipelines.cli import prepare_dagster_home; prepare_dagster_home()"
 echo "setup: .venv ready"

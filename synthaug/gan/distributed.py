@@ -49,7 +49,7 @@ def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
     if world.size == 1:
         return module
     device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=True)
+    return DistributedDataParallel(module, device_ids=device_ids)
 
 
 def any_rank(flag: bool, world: World, device: torch.device) -> bool:

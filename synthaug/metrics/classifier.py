@@ -28,7 +28,7 @@ class ClassifierConfig:
     feature_dim: int = 128
     epochs: int = 4
     batch_size: int = 128
-    lr: float = 3e-3
+    lr: float = 5e-3
     weight_decay: float = 5e-4
     flip: bool = True
     seed: int = 0

@@ -1,0 +1,62 @@
+"""Per-class sampling is deterministic by seed; the grid and loss plot are real PNGs of the expected size."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from synthaug.gan.networks import Generator, ModelConfig
+from synthaug.gan.sampling import loss_curve_png, sample_grid_png, sample_per_class, to_uint8
+from tests.core.gan.helpers import TINY
+
+
+def test_same_seed_same_images_other_seed_other_images():
+    g = Generator(TINY)
+    a, labels = sample_per_class(g, 4, seed=7)
+    b, _ = sample_per_class(g, 4, seed=7)
+    c, _ = sample_per_class(g, 4, seed=8)
+    assert a.shape == (12, 1, 32, 32) and labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert g.training, "the sampler's mode is restored"
+
+
+def test_batch_size_does_not_change_the_samples():
+    g = Generator(TINY).eval()
+    a, _ = sample_per_class(g, 5, classes=[2, 0], seed=1, batch_size=3)
+    b, _ = sample_per_class(g, 5, classes=[2, 0], seed=1, batch_size=100)
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_unknown_class_and_unconditional_sampling():
+    with pytest.raises(ValueError, match="outside"):
+        sample_per_class(Generator(TINY), 2, classes=[3])
+    uncond = Generator(ModelConfig(num_classes=0, width=4, z_dim=8))
+    images, labels = sample_per_class(uncond, 3)
+    assert images.shape[0] == 3 and labels.tolist() == [-1, -1, -1]
+
+
+def test_grid_has_a_row_per_class_with_real_beside_generated(fashion32):
+    x, y = fashion32
+    fake, fake_y = sample_per_class(Generator(TINY), 4)
+    png = sample_grid_png(fake, fake_y, x, y, ["T-shirt", "Trouser", "Pullover"], per_class=4)
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.height == 14 + 3 * 32
+    pixels = torch.from_numpy(np.array(image.convert("L"))).float()
+    first_real_tile = pixels[14:46, image.width - 8 * 32 - 8 : image.width - 7 * 32 - 8]
+    assert first_real_tile.std() > 10, "a real garment, not blank"
+
+
+def test_loss_curve_png_draws_each_series():
+    history = [{"step": float(s), "d_loss": 2.0 - s / 100, "g_loss": s / 50} for s in range(10, 200, 10)]
+    image = Image.open(io.BytesIO(loss_curve_png(history, ["d_loss", "g_loss"]))).convert("RGB")
+    colours = {colour for _, colour in image.getcolors(maxcolors=1 << 20)}
+    assert (31, 119, 180) in colours and (255, 127, 14) in colours
+    assert Image.open(io.BytesIO(loss_curve_png([]))).size == (640, 300)
+
+
+def test_to_uint8_maps_the_range_ends():
+    assert to_uint8(torch.tensor([-1.0, 0.0, 1.0]).view(1, 1, 1, 3)).ravel().tolist() == [0, 128, 255]

@@ -75,7 +75,7 @@ def test_cas_of_real_images_matches_real_accuracy_and_noise_is_near_chance(split
     assert perfect.ratio == pytest.approx(1.0) and perfect.n_train == 450
     noise = torch.randint(0, 256, train_x.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     bad = classification_accuracy_score((noise, train_y), (train_x, train_y), test, CONFIG)
-    assert bad.cas < 0.3 < bad.real_accuracy
+    assert bad.cas < 0.2 and bad.ratio < 0.75
 
 
 def test_registry_runs_metrics_with_floors_on_shared_features(split, trained):

@@ -80,23 +80,28 @@ class UpBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """Double the resolution of `x`."""
-        return self.conv(F.relu(self.norm(x, y)))
+        return self.conv(F.relu(self.norm(x, y), inplace=True))
 
 
 class Generator(nn.Module):
-    """z (and class) → image in [-1, 1], B×channels×resolution×resolution."""
+    """z (and class) → image in [-1, 1], B×channels×resolution×resolution.
+
+    DCGAN layout: a linear layer to 4×4, then one CBN-ReLU-transposed-conv block per doubling; the last block
+    writes the image channels directly, so no wide feature map exists at full resolution (cheap on CPU).
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        top = config.channels_at(config.levels)
-        self.fc = nn.Linear(config.z_dim, 4 * 4 * top)
+        self.fc = nn.Linear(config.z_dim, 4 * 4 * config.channels_at(config.levels))
         self.blocks = nn.ModuleList(
-            UpBlock(config.channels_at(level), config.channels_at(level - 1), config.num_classes)
+            UpBlock(
+                config.channels_at(level),
+                config.channels_at(level - 1) if level > 1 else config.channels,
+                config.num_classes,
+            )
             for level in range(config.levels, 0, -1)
         )
-        self.out_norm = ConditionalBatchNorm(config.channels_at(0), config.num_classes)
-        self.out_conv = nn.Conv2d(config.channels_at(0), config.channels, 3, padding=1)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Images for latents `z` (B×z_dim) of classes `y` (B, ignored when unconditional)."""
@@ -104,7 +109,7 @@ class Generator(nn.Module):
         x = self.fc(z).view(z.shape[0], -1, 4, 4)
         for block in self.blocks:
             x = block(x, y)
-        return torch.tanh(self.out_conv(F.relu(self.out_norm(x, y))))
+        return torch.tanh(x)
 
     @torch.no_grad()
     def sample(
@@ -147,7 +152,7 @@ class Discriminator(nn.Module):
         """Logits, shape (B,): unconditional score plus the projection ⟨embed(y), features⟩."""
         y = _check_labels(y, self.config.num_classes, x.shape[0])
         for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
+            x = F.leaky_relu(conv(x), 0.1, inplace=True)
         h = x.sum(dim=(2, 3))
         out = self.linear(h).squeeze(1)
         if self.embed is not None:

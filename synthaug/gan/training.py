@@ -137,8 +137,8 @@ class GanTrainer:
         self.g_train = distributed.wrap(self.generator, world, compute.device)
         self.d_train = distributed.wrap(self.discriminator, world, compute.device)
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas, fused=True)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas, fused=True)
         self.ema = GeneratorEma(self.generator, config.ema_beta, config.ema_warmup_steps)
         self.policy = config.policy
 

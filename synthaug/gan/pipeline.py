@@ -10,8 +10,12 @@ from pathlib import Path
 import torch
 
 from synthaug.compute import Compute
+from synthaug.gan import checkpoints
+from synthaug.gan.checkpoints import Checkpoint
+from synthaug.gan.networks import Generator
 from synthaug.gan.sampling import loss_curve_png, sample_grid_png, sample_per_class
 from synthaug.gan.training import BatchSource, Budget, TrainConfig, TrainProgress, TrainResult, train
+from synthaug.gan.vae import ConditionalVAE
 from synthaug.metrics.classifier import ClassifierConfig, SmallCNN, as_float
 from synthaug.metrics.fid import MetricValue
 from synthaug.metrics.registry import MetricInputs, compute_metrics
@@ -58,6 +62,25 @@ class GanRun:
         for value in self.metrics.values():
             out.update(value.as_dict())
         return out
+
+
+def load_sampler(checkpoint_root: Path, version: str | None = None) -> tuple[torch.nn.Module, Checkpoint]:
+    """The EMA generator (or VAE) of the newest valid checkpoint of `version` (default: the latest-written version).
+
+    Returns (sampler in eval mode on CPU, the checkpoint it came from); a missing checkpoint is a clear error.
+    """
+    version = version if version is not None else checkpoints.latest_version(checkpoint_root)
+    found = checkpoints.load_latest(checkpoint_root, version) if version is not None else None
+    if found is None:
+        raise FileNotFoundError(
+            f"no valid GAN checkpoint under {checkpoint_root}"
+            + (f" for version {version}" if version else "")
+            + ": materialize gan_checkpoint first"
+        )
+    config = TrainConfig.from_dict(found.state["config"])
+    sampler = Generator(config.model) if config.family == "gan" else ConditionalVAE(config.model)
+    sampler.load_state_dict(found.state["trainer"]["ema"]["model"])
+    return sampler.eval().requires_grad_(False), found
 
 
 def check_class_counts(class_counts: Mapping[str, int]) -> None:

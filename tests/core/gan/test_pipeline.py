@@ -10,7 +10,9 @@ import torch
 from PIL import Image
 
 from synthaug.gan import launch
-from synthaug.gan.pipeline import EvalData, train_gan
+from synthaug.gan.pipeline import EvalData, load_sampler, train_gan
+from synthaug.gan.training import train
+from synthaug.gan.vae import ConditionalVAE
 from synthaug.metrics.classifier import ClassifierConfig, SmallCNN
 from tests.core.gan.helpers import budget, tiny_config
 
@@ -40,6 +42,19 @@ def test_train_gan_returns_checkpoint_pictures_and_metrics_with_floors(tmp_path,
     assert run.metrics["fid"].n == 60 and run.metrics["fid"].floor is not None
     meta = run.metadata()
     assert meta["step"] == 3 and "fid_floor" in meta and meta["version"] == run.train.version
+
+
+def test_load_sampler_gives_the_ema_generator_of_the_latest_checkpoint(tmp_path, make_batches):
+    with pytest.raises(FileNotFoundError, match="materialize gan_checkpoint first"):
+        load_sampler(tmp_path)
+    result = train(make_batches, tiny_config(), tmp_path, "d", budget(2))
+    sampler, found = load_sampler(tmp_path)
+    assert found.step == 2 and found.version == result.version
+    z, labels = torch.randn(4, 8), torch.tensor([0, 1, 2, 0])
+    result.sampler.eval()
+    assert torch.equal(sampler.sample(z, labels), result.sampler.sample(z, labels))
+    vae = train(make_batches, tiny_config(family="vae"), tmp_path, "d", budget(1))
+    assert isinstance(load_sampler(tmp_path, vae.version)[0], ConditionalVAE)
 
 
 def test_a_class_with_fewer_than_two_images_is_a_clear_error(tmp_path, make_batches):

@@ -5,20 +5,24 @@ import os
 from dagster import Definitions
 
 from assets.clean_images import clean_images
+from assets.feature_extractor import feature_extractor
+from assets.gan_checkpoint import gan_checkpoint
 from assets.normalization_stats import normalization_stats
 from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
 from pipelines.jobs import ingest_job
 from pipelines.sensors import landing_sensor
+from resources.compute import ComputeResource
 from resources.storage import LandingResource, StorageResource
 from synthaug import settings
 
 defs = Definitions(
-    assets=[raw_images, clean_images, training_tensors, normalization_stats],
+    assets=[raw_images, clean_images, training_tensors, normalization_stats, feature_extractor, gan_checkpoint],
     jobs=[ingest_job],
     sensors=[landing_sensor],
     resources={
         "storage": StorageResource(data_root=str(settings.data_root())),
+        "compute": ComputeResource(device=os.environ.get("SYNTHAUG_DEVICE", "auto")),
         "landing": LandingResource(
             landing_dir=str(settings.landing_dir()),
             quiet_period_seconds=float(os.environ.get("SYNTHAUG_QUIET_PERIOD_SECONDS", "120")),

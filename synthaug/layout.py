@@ -56,3 +56,11 @@ class DataLayout:
     def normalization_stats_path(self) -> Path:
         """JSON written by `normalization_stats`: per-channel mean/std, min-max range and the class indices."""
         return self.root / "stats" / "normalization.json"
+
+    def feature_extractor_path(self) -> Path:
+        """The classifier `feature_extractor` trains: the feature space of the quality metrics and filters."""
+        return self.root / "models" / "feature_extractor.pt"
+
+    def gan_checkpoints_dir(self) -> Path:
+        """Checkpoints of `gan_checkpoint`, one subfolder per data-and-config version."""
+        return self.root / "models" / "gan"

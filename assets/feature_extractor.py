@@ -1,0 +1,67 @@
+"""`feature_extractor`: a classifier trained on the clean real train split; its features are the space of the
+GAN quality metrics (FID, KID, precision/recall) and of the synthetic set's filters."""
+
+from dagster import AssetExecutionContext, Config, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from resources.storage import StorageResource
+from synthaug.locking import exclusive_lock
+from synthaug.metrics.classifier import ClassifierConfig
+from synthaug.model_stages import train_feature_extractor
+from synthaug.norm_stats import load_stats
+from synthaug.progress import describe
+
+_DEFAULTS = ClassifierConfig()
+
+
+class FeatureExtractorConfig(Config):
+    """Training settings of the classifier (its shape and classes come from the training tensors)."""
+
+    epochs: int = Field(_DEFAULTS.epochs, description="Passes over the train split.")
+    width: int = Field(_DEFAULTS.width, description="Channels of the first conv stage.")
+    batch_size: int = Field(_DEFAULTS.batch_size, description="Images per step.")
+    lr: float = Field(_DEFAULTS.lr, description="Peak learning rate (one-cycle).")
+    seed: int = Field(_DEFAULTS.seed, description="Seed of initialization and batch order.")
+
+    def classifier(self) -> ClassifierConfig:
+        """The core's config; shape and class count are filled in from the tensors."""
+        return ClassifierConfig(
+            epochs=self.epochs, width=self.width, batch_size=self.batch_size, lr=self.lr, seed=self.seed
+        )
+
+
+@asset(
+    deps=["normalization_stats"],
+    group_name="models",
+    kinds={"pytorch"},
+    code_version="1",
+    description="Classifier trained on the clean real train split of every batch (val accuracy reported): the "
+    "feature space of FID/KID/precision-recall and of the synthetic set's confidence and memorization filters.",
+)
+def feature_extractor(
+    context: AssetExecutionContext, config: FeatureExtractorConfig, storage: StorageResource
+) -> MaterializeResult:
+    layout = storage.layout()
+    try:
+        stats = load_stats(layout)
+        with exclusive_lock(layout.lock_path("feature_extractor"), what="feature_extractor"):
+            summary = train_feature_extractor(
+                layout,
+                stats,
+                config.classifier(),
+                progress=lambda done, total, elapsed: context.log.info(
+                    describe("classifier epochs", done, total, elapsed)
+                ),
+            )
+    except (FileNotFoundError, ValueError) as exc:
+        raise Failure(description=f"feature_extractor: {exc}") from exc
+    metadata = {
+        "path": MetadataValue.path(str(summary.path)),
+        "num_train_images": summary.num_train,
+        "num_val_images": summary.num_val,
+        "train_seconds": round(summary.seconds, 1),
+        "classes": MetadataValue.json(list(stats.classes)),
+    }
+    if summary.val_accuracy is not None:
+        metadata["val_accuracy"] = round(summary.val_accuracy, 4)
+    return MaterializeResult(metadata=metadata, data_version=DataVersion(summary.version))

@@ -1,0 +1,100 @@
+"""`gan_checkpoint`: the class-conditional GAN (or VAE) trained on every batch's train split, resumable, in the
+`gpu` pool so two trainings never overlap; loss curve, sample grid and quality metrics in the UI."""
+
+import base64
+
+from dagster import AssetExecutionContext, Config, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+from pydantic import Field, field_validator
+
+from resources.compute import ComputeResource
+from resources.storage import StorageResource
+from synthaug.compute import ComputeUnavailable
+from synthaug.gan.checkpoints import CheckpointError
+from synthaug.gan.training import Budget, describe_progress
+from synthaug.locking import exclusive_lock
+from synthaug.model_stages import MIN_METRIC_IMAGES, gan_train_config, train_gan_checkpoint
+from synthaug.norm_stats import load_stats
+
+GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}
+
+
+class GanCheckpointConfig(Config):
+    """Model family and size, and the training budget (steps and/or minutes, summed over resumed runs)."""
+
+    family: str = Field("gan", description="'gan' (projection-D SN hinge cGAN) or 'vae' (conditional VAE).")
+    width: int = Field(32, description="Base channel width of both networks.")
+    z_dim: int = Field(128, description="Latent size.")
+    batch_size: int = Field(64, description="Real images per step.")
+    budget_minutes: float | None = Field(8.0, description="Stop after this many training minutes (None: no limit).")
+    budget_steps: int | None = Field(None, description="Stop after this many steps (None: no limit).")
+    checkpoint_every: int = Field(500, description="Steps between checkpoints; a killed run resumes from the last.")
+    metric_samples_per_class: int = Field(200, description="Generated images per class for FID/KID/PR/CAS.")
+    seed: int = Field(0, description="Seed of initialization, batches and samples.")
+
+    @field_validator("batch_size", "checkpoint_every", "width", "z_dim", "metric_samples_per_class")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"gan_checkpoint config: must be at least 1, got {value}")
+        return value
+
+    def budget(self) -> Budget:
+        """The core's budget; raises ValueError when neither steps nor minutes are set."""
+        return Budget(steps=self.budget_steps, minutes=self.budget_minutes, checkpoint_every=self.checkpoint_every)
+
+
+@asset(
+    deps=["normalization_stats", "feature_extractor"],
+    group_name="models",
+    kinds={"pytorch"},
+    pool="gpu",
+    op_tags=GPU_TAGS,
+    code_version="1",
+    description="Class-conditional GAN (projection discriminator, spectral norm, hinge loss, EMA generator, "
+    "DiffAugment) trained on the train split of every batch; resumes from its last checkpoint after a crash.",
+)
+def gan_checkpoint(
+    context: AssetExecutionContext, config: GanCheckpointConfig, storage: StorageResource, compute: ComputeResource
+) -> MaterializeResult:
+    layout = storage.layout()
+    try:
+        budget = config.budget()
+        device = compute.resolve()
+        stats = load_stats(layout)
+        train_config = gan_train_config(stats, config.family, config.width, config.z_dim, config.seed)
+        context.log.info(f"training {config.family} on {device.describe()}, budget {budget}")
+        with exclusive_lock(layout.lock_path("gan_checkpoint"), what="gan_checkpoint"):
+            run = train_gan_checkpoint(
+                layout,
+                stats,
+                train_config,
+                budget,
+                batch_size=config.batch_size,
+                compute=device,
+                progress=lambda p: context.log.info(describe_progress(p)),
+                metric_samples_per_class=config.metric_samples_per_class,
+                seed=config.seed,
+            )
+    except (ComputeUnavailable, CheckpointError, FileNotFoundError, ValueError) as exc:
+        raise Failure(description=f"gan_checkpoint: {exc}") from exc
+    metadata = {
+        "path": MetadataValue.path(str(layout.gan_checkpoints_dir() / run.train.version)),
+        "checkpoint": MetadataValue.path(str(run.checkpoint)),
+        **{k: v for k, v in run.metadata().items() if v is not None},
+        "loss_curve": MetadataValue.md(_image_md("loss curve", run.loss_curve_png)),
+    }
+    if not run.metrics:
+        context.log.warning(
+            "quality metrics skipped: they need a materialized feature_extractor and at least "
+            f"{MIN_METRIC_IMAGES} labeled val and test images"
+        )
+    if run.sample_grid_png:
+        metadata["samples"] = MetadataValue.md(
+            _image_md("per class: real images, then generated ones", run.sample_grid_png)
+        )
+    return MaterializeResult(metadata=metadata, data_version=DataVersion(f"{run.train.version}-{run.train.step}"))
+
+
+def _image_md(title: str, png: bytes) -> str:
+    """A PNG embedded in markdown (Dagster has no image metadata type)."""
+    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"

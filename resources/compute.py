@@ -1,0 +1,18 @@
+"""Compute resource: which device training runs on (CUDA when present by default), CPU threads, precision."""
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from synthaug.compute import Compute, resolve_compute
+
+
+class ComputeResource(ConfigurableResource):
+    """Device settings shared by every model stage; resolved (and checked) when a stage starts."""
+
+    device: str = Field("auto", description="'auto' (CUDA when present, else CPU), 'cpu' or 'cuda'.")
+    threads: int = Field(0, description="CPU threads for torch; 0 keeps torch's default (every core).")
+    precision: str = Field("auto", description="'auto' (bf16 autocast on GPU, fp32 on CPU), 'fp32' or 'bf16'.")
+
+    def resolve(self) -> Compute:
+        """The resolved device; a clear error when CUDA is asked for on a machine without it."""
+        return resolve_compute(self.device, self.threads or None, self.precision)

@@ -1,0 +1,88 @@
+"""`feature_extractor` and `gan_checkpoint` materialized through a real Dagster instance on landed Fashion-MNIST:
+a few training steps end to end, pictures and metrics in the metadata, resume on rematerialization, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import AssetKey, DagsterInstance, materialize
+
+from assets.clean_images import clean_images
+from assets.feature_extractor import feature_extractor
+from assets.gan_checkpoint import gan_checkpoint
+from assets.normalization_stats import normalization_stats
+from assets.partitions import BATCHES
+from assets.raw_images import raw_images
+from assets.training_tensors import training_tensors
+from resources.compute import ComputeResource
+from resources.storage import LandingResource, StorageResource
+
+PER_BATCH = [raw_images, clean_images, training_tensors]
+GAN = {"budget_minutes": None, "budget_steps": 3, "batch_size": 16, "width": 8, "z_dim": 16, "checkpoint_every": 2}
+
+
+def _resources(landing: Path, data_root: Path, device: str = "cpu") -> dict:
+    return {
+        "storage": StorageResource(data_root=str(data_root)),
+        "landing": LandingResource(landing_dir=str(landing)),
+        "compute": ComputeResource(device=device, threads=1),
+    }
+
+
+def _prepare(instance: DagsterInstance, landing: Path, data_root: Path) -> None:
+    """Raw, clean and tensors of one batch, then the statistics and a one-epoch feature extractor."""
+    instance.add_dynamic_partitions(BATCHES, ["b1"])
+    ops = {"clean_images": {"config": {"blur_mode": "off"}}, "training_tensors": {"config": {"workers": 1}}}
+    res = _resources(landing, data_root)
+    assert materialize(PER_BATCH, instance=instance, partition_key="b1", resources=res, run_config={"ops": ops}).success
+    run_config = {"ops": {"feature_extractor": {"config": {"epochs": 1, "width": 8}}}}
+    assert materialize(
+        [normalization_stats, feature_extractor], instance=instance, resources=res, run_config=run_config
+    ).success
+
+
+def _train(instance: DagsterInstance, landing: Path, data_root: Path, steps: int, device: str = "cpu"):
+    config = {**GAN, "budget_steps": steps, "metric_samples_per_class": 10}
+    return materialize(
+        [gan_checkpoint],
+        instance=instance,
+        resources=_resources(landing, data_root, device),
+        run_config={"ops": {"gan_checkpoint": {"config": config}}},
+        raise_on_error=False,
+    )
+
+
+def _metadata(instance: DagsterInstance, key: str) -> dict:
+    event = instance.get_latest_materialization_event(AssetKey(key))
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_a_few_steps_end_to_end_then_resume_from_the_checkpoint(instance, make_batch, landing, data_root):
+    make_batch("b1", per_class=120, classes=3)
+    _prepare(instance, landing, data_root)
+    assert 0 <= _metadata(instance, "feature_extractor")["val_accuracy"] <= 1
+
+    assert _train(instance, landing, data_root, steps=3).success
+    first = _metadata(instance, "gan_checkpoint")
+    assert first["step"] == 3 and "resumed_from_step" not in first  # None values are left out
+    assert Path(first["checkpoint"]).is_file()
+    assert first["loss_curve"].count("data:image/png;base64,") == 1
+    assert first["samples"].count("data:image/png;base64,") == 1
+    assert {"fid", "kid"} <= {k.split("_")[0] for k in first}
+
+    assert _train(instance, landing, data_root, steps=5).success
+    second = _metadata(instance, "gan_checkpoint")
+    assert (second["step"], second["resumed_from_step"]) == (5, 3)
+
+
+def test_cuda_requested_on_a_machine_without_it_fails_with_a_clear_message(instance, make_batch, landing, data_root):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    make_batch("b1", per_class=24, classes=3)
+    _prepare(instance, landing, data_root)
+    result = _train(instance, landing, data_root, steps=1, device="cuda")
+    assert not result.success
+    failure = [e for e in result.get_step_failure_events() if e.step_key == "gan_checkpoint"][0]
+    assert "cuda" in failure.step_failure_data.user_failure_data.description

@@ -34,25 +34,35 @@ def synthaug(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_demo_data_then_run_ingests_every_batch_into_the_instance(cli_env):
-    landed = synthaug(cli_env, "demo-data", "--per-class", "4", "--batches", "2")
-    assert landed.returncode == 0, landed.stderr
-    assert "2 batches, 40 images" in landed.stdout
+TINY_MODELS = """
+ops:
+  feature_extractor: {config: {epochs: 1, width: 8}}
+  gan_checkpoint: {config: {budget_minutes: null, budget_steps: 2, batch_size: 8, width: 8, z_dim: 8}}
+"""
 
-    run = synthaug(cli_env, "run")
+
+def test_demo_data_then_run_ingests_every_batch_into_the_instance(cli_env, tmp_path):
+    landed = synthaug(cli_env, "demo-data", "--per-class", "8", "--batches", "2")
+    assert landed.returncode == 0, landed.stderr
+    assert "2 batches, 80 images" in landed.stdout
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_MODELS)
+    run = synthaug(cli_env, "run", "--config", str(config))
     assert run.returncode == 0, run.stderr
-    assert "raw_images[fmnist-001]: 20 ok, 0 bad of 20 files" in run.stdout
+    assert "raw_images[fmnist-001]: 40 ok, 0 bad of 40 files" in run.stdout
     assert "dagster dev -w workspace.yaml" in run.stdout
 
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         assert instance.get_dynamic_partitions(BATCHES) == ["fmnist-001", "fmnist-002"]
         assert instance.get_materialized_partitions(AssetKey("raw_images")) == {"fmnist-001", "fmnist-002"}
-        assert instance.get_latest_materialization_event(AssetKey("normalization_stats")) is not None
+        for key in ("normalization_stats", "feature_extractor", "gan_checkpoint"):
+            assert instance.get_latest_materialization_event(AssetKey(key)) is not None
         runs = instance.get_runs()
-        assert len(runs) == 3 and all(r.is_success for r in runs)  # one per batch, then normalization_stats
+        assert len(runs) == 3 and all(r.is_success for r in runs)  # one per batch, then the unpartitioned assets
         assert all(r.tags.get("synthaug/launched_by") == "cli" for r in runs)
 
-    again = synthaug(cli_env, "run")
+    again = synthaug(cli_env, "run", "--config", str(config))
     assert again.returncode == 0 and "nothing to materialize" in again.stdout
 
 

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import sync_playwright
 
 from pipelines import cli
 from synthaug.demo_data import CLASS_NAMES
@@ -89,8 +91,6 @@ def clean_first_batch(env: dict[str, str]) -> set[str]:
 
 @pytest.mark.slow
 def test_ui_shows_every_asset_renders_clean_thumbnails_and_launches_one_partition(chromium, ui_env, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     home = ui_env["DAGSTER_HOME"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     dev = DagsterDev(ui_env, tmp_path / "dagster_dev.log")
@@ -128,20 +128,24 @@ def _every_asset_is_in_the_graph(page, url: str) -> None:
     page.goto(f"{url}/asset-groups")
     page.get_by_role("button", name=re.compile("Materialize all")).wait_for()
     graph = page.locator("svg").filter(has=page.locator("foreignObject")).first
-    graph.wait_for()
-    box = graph.bounding_box()
-    page.mouse.click(box["x"] + 20, box["y"] + box["height"] - 20, button="right")
-    expand = page.get_by_role("menuitem", name="Expand all groups")
-    if expand.count():
-        expand.click()
-    names = asset_names()
     labels = page.locator("[class*='AssetNode_assetName']")
-    deadline = time.monotonic() + 60
+    expand = page.get_by_role("menuitem", name="Expand all groups")
+    names = asset_names()
     missing = names
+    deadline = time.monotonic() + 90
     while missing and time.monotonic() < deadline:
-        shown = labels.all_inner_texts()
-        missing = [n for n in names if not any(node_shows(label.strip(), n) for label in shown)]
-        time.sleep(0.5)
+        shown = [label.strip() for label in labels.all_inner_texts()]
+        missing = [n for n in names if not any(node_shows(label, n) for label in shown)]
+        if missing:  # groups render collapsed: ask the graph's context menu to expand them all
+            graph.wait_for()
+            box = graph.bounding_box()
+            page.mouse.click(box["x"] + 20, box["y"] + box["height"] - 20, button="right")
+            try:
+                expand.wait_for(timeout=3_000)
+                expand.click()
+            except PlaywrightTimeoutError:
+                page.keyboard.press("Escape")
+            time.sleep(1)
     page.screenshot(path=str(ARTIFACTS / "asset-graph.png"))
     print(f"asset graph screenshot: {ARTIFACTS / 'asset-graph.png'}")
     assert not missing, f"asset graph lacks {missing}; nodes shown: {labels.all_inner_texts()}"

@@ -9,7 +9,6 @@ from synthaug.locking import exclusive_lock
 from synthaug.metrics.classifier import ClassifierConfig
 from synthaug.model_stages import train_feature_extractor
 from synthaug.norm_stats import load_stats
-from synthaug.progress import describe
 
 _DEFAULTS = ClassifierConfig()
 
@@ -49,9 +48,7 @@ def feature_extractor(
                 layout,
                 stats,
                 config.classifier(),
-                progress=lambda done, total, elapsed: context.log.info(
-                    describe("classifier epochs", done, total, elapsed)
-                ),
+                progress=lambda done, total, elapsed: context.log.info(_epoch_line(done, total, elapsed)),
             )
     except (FileNotFoundError, ValueError) as exc:
         raise Failure(description=f"feature_extractor: {exc}") from exc
@@ -65,3 +62,9 @@ def feature_extractor(
     if summary.val_accuracy is not None:
         metadata["val_accuracy"] = round(summary.val_accuracy, 4)
     return MaterializeResult(metadata=metadata, data_version=DataVersion(summary.version))
+
+
+def _epoch_line(done: int, total: int, elapsed: float) -> str:
+    """`classifier epoch 2/4, 31 s so far, ~31 s left`."""
+    left = elapsed / done * (total - done) if done else 0.0
+    return f"classifier epoch {done}/{total}, {elapsed:.0f} s so far, ~{left:.0f} s left"

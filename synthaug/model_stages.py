@@ -19,6 +19,7 @@ from synthaug.layout import DataLayout
 from synthaug.loader import ShardDataset, ShardLoader
 from synthaug.metrics.classifier import ClassifierConfig, load_classifier, save_classifier, train_classifier
 from synthaug.norm_stats import NormStats
+from synthaug.tensors import current_tensors
 
 Images = tuple[torch.Tensor, torch.Tensor]
 MIN_METRIC_IMAGES = 20  # below this many val or test images the metrics (k-NN, covariances) mean nothing
@@ -146,7 +147,11 @@ def train_gan_checkpoint(
 
 
 def _class_counts(layout: DataLayout, stats: NormStats) -> dict[str, int]:
-    """Train images per class name over every batch."""
-    _, y = load_split(layout, stats, "train")
-    counts = torch.bincount(y, minlength=len(stats.classes)).tolist()
-    return dict(zip(stats.classes, counts, strict=True))
+    """Train images per class name over every batch, from each batch's tensor metadata (no pixels read)."""
+    counts = dict.fromkeys(stats.classes, 0)
+    for batch_id in stats.batches:
+        tensor_set = current_tensors(layout, batch_id)
+        for name, n in (tensor_set.meta["per_class"]["train"] if tensor_set else {}).items():
+            if name in counts:
+                counts[name] += n
+    return counts

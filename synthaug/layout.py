@@ -64,3 +64,19 @@ class DataLayout:
     def gan_checkpoints_dir(self) -> Path:
         """Checkpoints of `gan_checkpoint`, one subfolder per data-and-config version."""
         return self.root / "models" / "gan"
+
+    def synthetic_dir(self) -> Path:
+        """Output folder of `synthetic_images`: `current.json` and its generation folders."""
+        return self.root / "synthetic"
+
+    def synthetic_pointer(self) -> Path:
+        """Names the complete generation of the synthetic set; replaced atomically, and only once it is complete."""
+        return self.synthetic_dir() / "current.json"
+
+    def synthetic_generation(self, generation: str) -> Path:
+        """One materialization of the synthetic set: `images/<class>/*.png`, `rejected/...`, `manifest.parquet`."""
+        return self.synthetic_dir() / generation
+
+    def report_dir(self) -> Path:
+        """Output folder of `augmentation_report`: `report.json` and its plots."""
+        return self.root / "reports" / "augmentation"

@@ -10,7 +10,7 @@ from assets.gan_checkpoint import gan_checkpoint
 from assets.normalization_stats import normalization_stats
 from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
-from pipelines.jobs import ingest_job
+from pipelines.jobs import ingest_job, training_job
 from pipelines.sensors import landing_sensor
 from resources.compute import ComputeResource
 from resources.storage import LandingResource, StorageResource
@@ -18,7 +18,7 @@ from synthaug import settings
 
 defs = Definitions(
     assets=[raw_images, clean_images, training_tensors, normalization_stats, feature_extractor, gan_checkpoint],
-    jobs=[ingest_job],
+    jobs=[ingest_job, training_job],
     sensors=[landing_sensor],
     resources={
         "storage": StorageResource(data_root=str(settings.data_root())),

@@ -7,3 +7,10 @@ ingest_job = define_asset_job(
     selection=AssetSelection.assets("raw_images"),
     description="Ingest one landed batch (raw_images for one partition).",
 )
+
+training_job = define_asset_job(
+    "train_models",
+    selection=AssetSelection.assets("feature_extractor", "gan_checkpoint"),
+    description="Retrain the feature extractor and train (or resume) the GAN on every batch's train split; "
+    "queued runs of it take the `gpu` pool one at a time.",
+)

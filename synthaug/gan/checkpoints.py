@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import struct
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from synthaug.atomic import atomic_write_bytes
 MAGIC = b"SYNTHAUG-CKPT1\n"
 _HEADER = struct.Struct(">32sQ")
 _NAME = re.compile(r"^ckpt-(\d{9})\.pt$")
+_TEMPORARY = re.compile(r"^\.ckpt-\d{9}\.pt\.tmp-(\d+)-[0-9a-f]+$")  # synthaug.atomic's naming
 
 
 class CheckpointError(ValueError):
@@ -88,7 +90,26 @@ def save_checkpoint(root: Path, version: str, step: int, state: Mapping[str, Any
     atomic_write_bytes(path, encode({**state, "version": version, "step": step}))
     for old in list_checkpoints(root, version)[:-keep]:
         old.unlink(missing_ok=True)
+    _remove_orphaned_temporaries(path.parent)
     return path
+
+
+def _remove_orphaned_temporaries(directory: Path) -> None:
+    """Delete half-written checkpoint files whose writer process is gone (a kill -9 during a save leaves one)."""
+    for tmp in directory.iterdir():
+        match = _TEMPORARY.match(tmp.name)
+        if match and not _process_alive(int(match.group(1))):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def list_checkpoints(root: Path, version: str) -> list[Path]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -65,3 +69,15 @@ def test_only_the_newest_n_are_kept_per_version(tmp_path):
     ck.save_checkpoint(tmp_path, "w", 1, _state(0.0), keep=2)
     assert [p.name for p in ck.list_checkpoints(tmp_path, "v")] == ["ckpt-000000004.pt", "ckpt-000000005.pt"]
     assert ck.latest_version(tmp_path) == "w"
+
+
+def test_a_half_written_file_of_a_killed_writer_is_removed_by_the_next_save(tmp_path):
+    first = ck.save_checkpoint(tmp_path, "v", 1, _state(1.0))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = first.parent / f".ckpt-000000002.pt.tmp-{int(dead.stdout)}-0123abcd"
+    orphan.write_bytes(b"half a checkpoint")
+    live = first.parent / f".ckpt-000000002.pt.tmp-{os.getpid()}-4567cdef"
+    live.write_bytes(b"being written right now")
+    assert ck.load_latest(tmp_path, "v").step == 1  # never read
+    ck.save_checkpoint(tmp_path, "v", 3, _state(3.0))
+    assert not orphan.exists() and live.exists()

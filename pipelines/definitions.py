@@ -10,16 +10,21 @@ from assets.gan_checkpoint import gan_checkpoint
 from assets.normalization_stats import normalization_stats
 from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
-from pipelines.jobs import ingest_job, training_job
-from pipelines.sensors import landing_sensor
+from pipelines.automation import automation_sensor, with_automation
+from pipelines.jobs import batch_job, ingest_job, training_job
+from pipelines.schedules import training_schedule
+from pipelines.sensors import landing_sensor, training_growth_sensor
 from resources.compute import ComputeResource
 from resources.storage import LandingResource, StorageResource
 from synthaug import settings
 
 defs = Definitions(
-    assets=[raw_images, clean_images, training_tensors, normalization_stats, feature_extractor, gan_checkpoint],
-    jobs=[ingest_job, training_job],
-    sensors=[landing_sensor],
+    assets=with_automation(
+        [raw_images, clean_images, training_tensors, normalization_stats, feature_extractor, gan_checkpoint]
+    ),
+    jobs=[ingest_job, batch_job, training_job],
+    schedules=[training_schedule],
+    sensors=[landing_sensor, training_growth_sensor, automation_sensor],
     resources={
         "storage": StorageResource(data_root=str(settings.data_root())),
         "compute": ComputeResource(device=os.environ.get("SYNTHAUG_DEVICE", "auto")),

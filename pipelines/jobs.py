@@ -8,6 +8,13 @@ ingest_job = define_asset_job(
     description="Ingest one landed batch (raw_images for one partition).",
 )
 
+batch_job = define_asset_job(
+    "batch_stages",
+    selection=AssetSelection.assets("clean_images", "training_tensors"),
+    description="Clean and tensorize one ingested batch (clean_images, then training_tensors); backfill it over "
+    "every batch with `dagster job backfill -j batch_stages --all` or from this job's Partitions tab.",
+)
+
 training_job = define_asset_job(
     "train_models",
     selection=AssetSelection.assets("feature_extractor", "gan_checkpoint"),

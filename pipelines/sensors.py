@@ -1,17 +1,31 @@
-"""The landing sensor: notices complete new batches, registers them as partitions and requests their ingest."""
+"""Sensors: the landing sensor registers complete new batches as partitions and requests their ingest; the growth
+sensor requests training when the train data has grown enough since the last checkpoint."""
 
 import json
 import os
 import time
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from assets.partitions import BATCHES, batch_partitions
-from pipelines.jobs import ingest_job
+from pipelines.jobs import ingest_job, training_job
 from resources.storage import LandingResource
+from synthaug.growth import parse_growth_share, training_due
 from synthaug.landing import PendingBatch, batch_readiness, invalid_batch_id_reason, list_batch_folders
 
 SENSOR_INTERVAL_S = int(os.environ.get("SYNTHAUG_SENSOR_INTERVAL_SECONDS", "15"))
+GROWTH_INTERVAL_S = int(os.environ.get("SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS", "60"))
 
 
 def ingest_run_key(batch_id: str) -> str:
@@ -54,4 +68,54 @@ def landing_sensor(context: SensorEvaluationContext, landing: LandingResource) -
     return SensorResult(
         run_requests=[RunRequest(partition_key=b, run_key=ingest_run_key(b)) for b in ready],
         dynamic_partitions_requests=[batch_partitions.build_add_request(ready)],
+    )
+
+
+TRAINING_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def growth_share() -> float:
+    """`SYNTHAUG_TRAINING_GROWTH_SHARE`: retrain once the train images grew by this share (default 0.2 = 20 %)."""
+    return parse_growth_share(os.environ.get("SYNTHAUG_TRAINING_GROWTH_SHARE"))
+
+
+def _latest_count(instance: DagsterInstance, asset: str) -> tuple[int | None, int | None]:
+    """(storage id, `num_train_images`) of the asset's latest materialization; (None, None) when it has none."""
+    event = instance.get_latest_materialization_event(AssetKey(asset))
+    if event is None or event.asset_materialization is None:
+        return None, None
+    value = event.asset_materialization.metadata.get("num_train_images")
+    return event.storage_id, None if value is None else int(value.value)
+
+
+@sensor(
+    job=training_job,
+    minimum_interval_seconds=GROWTH_INTERVAL_S,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Retrains feature_extractor and gan_checkpoint once the clean train images (num_train_images of "
+    "the latest normalization_stats, which is what training reads) exceed the count the latest gan_checkpoint was "
+    f"trained on by SYNTHAUG_TRAINING_GROWTH_SHARE (now {growth_share():g}); one request per checkpoint.",
+)
+def training_growth_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+    instance = context.instance
+    _, current = _latest_count(instance, "normalization_stats")
+    if current is None:
+        return SkipReason("no normalization_stats with num_train_images yet: no train data to count")
+    checkpoint_id, at_checkpoint = _latest_count(instance, "gan_checkpoint")
+    if checkpoint_id is not None and at_checkpoint is None:
+        return SkipReason("the latest gan_checkpoint records no num_train_images; the next training records it")
+    decision = training_due(current, at_checkpoint, growth_share())
+    if not decision.due:
+        return SkipReason(decision.reason)
+    busy = instance.get_runs(RunsFilter(job_name=training_job.name, statuses=TRAINING_STATUSES), limit=1)
+    if busy:
+        return SkipReason(f"{decision.reason}; training run {busy[0].run_id} is already queued or running")
+    return RunRequest(
+        run_key=f"training-growth:{checkpoint_id if checkpoint_id is not None else 'first'}",
+        tags={"synthaug/trigger": "growth"},
     )

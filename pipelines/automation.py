@@ -1,0 +1,81 @@
+"""Automation policy: which assets materialize by themselves and when, applied by asset key so that assets/ stays
+free of policy and an asset that is not (yet) in the code location is simply skipped.
+
+- per batch: `clean_images` and `training_tensors` follow their batch's upstream (the landing sensor ingests
+  `raw_images`), so a new batch runs exactly its own per-batch stages;
+- `normalization_stats` follows any batch's tensors once they are materialized (not while one is missing: a
+  new partition is always missing for a while, and plain `eager()` would wait forever);
+- training (`feature_extractor`, `gan_checkpoint`) has no condition: the training schedule and the growth
+  sensor launch it (pipelines/schedules.py, pipelines/sensors.py);
+- `synthetic_images` and `augmentation_report` follow a new checkpoint, and only that."""
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+
+from dagster import (
+    AssetsDefinition,
+    AssetSelection,
+    AssetSpec,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    map_asset_specs,
+)
+
+AUTOMATION_INTERVAL_S = int(os.environ.get("SYNTHAUG_AUTOMATION_INTERVAL_SECONDS", "30"))
+CHECKPOINT_CHAIN = ("gan_checkpoint", "synthetic_images")
+
+
+def per_batch() -> AutomationCondition:
+    """A batch's stage runs when that batch's upstream stage has been (re)materialized, or is requested with it."""
+    return AutomationCondition.eager()
+
+
+def over_every_batch() -> AutomationCondition:
+    """Runs after any batch's tensors were materialized, once none is in progress, if at least one batch has them."""
+    return (
+        AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+        & AutomationCondition.any_deps_match(~AutomationCondition.missing())
+    ).with_label("eager over the batches that have tensors")
+
+
+def after_new_checkpoint() -> AutomationCondition:
+    """Runs when a new GAN checkpoint (or the synthetic set made from it) was materialized; other updates do not
+    count, so a new batch alone never regenerates the synthetic set from an old checkpoint."""
+    chain = AssetSelection.assets(*CHECKPOINT_CHAIN)
+    return AutomationCondition.eager().allow(chain).with_label("after a new checkpoint")
+
+
+def automation_policy() -> dict[str, AutomationCondition]:
+    """The automation condition of each asset, by asset key; assets not named here have none."""
+    return {
+        "clean_images": per_batch(),
+        "training_tensors": per_batch(),
+        "normalization_stats": over_every_batch(),
+        "synthetic_images": after_new_checkpoint(),
+        "augmentation_report": after_new_checkpoint(),
+    }
+
+
+def with_automation(
+    assets: Iterable[AssetsDefinition | AssetSpec], policy: Mapping[str, AutomationCondition] | None = None
+) -> Sequence[AssetsDefinition | AssetSpec]:
+    """The assets with the policy's automation condition set on each key it names (others unchanged)."""
+    policy = automation_policy() if policy is None else policy
+
+    def apply(spec: AssetSpec) -> AssetSpec:
+        condition = policy.get(spec.key.to_user_string())
+        return spec if condition is None else spec.replace_attributes(automation_condition=condition)
+
+    return list(map_asset_specs(apply, assets))
+
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "synthaug_automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=AUTOMATION_INTERVAL_S,
+    description="Evaluates every asset's automation condition: after a batch is ingested it runs that batch's "
+    "clean_images and training_tensors, then normalization_stats; after a new gan_checkpoint it runs "
+    "synthetic_images and augmentation_report. Training itself is left to the training schedule and growth sensor.",
+)

@@ -9,6 +9,7 @@ from synthaug.locking import exclusive_lock
 from synthaug.metrics.classifier import ClassifierConfig
 from synthaug.model_stages import train_feature_extractor
 from synthaug.norm_stats import load_stats
+from synthaug.tensors import file_digest
 
 _DEFAULTS = ClassifierConfig()
 
@@ -61,7 +62,7 @@ def feature_extractor(
     }
     if summary.val_accuracy is not None:
         metadata["val_accuracy"] = round(summary.val_accuracy, 4)
-    return MaterializeResult(metadata=metadata, data_version=DataVersion(summary.version))
+    return MaterializeResult(metadata=metadata, data_version=DataVersion(file_digest(summary.path)))
 
 
 def _epoch_line(done: int, total: int, elapsed: float) -> str:

@@ -80,6 +80,7 @@ def gan_checkpoint(
     metadata = {
         "path": MetadataValue.path(str(layout.gan_checkpoints_dir() / run.train.version)),
         "checkpoint": MetadataValue.path(str(run.checkpoint)),
+        "num_train_images": stats.num_train,
         **{k: v for k, v in run.metadata().items() if v is not None},
         "loss_curve": MetadataValue.md(_image_md("loss curve", run.loss_curve_png)),
     }

@@ -7,6 +7,7 @@ import time
 
 from dagster import (
     AssetKey,
+    AssetRecordsFilter,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -86,11 +87,11 @@ def growth_share() -> float:
 
 def _latest_count(instance: DagsterInstance, asset: str) -> tuple[int | None, int | None]:
     """(storage id, `num_train_images`) of the asset's latest materialization; (None, None) when it has none."""
-    event = instance.get_latest_materialization_event(AssetKey(asset))
-    if event is None or event.asset_materialization is None:
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(asset)), limit=1).records
+    if not records:
         return None, None
-    value = event.asset_materialization.metadata.get("num_train_images")
-    return event.storage_id, None if value is None else int(value.value)
+    value = records[0].asset_materialization.metadata.get("num_train_images")
+    return records[0].storage_id, None if value is None else int(value.value)
 
 
 @sensor(

@@ -9,6 +9,7 @@ from assets.feature_extractor import feature_extractor
 from assets.gan_checkpoint import gan_checkpoint
 from assets.normalization_stats import normalization_stats
 from assets.raw_images import raw_images
+from assets.synthetic_images import synthetic_images
 from assets.training_tensors import training_tensors
 from pipelines.automation import automation_sensor, with_automation
 from pipelines.jobs import batch_job, ingest_job, training_job
@@ -20,7 +21,15 @@ from synthaug import settings
 
 defs = Definitions(
     assets=with_automation(
-        [raw_images, clean_images, training_tensors, normalization_stats, feature_extractor, gan_checkpoint]
+        [
+            raw_images,
+            clean_images,
+            training_tensors,
+            normalization_stats,
+            feature_extractor,
+            gan_checkpoint,
+            synthetic_images,
+        ]
     ),
     jobs=[ingest_job, batch_job, training_job],
     schedules=[training_schedule],

@@ -1,0 +1,153 @@
+"""`synthetic_images`: per-class samples from the EMA generator of the latest GAN checkpoint, filtered for class
+confidence and memorization of train images, published as an ImageFolder tree with a provenance manifest."""
+
+import base64
+
+from dagster import AssetExecutionContext, Config, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+from pydantic import Field, field_validator
+
+from resources.storage import StorageResource
+from synthaug.locking import exclusive_lock
+from synthaug.progress import describe
+from synthaug.synthetic import MODES, SyntheticConfig, SyntheticSummary, generate_synthetic
+
+_DEFAULTS = SyntheticConfig()
+
+
+class SyntheticImagesConfig(Config):
+    """How many images per class, and the confidence and memorization filters (0 turns a filter off)."""
+
+    mode: str = Field(_DEFAULTS.mode, description="'ratio' (ratio × real train count), 'balance' or 'count'.")
+    ratio: float = Field(_DEFAULTS.ratio, description="mode 'ratio': images per real train image of the class.")
+    per_class: int = Field(_DEFAULTS.per_class, description="mode 'count': images per class.")
+    classes: list[str] = Field([], description="Class names to generate (empty: every class).")
+    min_confidence: float = Field(
+        _DEFAULTS.min_confidence, description="Reject when the extractor's probability of the class is below this."
+    )
+    memorization_ratio: float = Field(
+        _DEFAULTS.memorization_ratio,
+        description="Reject when the nearest train image is closer in pixels than this × the real-vs-real distance.",
+    )
+    feature_memorization_ratio: float = Field(
+        _DEFAULTS.feature_memorization_ratio,
+        description="The same in the feature extractor's space (stricter: small extractors crowd distinct images).",
+    )
+    max_shift: int = Field(_DEFAULTS.max_shift, description="Pixels a copy may be shifted and still count as one.")
+    oversample: float = Field(_DEFAULTS.oversample, description="Extra candidates drawn per missing image.")
+    max_rounds: int = Field(_DEFAULTS.max_rounds, description="Sampling rounds before a class is reported short.")
+    seed: int = Field(_DEFAULTS.seed, description="Seed of the latents (per round and class).")
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value not in MODES:
+            raise ValueError(f"synthetic_images config: mode must be one of {list(MODES)}, got {value!r}")
+        return value
+
+    @field_validator("min_confidence")
+    @classmethod
+    def _probability(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"synthetic_images config: min_confidence must be in [0, 1], got {value}")
+        return value
+
+    @field_validator("ratio", "memorization_ratio", "feature_memorization_ratio", "per_class", "max_shift")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"synthetic_images config: must not be negative, got {value}")
+        return value
+
+    @field_validator("oversample", "max_rounds")
+    @classmethod
+    def _at_least_one(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError(f"synthetic_images config: must be at least 1, got {value}")
+        return value
+
+    def core(self) -> SyntheticConfig:
+        """The core's config (which checks the upper bounds too)."""
+        return SyntheticConfig(**{**self.model_dump(), "classes": tuple(self.classes)})
+
+
+@asset(
+    deps=["gan_checkpoint", "feature_extractor"],
+    group_name="models",
+    kinds={"pytorch"},
+    code_version="1",
+    description="Per-class samples of the latest GAN checkpoint's EMA generator, without low-confidence samples and "
+    "copies of train images: an ImageFolder tree of PNGs plus manifest.parquet with provenance and filter scores.",
+)
+def synthetic_images(
+    context: AssetExecutionContext, config: SyntheticImagesConfig, storage: StorageResource
+) -> MaterializeResult:
+    layout = storage.layout()
+    try:
+        core = config.core()
+        with exclusive_lock(layout.lock_path("synthetic_images"), what="synthetic_images"):
+            summary = generate_synthetic(
+                layout,
+                core,
+                progress=lambda done, total, elapsed: context.log.info(
+                    describe("synthetic images", done, total, elapsed)
+                ),
+            )
+    except (FileNotFoundError, ValueError) as exc:
+        raise Failure(description=f"synthetic_images: {exc}") from exc
+    for note in summary.notes:
+        context.log.warning(note)
+    return MaterializeResult(metadata=_metadata(summary), data_version=DataVersion(summary.data_version))
+
+
+def _metadata(summary: SyntheticSummary) -> dict:
+    """Counts, rates, provenance and the two pictures a person checks first."""
+    totals, checkpoint = summary.totals, summary.meta["checkpoint"]
+    memorization = summary.meta["filters"]["memorization"]
+    metadata = {
+        "path": MetadataValue.path(str(summary.path)),
+        "images": totals["accepted"],
+        "planned": totals["planned"],
+        "candidates": totals["candidates"],
+        "rejected": totals["rejected"],
+        "shortfall": totals["shortfall"],
+        "confidence_rejection_rate": totals["confidence_rejection_rate"],
+        "memorized": totals["memorized"],
+        "memorization_rate": totals["memorization_rate"],
+        "confidence_filter": "on" if summary.meta["filters"]["confidence"]["enabled"] else "off",
+        "memorization_reference": memorization["reference"],
+        "memorization_false_alarm_rate_on_real": memorization["reference_false_alarm_rate"],
+        "checkpoint_version": checkpoint["version"],
+        "checkpoint_step": checkpoint["step"],
+        "per_class": MetadataValue.md(_per_class_table(summary.per_class)),
+    }
+    metadata = {k: v for k, v in metadata.items() if v is not None}
+    if summary.notes:
+        metadata["notes"] = MetadataValue.md("\n".join(f"- {n}" for n in summary.notes))
+    if summary.grid_png:
+        metadata["samples"] = MetadataValue.md(
+            _image_md("per class: real train images, then accepted synthetic ones", summary.grid_png)
+        )
+    if summary.rejected_png:
+        metadata["rejected_samples"] = MetadataValue.md(
+            _image_md("per class: the nearest real train image, then the rejected sample", summary.rejected_png)
+        )
+    return metadata
+
+
+def _per_class_table(per_class: dict[str, dict[str, int]]) -> str:
+    """Markdown table: planned, candidates, accepted and rejected (by reason) per class."""
+    lines = [
+        "| class | planned | candidates | accepted | low confidence | memorized | short |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, c in per_class.items():
+        lines.append(
+            f"| {name} | {c['planned']} | {c['candidates']} | {c['accepted']} | {c['low_confidence']} "
+            f"| {c['memorized']} | {c['shortfall']} |"
+        )
+    return "\n".join(lines)
+
+
+def _image_md(title: str, png: bytes) -> str:
+    """A PNG embedded in markdown (Dagster has no image metadata type)."""
+    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -1,0 +1,69 @@
+"""`synthetic_images` materialized through a real Dagster instance after a tiny GAN trained on landed Fashion-MNIST:
+the ImageFolder tree, manifest and metadata; and the clear failure when no checkpoint exists yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import AssetKey, materialize
+
+from assets.synthetic_images import synthetic_images
+from resources.storage import StorageResource
+from synthaug.layout import DataLayout
+from synthaug.synthetic import read_synthetic
+from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _train
+
+
+def _synthesize(instance, landing: Path, data_root: Path, **config):
+    return materialize(
+        [synthetic_images],
+        instance=instance,
+        resources=_resources(landing, data_root),
+        run_config={"ops": {"synthetic_images": {"config": config}}},
+        raise_on_error=False,
+    )
+
+
+def test_materializes_the_imagefolder_tree_and_reports_the_filters(instance, make_batch, landing, data_root):
+    make_batch("b1", per_class=40, classes=3)
+    _prepare(instance, landing, data_root)
+    assert _train(instance, landing, data_root, steps=2).success
+    result = _synthesize(instance, landing, data_root, ratio=0.25, min_confidence=0.2, seed=1)
+    assert result.success
+    meta = _metadata(instance, "synthetic_images")
+    data = read_synthetic(DataLayout(data_root))
+    assert Path(meta["path"]) == data.path
+    assert meta["images"] == len(data.images) and meta["candidates"] == len(data.manifest)
+    assert meta["checkpoint_step"] == 2 and meta["checkpoint_version"] == data.checkpoint_version
+    assert 0 <= meta["confidence_rejection_rate"] <= 1 and 0 <= meta["memorization_rate"] <= 1
+    assert meta["confidence_filter"] == "on"
+    assert "| class | planned |" in meta["per_class"]
+    assert meta["samples"].count("data:image/png;base64,") == 1
+    if meta["rejected"]:
+        assert meta["rejected_samples"].count("data:image/png;base64,") == 1
+    folders = {p.name for p in (data.path / "images").iterdir()}
+    assert folders <= set(data.classes) and folders
+    assert all((data.path / p).is_file() for p in data.manifest["path"])
+    event = instance.get_latest_materialization_event(AssetKey("synthetic_images"))
+    assert event.asset_materialization.tags["dagster/data_version"] == data.data_version
+
+
+def test_without_a_checkpoint_the_asset_fails_clearly_and_is_not_materialized(instance, landing, data_root):
+    result = materialize(
+        [synthetic_images],
+        instance=instance,
+        resources={"storage": StorageResource(data_root=str(data_root))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = [e for e in result.get_step_failure_events() if e.step_key == "synthetic_images"][0]
+    assert "materialize gan_checkpoint first" in failure.step_failure_data.user_failure_data.description
+    assert instance.get_latest_materialization_event(AssetKey("synthetic_images")) is None
+
+
+def test_an_out_of_range_config_fails_before_any_work(instance, landing, data_root):
+    result = _synthesize(instance, landing, data_root, min_confidence=1.5)
+    assert not result.success
+    failure = [e for e in result.get_step_failure_events() if e.step_key == "synthetic_images"][0]
+    assert "min_confidence must be in [0, 1], got 1.5" in str(failure.step_failure_data.error)
+    assert not DataLayout(data_root).synthetic_dir().exists()

@@ -4,6 +4,7 @@ extractor, atomic publishing, the manifest's columns and provenance, and the unl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -314,6 +315,13 @@ def test_bad_input_is_named_no_checkpoint_and_unknown_class(fresh, tmp_path):
     with pytest.raises(ValueError, match="0 images"):
         generate_synthetic(fresh, SyntheticConfig(ratio=0.0))
     assert not fresh.synthetic_pointer().exists()
+
+
+def test_a_class_added_after_training_is_named_as_one_the_generator_never_saw(fresh):
+    stats = load_stats(fresh)
+    write_normalization_stats(fresh, dataclasses.replace(stats, classes=(*stats.classes, "Zebra")))
+    with pytest.raises(ValueError, match=r"knows 3 classes.*never saw \['Zebra'\].*rematerialize gan_checkpoint"):
+        generate_synthetic(fresh, SyntheticConfig())
 
 
 def test_unlabeled_data_gets_unconditional_samples_checked_for_memorization_only(tmp_path, fashion_train):

@@ -32,12 +32,26 @@ class ClassifierConfig:
     weight_decay: float = 5e-4
     flip: bool = True
     seed: int = 0
+    shift: int = 2
+    steps: int | None = None
+    val_every: int = 0
+    extra_per_batch: int = 0
+    extra_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {self.num_classes}")
         if self.resolution % 4 or self.resolution < 8:
             raise ValueError(f"classifier resolution must be a multiple of 4 and at least 8, got {self.resolution}")
+        if not 0 <= self.shift < self.resolution // 2:
+            raise ValueError(f"classifier shift must be in [0, {self.resolution // 2}), got {self.shift}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"classifier steps must be at least 1 (or None for epochs), got {self.steps}")
+        if self.val_every < 0 or self.extra_per_batch < 0 or self.extra_weight < 0:
+            raise ValueError(
+                f"classifier val_every ({self.val_every}), extra_per_batch ({self.extra_per_batch}) and "
+                f"extra_weight ({self.extra_weight}) must not be negative"
+            )
 
 
 class SmallCNN(nn.Module):
@@ -76,12 +90,16 @@ class SmallCNN(nn.Module):
 
 @dataclass
 class ClassifierResult:
-    """A trained classifier, its validation accuracy (None without a val set), loss per epoch and time taken."""
+    """A trained classifier, its validation accuracy (None without a val set), loss per epoch and time taken.
+
+    With `val_every`, `model` is the state of the best val accuracy seen, taken after step `best_step`."""
 
     model: SmallCNN
     val_accuracy: float | None
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    best_step: int | None = None
+    steps: int = 0
 
 
 def as_float(x: torch.Tensor) -> torch.Tensor:
@@ -106,25 +124,41 @@ def train_classifier(
     *,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    extra: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> ClassifierResult:
-    """Train SmallCNN on (x, y) with AdamW, one-cycle LR, random flips and 2-px shifts; report val accuracy.
+    """Train SmallCNN on (x, y) with AdamW, one-cycle LR, random flips and shifts of up to `shift` pixels; report
+    val accuracy.
 
     x: N×C×H×W uint8 or float in [-1, 1]; y: N class indices. The global RNG is left untouched.
+    `config.steps` fixes the number of optimizer steps whatever N is (default: `epochs` passes over x).
+    `config.val_every` > 0 measures val accuracy every that many steps (and at the end) and returns the best
+    state. `extra` (e.g. synthetic images) adds `extra_per_batch` of its images to every batch, drawn from their
+    own generator so the batches of x stay the same as without them, their loss weighted by `extra_weight`.
     """
     _check(x, y, config, "training")
     if len(x) < 2:
         raise ValueError(f"a classifier needs at least 2 training images, got {len(x)}")
+    mixing = extra is not None and config.extra_per_batch > 0 and len(extra[0]) > 0
+    if mixing:
+        _check(extra[0], extra[1], config, "extra training")
     start = time.monotonic()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = SmallCNN(config)
         rng = torch.Generator().manual_seed(config.seed)
+        extra_rng = torch.Generator().manual_seed(config.seed + 1_000_003)
         steps_per_epoch = (len(x) + config.batch_size - 1) // config.batch_size
+        total_steps = config.steps if config.steps is not None else config.epochs * steps_per_epoch
+        passes = config.epochs if config.steps is None else -(-config.steps // steps_per_epoch)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
-        history = []
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total_steps)
+        history: list[dict[str, float]] = []
         y = y.long()
-        for epoch in range(config.epochs):
+        extra_order, extra_pos = torch.empty(0, dtype=torch.long), 0
+        best: tuple[float, int, dict] | None = None
+        selecting = bool(config.val_every) and val is not None and len(val[0]) > 0
+        step, epoch = 0, 0
+        while step < total_steps if config.steps is not None else epoch < passes:
             model.train()
             order = torch.randperm(len(x), generator=rng)
             total, seen = 0.0, 0
@@ -132,30 +166,64 @@ def train_classifier(
                 idx = order[i : i + config.batch_size]
                 if len(idx) < 2:
                     continue
-                xb = _augment(as_float(x[idx]), rng, config.flip)
-                loss = F.cross_entropy(model(xb), y[idx], label_smoothing=0.05)
+                xb = _augment(as_float(x[idx]), rng, config.flip, config.shift)
+                if mixing:
+                    if extra_pos + config.extra_per_batch > len(extra_order):
+                        extra_order, extra_pos = torch.randperm(len(extra[0]), generator=extra_rng), 0
+                    pick = extra_order[extra_pos : extra_pos + config.extra_per_batch]
+                    extra_pos += len(pick)
+                    xe = _augment(as_float(extra[0][pick]), extra_rng, config.flip, config.shift)
+                    out = model(torch.cat([xb, xe]))
+                    loss = F.cross_entropy(out[: len(idx)], y[idx], label_smoothing=0.05)
+                    extra_loss = F.cross_entropy(out[len(idx) :], extra[1][pick].long(), label_smoothing=0.05)
+                    objective = loss + config.extra_weight * extra_loss
+                else:
+                    loss = F.cross_entropy(model(xb), y[idx], label_smoothing=0.05)
+                    objective = loss
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
                 opt.step()
                 sched.step()
+                step += 1
                 total, seen = total + loss.item() * len(idx), seen + len(idx)
-            history.append({"epoch": float(epoch + 1), "loss": total / max(seen, 1)})
+                if selecting and (step % config.val_every == 0 or step == total_steps):
+                    best = _keep_best(model, val, step, best)
+                    model.train()
+                if step >= total_steps:
+                    break
+            epoch += 1
+            history.append({"epoch": float(epoch), "loss": total / max(seen, 1)})
             if progress is not None:
-                progress(epoch + 1, config.epochs, time.monotonic() - start)
+                progress(epoch, passes, time.monotonic() - start)
     model.eval()
+    if best is not None:
+        model.load_state_dict(best[2])
+        return ClassifierResult(model, best[0], history, time.monotonic() - start, best[1], step)
     val_accuracy = accuracy(model, *val) if val is not None and len(val[0]) else None
-    return ClassifierResult(model, val_accuracy, history, time.monotonic() - start)
+    return ClassifierResult(model, val_accuracy, history, time.monotonic() - start, None, step)
 
 
-def _augment(x: torch.Tensor, rng: torch.Generator, flip: bool) -> torch.Tensor:
-    """Random horizontal flip (when the classes allow it) and a shift of up to 2 pixels (reflect padding)."""
+def _keep_best(
+    model: SmallCNN, val: tuple[torch.Tensor, torch.Tensor], step: int, best: tuple[float, int, dict] | None
+) -> tuple[float, int, dict]:
+    """(val accuracy, step, state) of the better of `best` and the model now; a tie goes to the later step."""
+    score = accuracy(model, *val)
+    if best is not None and score < best[0]:
+        return best
+    return score, step, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _augment(x: torch.Tensor, rng: torch.Generator, flip: bool, shift: int = 2) -> torch.Tensor:
+    """Random horizontal flip (when the classes allow it) and a shift of up to `shift` pixels (reflect padding)."""
     flips = torch.rand(len(x), generator=rng) < 0.5
     if flip:
         x = torch.where(flips[:, None, None, None], x.flip(3), x)
-    dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=rng))
-    padded = F.pad(x, (2, 2, 2, 2), mode="reflect")
+    if not shift:
+        return x
+    dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=rng))
+    padded = F.pad(x, (shift, shift, shift, shift), mode="reflect")
     h, w = x.shape[2:]
-    return padded[:, :, 2 + dy : 2 + dy + h, 2 + dx : 2 + dx + w]
+    return padded[:, :, shift + dy : shift + dy + h, shift + dx : shift + dx + w]
 
 
 @torch.no_grad()

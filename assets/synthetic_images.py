@@ -6,7 +6,9 @@ import base64
 from dagster import AssetExecutionContext, Config, DataVersion, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field, field_validator
 
+from resources.compute import ComputeResource
 from resources.storage import StorageResource
+from synthaug.compute import ComputeUnavailable
 from synthaug.locking import exclusive_lock
 from synthaug.progress import describe
 from synthaug.synthetic import MODES, SyntheticConfig, SyntheticSummary, generate_synthetic
@@ -79,11 +81,13 @@ class SyntheticImagesConfig(Config):
     "copies of train images: an ImageFolder tree of PNGs plus manifest.parquet with provenance and filter scores.",
 )
 def synthetic_images(
-    context: AssetExecutionContext, config: SyntheticImagesConfig, storage: StorageResource
+    context: AssetExecutionContext, config: SyntheticImagesConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
     layout = storage.layout()
     try:
         core = config.core()
+        device = compute.resolve()
+        context.log.info(f"sampling and nearest-neighbour search on {device.describe()}")
         with exclusive_lock(layout.lock_path("synthetic_images"), what="synthetic_images"):
             summary = generate_synthetic(
                 layout,
@@ -91,8 +95,9 @@ def synthetic_images(
                 progress=lambda done, total, elapsed: context.log.info(
                     describe("synthetic images", done, total, elapsed)
                 ),
+                device=device.device,
             )
-    except (FileNotFoundError, ValueError) as exc:
+    except (ComputeUnavailable, FileNotFoundError, ValueError) as exc:
         raise Failure(description=f"synthetic_images: {exc}") from exc
     for note in summary.notes:
         context.log.warning(note)

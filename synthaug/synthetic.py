@@ -282,30 +282,36 @@ def _nearest(queries: torch.Tensor, base: torch.Tensor, exclude_self: bool) -> t
         q = queries[start : start + rows]
         d2 = q.pow(2).sum(1, keepdim=True) + base_sq[None] - 2.0 * (q @ base.T)
         if exclude_self:
-            idx = torch.arange(start, start + len(q))
-            d2[torch.arange(len(q)), idx] = float("inf")
+            rows_here = torch.arange(len(q), device=q.device)
+            d2[rows_here, rows_here + start] = float("inf")
         value, arg = d2.min(1)
-        best.append(value.clamp_(min=0.0))
-        where.append(arg)
+        best.append(value.clamp_(min=0.0).cpu())
+        where.append(arg.cpu())
     return torch.cat(best), torch.cat(where)
 
 
 def nearest_pixel_distance(
-    queries: np.ndarray, train: np.ndarray, max_shift: int = 2, *, exclude_self: bool = False
+    queries: np.ndarray,
+    train: np.ndarray,
+    max_shift: int = 2,
+    *,
+    exclude_self: bool = False,
+    device: torch.device | str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """RMS pixel difference (0..1 scale) from each query to its nearest train image, minimized over shifts of the
     query by up to `max_shift` pixels each way, compared on the interior both share; and that image's row.
 
-    uint8 N×C×H×W inputs. `exclude_self`: queries are the train images themselves (leave-one-out)."""
+    uint8 N×C×H×W inputs. `exclude_self`: queries are the train images themselves (leave-one-out). `device`: where
+    the distance matmuls run (default CPU)."""
     if not len(queries) or not len(train):
         return np.full(len(queries), np.nan, np.float32), np.full(len(queries), -1, np.int64)
     shift = min(max_shift, max(0, (min(train.shape[2:]) - 4) // 2))
-    base = _interior(train, shift)
+    base = _interior(train, shift).to(device)
     best = torch.full((len(queries),), float("inf"))
     where = torch.full((len(queries),), -1, dtype=torch.long)
     for dy in range(-shift, shift + 1):
         for dx in range(-shift, shift + 1):
-            d2, arg = _nearest(_interior(queries, shift, dy, dx), base, exclude_self)
+            d2, arg = _nearest(_interior(queries, shift, dy, dx).to(device), base, exclude_self)
             closer = d2 < best
             best = torch.where(closer, d2, best)
             where = torch.where(closer, arg, where)
@@ -313,13 +319,17 @@ def nearest_pixel_distance(
 
 
 def nearest_feature_distance(
-    queries: np.ndarray, train: np.ndarray, *, exclude_self: bool = False
+    queries: np.ndarray, train: np.ndarray, *, exclude_self: bool = False, device: torch.device | str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """L2 distance from each query feature vector to its nearest train feature vector, and that row (float64: the
     expanded square would lose exact copies to cancellation in float32)."""
     if not len(queries) or not len(train):
         return np.full(len(queries), np.nan, np.float32), np.full(len(queries), -1, np.int64)
-    d2, arg = _nearest(torch.from_numpy(queries).double(), torch.from_numpy(train).double(), exclude_self)
+    d2, arg = _nearest(
+        torch.from_numpy(queries).to(device, torch.float64),
+        torch.from_numpy(train).to(device, torch.float64),
+        exclude_self,
+    )
     return d2.sqrt().numpy().astype(np.float32), arg.numpy()
 
 
@@ -386,6 +396,7 @@ def build_reference(
     config: SyntheticConfig,
     extractor: SmallCNN | None = None,
     affine: tuple[np.ndarray, np.ndarray] | None = None,
+    device: torch.device | str | None = None,
 ) -> MemorizationReference:
     """Features of the real train images and the real-vs-real distance scale: real val images (`real`, at most
     `MAX_REFERENCE_IMAGES` of them) to their nearest train image, or leave-one-out within the train images when
@@ -407,10 +418,10 @@ def build_reference(
         base_pixels = train[pick]
         query_features = train_features[pick] if train_features is not None else None
         base_features = query_features
-    ref_pixel, _ = nearest_pixel_distance(queries, base_pixels, config.max_shift, exclude_self=exclude)
+    ref_pixel, _ = nearest_pixel_distance(queries, base_pixels, config.max_shift, exclude_self=exclude, device=device)
     ref_feature = np.full(len(queries), np.nan, np.float32)
     if query_features is not None and base_features is not None:
-        ref_feature, _ = nearest_feature_distance(query_features, base_features, exclude_self=exclude)
+        ref_feature, _ = nearest_feature_distance(query_features, base_features, exclude_self=exclude, device=device)
     return MemorizationReference(
         train_pixels=train,
         train_features=train_features,
@@ -454,6 +465,7 @@ def filter_candidates(
     config: SyntheticConfig,
     extractor: SmallCNN | None = None,
     affine: tuple[np.ndarray, np.ndarray] | None = None,
+    device: torch.device | str | None = None,
 ) -> FilterScores:
     """Score uint8 N×C×H×W candidates with intended class indices `labels` (-1: none) against the real train images
     of `reference`, and decide each filter (see `SyntheticConfig` for the rules)."""
@@ -466,11 +478,11 @@ def filter_candidates(
         confidence[labeled] = proba[np.arange(len(proba)), labels[labeled]]
     low_confidence = np.nan_to_num(confidence, nan=1.0) < config.min_confidence
     pixel_limit, feature_limit = reference.thresholds(config)
-    pixel, row = nearest_pixel_distance(candidates, reference.train_pixels, config.max_shift)
+    pixel, row = nearest_pixel_distance(candidates, reference.train_pixels, config.max_shift, device=device)
     feature = np.full(n, np.nan, np.float32)
     if extractor is not None and reference.train_features is not None and n:
         feature, feature_row = nearest_feature_distance(
-            _features(extractor, candidates, affine), reference.train_features
+            _features(extractor, candidates, affine), reference.train_features, device=device
         )
         closer_in_features = feature < feature_limit
         row = np.where(closer_in_features & ~(pixel < pixel_limit), feature_row, row)
@@ -588,6 +600,7 @@ def generate_synthetic(
     layout: DataLayout,
     config: SyntheticConfig,
     progress: ProgressFn | None = None,
+    device: torch.device | str | None = None,
 ) -> SyntheticSummary:
     """Sample the planned images per class from the EMA generator of the latest checkpoint, filter them, and
     publish them as a new generation (see the module docstring for the layout and `SyntheticConfig` for the rules).
@@ -595,8 +608,10 @@ def generate_synthetic(
     Raises FileNotFoundError when there is no checkpoint ("materialize gan_checkpoint first"), no statistics or
     (with the confidence filter on) no feature extractor; ValueError for an impossible plan or a generator that
     does not know the tensors' classes. `progress(accepted, planned, elapsed_s)` reports as images are accepted.
+    `device` (default CPU) runs the generator and the nearest-neighbour searches; the extractor stays on CPU.
     """
     sampler, checkpoint = load_sampler(layout.gan_checkpoints_dir())
+    sampler = sampler.to(device)
     stats = load_stats(layout)
     notes: list[str] = []
     known = int(sampler.config.num_classes)
@@ -638,7 +653,7 @@ def generate_synthetic(
         notes.append("confidence filter off (min_confidence 0)")
     affine = stats.affine("gan")
     val_x, _ = real_pixels(layout, stats, "val")
-    reference = build_reference(train_x, val_x, config, extractor, affine)
+    reference = build_reference(train_x, val_x, config, extractor, affine, device)
     generation = f"g-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     root = layout.synthetic_dir()
     staging = root / f".{generation}.partial"
@@ -646,7 +661,7 @@ def generate_synthetic(
     staging.mkdir(parents=True)
     try:
         run = _Run(config, plan, conditional, stats, checkpoint.version, checkpoint.step, staging)
-        run.sample(sampler, reference, extractor, affine, Progress(progress, sum(plan.values())))
+        run.sample(sampler, reference, extractor, affine, Progress(progress, sum(plan.values())), device)
         meta = run.meta(shape, checkpoint.path, checkpoint.state.get("data_version"), reference, notes)
         with atomic_output(staging / MANIFEST_NAME) as tmp:
             pq.write_table(pa.Table.from_pylist(run.rows, schema=MANIFEST_SCHEMA), tmp)
@@ -702,6 +717,7 @@ class _Run:
     shown_rejected: list[tuple[int, np.ndarray, int]] = field(default_factory=list)
 
     def label_of(self, name: str) -> int:
+        """The label index the generator is asked for (-1 for an unconditional generator)."""
         return self.stats.class_to_index[name] if self.conditional else UNLABELED
 
     def sample(
@@ -711,6 +727,7 @@ class _Run:
         extractor: SmallCNN | None,
         affine: tuple[np.ndarray, np.ndarray],
         reporter: Progress,
+        device: torch.device | str | None,
     ) -> None:
         """Draw, filter and write candidates class by class in rounds until each class has its planned count."""
         self.counts = {
@@ -732,7 +749,8 @@ class _Run:
                 seed = derive_seed(self.config.seed, round_index, label)
                 images, _ = sample_per_class(sampler, draw, classes=[label] if self.conditional else None, seed=seed)
                 pixels = from_model_output(images, affine)
-                scores = filter_candidates(pixels, np.full(draw, label), reference, self.config, extractor, affine)
+                labels = np.full(draw, label)
+                scores = filter_candidates(pixels, labels, reference, self.config, extractor, affine, device)
                 passed = np.flatnonzero(scores.accepted)
                 keep = int(passed[missing - 1]) + 1 if len(passed) >= missing else draw
                 self._write(name, label, pixels[:keep], scores, keep, round_index, seed)

@@ -8,6 +8,7 @@ from pathlib import Path
 from dagster import AssetKey, materialize
 
 from assets.synthetic_images import synthetic_images
+from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.layout import DataLayout
 from synthaug.synthetic import read_synthetic
@@ -52,7 +53,7 @@ def test_without_a_checkpoint_the_asset_fails_clearly_and_is_not_materialized(in
     result = materialize(
         [synthetic_images],
         instance=instance,
-        resources={"storage": StorageResource(data_root=str(data_root))},
+        resources={"storage": StorageResource(data_root=str(data_root)), "compute": ComputeResource(device="cpu")},
         raise_on_error=False,
     )
     assert not result.success

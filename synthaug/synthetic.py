@@ -180,10 +180,10 @@ class SyntheticConfig:
     (leave-one-out train-to-train when the val split holds fewer than `MIN_REFERENCE_IMAGES`). A candidate is
     rejected as "memorized" when its nearest real train image is closer than `memorization_ratio` × that scale in
     pixel space (RMS difference over the image interior, minimized over shifts of up to `max_shift` pixels, so
-    shifted and noisy copies count), OR closer than `feature_memorization_ratio` × the same scale measured in the
-    feature extractor's space (a stricter ratio because a small extractor's features put distinct real images
-    close together more often). Either ratio 0 disables that space. The rule's false-alarm rate on the real
-    reference images themselves is reported.
+    shifted and noisy copies count), OR closer than `feature_memorization_ratio` × the corresponding median
+    measured in the feature extractor's space (a stricter ratio because a small extractor's features put distinct
+    real images close together more often). Either ratio 0 disables that space. The rule's false-alarm rate on the
+    real reference images themselves is reported.
 
     Sampling runs in up to `max_rounds` rounds per class, each drawing the missing count × `oversample` divided
     by the acceptance rate seen so far; a class still short after the last round is reported as a shortfall.

@@ -4,6 +4,7 @@ import os
 
 from dagster import Definitions
 
+from assets.augmentation_report import augmentation_report
 from assets.clean_images import clean_images
 from assets.feature_extractor import feature_extractor
 from assets.gan_checkpoint import gan_checkpoint
@@ -29,6 +30,7 @@ defs = Definitions(
             feature_extractor,
             gan_checkpoint,
             synthetic_images,
+            augmentation_report,
         ]
     ),
     jobs=[ingest_job, batch_job, training_job],

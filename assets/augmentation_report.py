@@ -1,0 +1,203 @@
+"""`augmentation_report`: does the synthetic set help a classifier beyond classic augmentation? Three arms over
+several seeds, CIs, the paired gain, CAS and a verdict decided on the val split; the check
+`synthetic_set_recommended` flags (WARN) every set that is not recommended."""
+
+import base64
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field, field_validator
+
+from resources.compute import ComputeResource
+from resources.storage import StorageResource
+from synthaug.compute import ComputeUnavailable
+from synthaug.locking import exclusive_lock
+from synthaug.norm_stats import load_stats
+from synthaug.report import AugmentationReport, ReportConfig, build_report, load_report_data, write_report
+from synthaug.synthetic import read_synthetic
+
+_DEFAULTS = ReportConfig()
+
+
+class AugmentationReportConfig(Config):
+    """How the reference classifier is trained in every arm, and how strict the verdict is."""
+
+    seeds: int = Field(_DEFAULTS.seeds, description="Seeds per arm (at least 3); the gain is paired by seed.")
+    steps: int | None = Field(None, description="Optimizer steps per arm (None: `epochs` passes over the train split).")
+    epochs: float = Field(_DEFAULTS.epochs, description="Passes over the real train split when `steps` is None.")
+    min_steps: int = Field(_DEFAULTS.min_steps, description="Floor of the step budget when `steps` is None.")
+    batch_size: int = Field(_DEFAULTS.batch_size, description="Real images per step, in every arm.")
+    width: int = Field(_DEFAULTS.width, description="Channels of the classifier's first conv stage.")
+    lr: float = Field(_DEFAULTS.lr, description="Peak learning rate (one-cycle).")
+    evaluations: int = Field(_DEFAULTS.evaluations, description="Val checks per training; the best one is kept.")
+    synthetic_per_batch: int = Field(
+        _DEFAULTS.synthetic_per_batch,
+        description="Synthetic images added to every batch of arm (c); 0 pools them with the real images instead.",
+    )
+    synthetic_weight: float = Field(_DEFAULTS.synthetic_weight, description="Loss weight of the synthetic images.")
+    require_val_ci: bool = Field(
+        True, description="Recommend only when the paired val gain's 95% CI is above zero (else: its mean)."
+    )
+    cas: bool = Field(True, description="Also measure CAS (train on synthetic only, test on real).")
+
+    @field_validator("seeds")
+    @classmethod
+    def _three_seeds(cls, value: int) -> int:
+        if value < 3:
+            raise ValueError(f"augmentation_report config: seeds must be at least 3 for a 95% CI, got {value}")
+        return value
+
+    @field_validator("min_steps", "batch_size", "width", "evaluations")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"augmentation_report config: must be at least 1, got {value}")
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"augmentation_report config: steps must be at least 1 or null, got {value}")
+        return value
+
+    @field_validator("epochs", "lr")
+    @classmethod
+    def _positive_float(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"augmentation_report config: must be positive, got {value}")
+        return value
+
+    @field_validator("synthetic_per_batch", "synthetic_weight")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"augmentation_report config: must not be negative, got {value}")
+        return value
+
+    def core(self) -> ReportConfig:
+        """The core's config."""
+        return ReportConfig(**self.model_dump())
+
+
+@asset(
+    deps=["synthetic_images", "normalization_stats"],
+    group_name="models",
+    kinds={"pytorch"},
+    code_version="1",
+    check_specs=[AssetCheckSpec("synthetic_set_recommended", asset="augmentation_report")],
+    description="The reference classifier trained with several seeds on (a) real, (b) real + classic augmentation, "
+    "(c) real + classic + synthetic images; test accuracy with 95% CIs, the paired gain (c) − (b), CAS, and a "
+    "verdict decided on the val split only.",
+)
+def augmentation_report(
+    context: AssetExecutionContext,
+    config: AugmentationReportConfig,
+    storage: StorageResource,
+    compute: ComputeResource,
+) -> MaterializeResult:
+    layout = storage.layout()
+    try:
+        device = compute.resolve()
+        synthetic = read_synthetic(layout)
+        stats = load_stats(layout)
+        if tuple(synthetic.classes) != tuple(stats.classes):
+            raise ValueError(
+                f"the synthetic set was made for classes {list(synthetic.classes)}, normalization_stats now has "
+                f"{list(stats.classes)}: rematerialize gan_checkpoint and synthetic_images"
+            )
+        data = load_report_data(layout, stats, (synthetic.images, synthetic.labels))
+        context.log.info(
+            f"training the arms on {device.threads} CPU thread(s): {data.sizes()}; "
+            f"{config.seeds} seeds, {config.core().steps_for(data.sizes()['train'])} steps per model"
+        )
+        with exclusive_lock(layout.lock_path("augmentation_report"), what="augmentation_report"):
+            report = build_report(data, config.core(), manifest=synthetic.manifest, progress=context.log.info)
+            written = write_report(report, layout.report_dir(), data)
+    except (ComputeUnavailable, FileNotFoundError, ValueError) as exc:
+        raise Failure(description=f"augmentation_report: {exc}") from exc
+    context.log.info(report.verdict)
+    metadata = _metadata(report, str(written.path), str(synthetic.path))
+    metadata["arms_plot"] = MetadataValue.md(_image_md("arms: mean and 95% CI over seeds", written.arms_png))
+    if report.arms:
+        metadata["per_class_plot"] = MetadataValue.md(_image_md("per-class test accuracy", written.per_class_png))
+    if written.samples_png:
+        metadata["real_vs_synthetic"] = MetadataValue.md(
+            _image_md("per class: real train images, then accepted synthetic ones", written.samples_png)
+        )
+    return MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            AssetCheckResult(
+                check_name="synthetic_set_recommended",
+                passed=report.recommended,
+                severity=AssetCheckSeverity.WARN,
+                description=report.verdict,
+                metadata=_check_metadata(report),
+            )
+        ],
+    )
+
+
+def _metadata(report: AugmentationReport, path: str, synthetic_path: str) -> dict:
+    """Verdict, arms table, gain, CAS and filter rates; numbers as numbers so the UI plots them over time."""
+    metadata: dict = {
+        "path": MetadataValue.path(path),
+        "synthetic_set": MetadataValue.path(synthetic_path),
+        "recommended": report.recommended,
+        "verdict": MetadataValue.md(f"**{report.verdict}**"),
+        "test_split": report.test_source,
+        "sizes": MetadataValue.json(report.sizes),
+        "measured": MetadataValue.json(report.measured),
+        "not_measured": MetadataValue.json(report.not_measured),
+        "seconds": round(report.seconds, 1),
+    }
+    if report.arms:
+        rows = "\n".join(
+            f"| {r['arm']} | {r['test_accuracy']} | {r['val_accuracy']} | {r['seeds']} |" for r in report.arm_table()
+        )
+        metadata["arms"] = MetadataValue.md(
+            "| arm | test accuracy (95% CI) | val accuracy (95% CI) | seeds |\n|---|---|---|---|\n" + rows
+        )
+        for key, arm in report.arms.items():
+            metadata[f"test_accuracy_{key}"] = round(arm.test.mean, 4)
+    for name, gain in (("gain_test", report.gain_test), ("gain_val", report.gain_val)):
+        if gain is not None:
+            metadata[f"{name}_points"] = round(100 * gain.mean, 2)
+            if gain.low is not None:
+                metadata[f"{name}_ci"] = f"{100 * gain.low:+.2f} to {100 * gain.high:+.2f} points"
+    for key, value in (report.cas or {}).items():
+        metadata[key] = round(value, 4) if isinstance(value, float) else value
+    filters = report.synthetic
+    metadata["synthetic_generated"] = filters.get("generated", 0)
+    metadata["synthetic_accepted"] = filters.get("accepted", 0)
+    for rate in ("memorization_rate", "confidence_reject_rate"):
+        if filters.get(rate) is not None:
+            metadata[rate] = round(filters[rate], 4)
+    return metadata
+
+
+def _check_metadata(report: AugmentationReport) -> dict:
+    """What the check decided on: the paired val gain and its CI, with the test gain for reference."""
+    metadata: dict = {"recommended": report.recommended, "require_val_ci": bool(report.config["require_val_ci"])}
+    for name, gain in (("gain_val", report.gain_val), ("gain_test", report.gain_test)):
+        if gain is not None:
+            metadata[f"{name}_points"] = round(100 * gain.mean, 2)
+            if gain.low is not None:
+                metadata[f"{name}_ci_low_points"] = round(100 * gain.low, 2)
+                metadata[f"{name}_ci_high_points"] = round(100 * gain.high, 2)
+    return metadata
+
+
+def _image_md(title: str, png: bytes) -> str:
+    """A PNG embedded in markdown (Dagster has no image metadata type)."""
+    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"

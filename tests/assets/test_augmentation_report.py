@@ -1,0 +1,85 @@
+"""`augmentation_report` through a real Dagster instance on landed Fashion-MNIST: a tiny GAN, its synthetic set, the
+three arms, the report on disk, the verdict and plots in the metadata, and the `synthetic_set_recommended` check
+(WARN when not recommended); a clear failure when there is no synthetic set yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import AssetCheckSeverity, AssetKey, materialize
+
+from assets.augmentation_report import augmentation_report
+from synthaug.layout import DataLayout
+from synthaug.report import read_report
+from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _train
+from tests.assets.test_synthetic_images import _synthesize
+
+REPORT = {"seeds": 3, "steps": 6, "batch_size": 16, "width": 4, "evaluations": 2, "synthetic_per_batch": 8}
+
+
+def _report(instance, landing: Path, data_root: Path, **config):
+    return materialize(
+        [augmentation_report],
+        instance=instance,
+        resources=_resources(landing, data_root),
+        run_config={"ops": {"augmentation_report": {"config": {**REPORT, **config}}}},
+        raise_on_error=False,
+    )
+
+
+def _check(result):
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.check_name == "synthetic_set_recommended"
+    return evaluation
+
+
+def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flagged(
+    instance, make_batch, landing, data_root
+):
+    make_batch("b1", per_class=40, classes=3)
+    _prepare(instance, landing, data_root)
+    assert _train(instance, landing, data_root, steps=2).success
+    assert _synthesize(instance, landing, data_root, ratio=0.5, min_confidence=0.0, seed=1).success
+
+    result = _report(instance, landing, data_root)
+    assert result.success
+    meta = _metadata(instance, "augmentation_report")
+    document = read_report(DataLayout(data_root).report_dir())
+    assert Path(meta["path"]) == DataLayout(data_root).report_dir()
+    assert meta["recommended"] == document["recommended"] and meta["verdict"] == f"**{document['verdict']}**"
+    assert set(document["arms"]) == {"a", "b", "c"} and document["arms"]["c"]["test"]["n"] == 3
+    assert all(run["steps"] == 6 for arm in document["arms"].values() for run in arm["runs"])
+    assert "| (c) real + classic + synthetic |" in meta["arms"]
+    assert {"gain_test_points", "gain_val_points", "cas", "memorization_rate", "confidence_reject_rate"} <= set(meta)
+    for key in ("arms_plot", "per_class_plot", "real_vs_synthetic"):
+        assert meta[key].count("data:image/png;base64,") == 1
+    check = _check(result)
+    assert check.passed == document["recommended"] and check.severity == AssetCheckSeverity.WARN
+    assert check.description == document["verdict"]
+
+    # every candidate rejected: arm (c) cannot be trained, so the set is not recommended and the check warns
+    assert _synthesize(instance, landing, data_root, ratio=0.25, min_confidence=1.0, seed=2).success
+    result = _report(instance, landing, data_root, cas=False)
+    assert result.success
+    check = _check(result)
+    assert not check.passed and check.severity == AssetCheckSeverity.WARN
+    assert check.description.startswith("NOT RECOMMENDED")
+    document = read_report(DataLayout(data_root).report_dir())
+    assert set(document["arms"]) == {"a", "b"} and not document["recommended"]
+    assert any("no accepted" in item for item in document["not_measured"])
+
+
+def test_without_a_synthetic_set_the_report_fails_clearly(instance, landing, data_root):
+    result = _report(instance, landing, data_root)
+    assert not result.success
+    failure = [e for e in result.get_step_failure_events() if e.step_key == "augmentation_report"][0]
+    description = failure.step_failure_data.user_failure_data.description
+    assert "no synthetic set yet" in description and "materialize synthetic_images first" in description
+    assert instance.get_latest_materialization_event(AssetKey("augmentation_report")) is None
+
+
+def test_fewer_than_three_seeds_is_refused_before_any_work(instance, landing, data_root):
+    result = _report(instance, landing, data_root, seeds=2)
+    assert not result.success
+    failure = [e for e in result.get_step_failure_events() if e.step_key == "augmentation_report"][0]
+    assert "seeds must be at least 3" in str(failure.step_failure_data.error)

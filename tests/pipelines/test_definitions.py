@@ -50,3 +50,9 @@ def test_layers_import_only_the_layers_below():
     assert not {"dagster", "assets", "resources", "pipelines"} & _imported_top_levels(REPO / "synthaug")
     assert not {"assets", "pipelines"} & _imported_top_levels(REPO / "resources")
     assert "pipelines" not in _imported_top_levels(REPO / "assets")
+
+
+def test_every_asset_sets_a_code_version_so_staleness_tracks_code_changes():
+    graph = defs.resolve_asset_graph()
+    missing = [k.to_user_string() for k in graph.get_all_asset_keys() if not graph.get(k).code_version]
+    assert missing == []

@@ -4,8 +4,10 @@ new data arrived, change a threshold and rerun one stage (exactly its downstream
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,9 @@ from dagster import (
     AssetMaterialization,
     AssetRecordsFilter,
     DagsterInstance,
+    DagsterRunStatus,
     RunRequest,
+    RunsFilter,
     SensorResult,
     SkipReason,
     build_sensor_context,
@@ -33,6 +37,12 @@ from pipelines.sensors import landing_sensor, training_growth_sensor
 from resources.storage import LandingResource, StorageResource
 
 REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+INTERVAL_VARIABLES = (
+    "SYNTHAUG_SENSOR_INTERVAL_SECONDS",
+    "SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS",
+    "SYNTHAUG_AUTOMATION_INTERVAL_SECONDS",
+)
 FOLLOW_ONS = {"synthetic_images", "augmentation_report"} & {
     k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()
 }
@@ -253,3 +263,55 @@ def test_recipe_retrain_now(env, tmp_path, make_batch):
         resolver = _status(instance)
         for model in ("feature_extractor", "gan_checkpoint"):
             assert resolver.get_status(AssetKey(model)) == StaleStatus.FRESH
+
+
+@pytest.mark.slow
+def test_backfill_every_batch_from_the_cli(env, tmp_path, landing, data_root, make_batch):
+    """`dagster job backfill -j batch_stages --all` queues one run per batch; the daemon runs them."""
+    make_batch("b1", per_class=6)
+    make_batch("b2", per_class=6, offset=20)
+    synthaug(env, tmp_path, "register")
+    with _instance(env) as instance:
+        for batch in ("b1", "b2"):
+            _run(instance, landing, data_root, ["raw_images"], batch)
+    quiet = {name: "3600" for name in INTERVAL_VARIABLES}  # only the backfill's runs, no sensor-launched ones
+    daemon_env = {**env, **quiet}
+    backfill = subprocess.run(
+        [str(BIN / "dagster"), "job", "backfill", "-w", "workspace.yaml", "-j", "batch_stages", "--all", "all",
+         "--noprompt"],
+        cwd=REPO, env=daemon_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert backfill.returncode == 0, backfill.stdout + backfill.stderr
+    with _instance(env) as instance:
+        queued = instance.get_runs(RunsFilter(job_name="batch_stages"))
+        assert sorted(r.tags["dagster/partition"] for r in queued) == ["b1", "b2"]
+        assert all(r.status == DagsterRunStatus.QUEUED for r in queued) and len(instance.get_backfills()) == 1
+        run_ids = [r.run_id for r in queued]
+
+    log = tmp_path / "daemon.log"
+    with open(log, "w") as out:
+        daemon = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=REPO, env=daemon_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            with _instance(env) as instance:
+                runs = [instance.get_run_by_id(run_id) for run_id in run_ids]
+            if all(r.is_finished for r in runs):
+                break
+            assert time.monotonic() < deadline, f"backfill runs not finished after 300 s:\n{log.read_text()[-3000:]}"
+            time.sleep(1)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+    assert all(r.status == DagsterRunStatus.SUCCESS for r in runs), log.read_text()[-3000:]
+    with _instance(env) as instance:
+        for name in ("clean_images", "training_tensors"):
+            assert instance.get_materialized_partitions(AssetKey(name)) == {"b1", "b2"}
+        assert _stale(instance) == set()

@@ -15,6 +15,7 @@ from synthaug.locking import exclusive_lock
 from synthaug.model_stages import MIN_METRIC_IMAGES, gan_train_config, train_gan_checkpoint
 from synthaug.norm_stats import load_stats
 
+GPU_POOL = "gpu"  # the instance configs give every pool one slot: one training at a time
 GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}
 
 
@@ -47,7 +48,7 @@ class GanCheckpointConfig(Config):
     deps=["normalization_stats", "feature_extractor"],
     group_name="models",
     kinds={"pytorch"},
-    pool="gpu",
+    pool=GPU_POOL,
     op_tags=GPU_TAGS,
     code_version="1",
     description="Class-conditional GAN (projection discriminator, spectral norm, hinge loss, EMA generator, "

@@ -62,7 +62,23 @@ def prepare_dagster_home() -> Path:
             f"synthaug: {target} configures {found} instance, but SYNTHAUG_INSTANCE={kind}; point DAGSTER_HOME at "
             f"another folder, or delete {target} to have it replaced by {INSTANCE_TEMPLATES[kind]}"
         )
+    ensure_pool_limits()
     return home
+
+
+def ensure_pool_limits() -> None:
+    """Write the `gpu` pool's limit into the instance before any training is queued.
+
+    Dagster 1.13's run queue writes a pool's default limit only on the first pass that sees a run needing it, and
+    on that same pass treats the pool as unlimited: three trainings queued on a fresh instance would all start."""
+    from dagster import DagsterInstance
+
+    from assets.gan_checkpoint import GPU_POOL
+
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        if GPU_POOL not in storage.get_concurrency_keys():
+            storage.initialize_concurrency_limit_to_default(GPU_POOL)
 
 
 def _load_run_config(path: str | None) -> dict:

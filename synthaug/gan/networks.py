@@ -125,9 +125,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Image (and class) → one real/fake logit per image; class enters by projection (Miyato & Koyama 2018)."""
+    """Image (and class) → one real/fake logit per image; class enters by projection (Miyato & Koyama 2018).
 
-    def __init__(self, config: ModelConfig) -> None:
+    `class_head` adds an auxiliary classifier on the same features (AC-GAN style), used only by the auxiliary class
+    loss; it is left out otherwise, so plain training has no unused parameters (DDP requires that)."""
+
+    def __init__(self, config: ModelConfig, *, class_head: bool = False) -> None:
         super().__init__()
         self.config = config
         top = config.channels_at(config.levels)
@@ -147,9 +150,16 @@ class Discriminator(nn.Module):
         self.convs = nn.ModuleList(layers)
         self.linear = spectral_norm(nn.Linear(top, 1))
         self.embed = spectral_norm(nn.Embedding(config.num_classes, top)) if config.num_classes else None
+        with_head = class_head and config.num_classes > 0
+        self.classifier = spectral_norm(nn.Linear(top, config.num_classes)) if with_head else None
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits, shape (B,): unconditional score plus the projection ⟨embed(y), features⟩."""
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, with_classes: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits, shape (B,): unconditional score plus the projection ⟨embed(y), features⟩.
+
+        With `with_classes`, also the auxiliary classifier's class logits (B×num_classes) from the same features,
+        for the optional auxiliary class loss (`TrainConfig.aux_class_weight`)."""
         y = _check_labels(y, self.config.num_classes, x.shape[0])
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.1, inplace=True)
@@ -157,6 +167,10 @@ class Discriminator(nn.Module):
         out = self.linear(h).squeeze(1)
         if self.embed is not None:
             out = out + (self.embed(y) * h).sum(dim=1)
+        if with_classes:
+            if self.classifier is None:
+                raise ValueError("this discriminator has no class head: build it with class_head=True and classes")
+            return out, self.classifier(h)
         return out
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from synthaug.compute import Compute, resolve_compute
 from synthaug.gan import checkpoints, distributed
@@ -46,6 +47,7 @@ class TrainConfig:
     ema_warmup_steps: int = 100
     diffaugment: str = "auto"
     kl_weight: float = 1.0
+    aux_class_weight: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -53,6 +55,8 @@ class TrainConfig:
             raise ValueError(f"family must be one of {list(FAMILIES)}, got {self.family!r}")
         if self.diffaugment != "auto":
             parse_policy(self.diffaugment)
+        if self.aux_class_weight < 0:
+            raise ValueError(f"aux_class_weight must not be negative, got {self.aux_class_weight}")
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -133,7 +137,8 @@ class GanTrainer:
     def __init__(self, config: TrainConfig, compute: Compute, world: distributed.World) -> None:
         self.config, self.compute = config, compute
         self.generator = compute.module(Generator(config.model))
-        self.discriminator = compute.module(Discriminator(config.model))
+        class_head = config.aux_class_weight > 0 and config.model.num_classes > 0
+        self.discriminator = compute.module(Discriminator(config.model, class_head=class_head))
         self.g_train = distributed.wrap(self.generator, world, compute.device)
         self.d_train = distributed.wrap(self.discriminator, world, compute.device)
         betas = (config.beta1, config.beta2)
@@ -148,10 +153,17 @@ class GanTrainer:
         with torch.no_grad(), self.compute.autocast():
             fake = self.generator(torch.randn(b, z_dim, device=device), y)
         both = self.compute.images(torch.cat([x, fake.to(x.dtype)]))
+        aux = self.config.aux_class_weight if y is not None else 0.0
+        extra: dict[str, float] = {}
         with self.compute.autocast():
-            logits = self.d_train(diff_augment(both, self.policy), None if y is None else torch.cat([y, y]))
-        logits = logits.float()
+            both_y = None if y is None else torch.cat([y, y])
+            out = self.d_train(diff_augment(both, self.policy), both_y, with_classes=aux > 0)
+        logits, classes = (out[0].float(), out[1].float()) if aux > 0 else (out.float(), None)
         d_loss = d_hinge_loss(logits[:b], logits[b:])
+        if classes is not None:
+            d_class = F.cross_entropy(classes[:b], y)
+            d_loss = d_loss + aux * d_class
+            extra["d_class"] = d_class.item()
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
@@ -159,8 +171,13 @@ class GanTrainer:
         self.discriminator.requires_grad_(False)
         with self.compute.autocast():
             fake = self.g_train(torch.randn(b, z_dim, device=device), y)
-            fake_logits = self.discriminator(diff_augment(self.compute.images(fake), self.policy), y)
+            out = self.discriminator(diff_augment(self.compute.images(fake), self.policy), y, with_classes=aux > 0)
+        fake_logits = out[0] if aux > 0 else out
         g_loss = g_hinge_loss(fake_logits.float())
+        if aux > 0:
+            g_class = F.cross_entropy(out[1].float(), y)
+            g_loss = g_loss + aux * g_class
+            extra["g_class"] = g_class.item()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -171,6 +188,7 @@ class GanTrainer:
             "g_loss": g_loss.item(),
             "d_real": logits[:b].mean().item(),
             "d_fake": logits[b:].mean().item(),
+            **extra,
         }
 
     def state_dict(self) -> dict[str, Any]:

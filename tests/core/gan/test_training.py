@@ -89,3 +89,14 @@ def test_vae_family_trains_and_its_loss_falls(tmp_path, make_batches):
     first, last = result.history[0]["loss"], result.history[-1]["loss"]
     assert last < first
     assert result.sampler.sample(4, torch.tensor([0, 1, 2, 0])).shape == (4, 1, 32, 32)
+
+
+def test_auxiliary_class_loss_is_logged_and_teaches_the_discriminator_the_classes(tmp_path, make_batches, fashion32):
+    plain = train(make_batches, tiny_config(), tmp_path / "plain", "d", budget(2))
+    assert "d_class" not in plain.history[-1]
+    with pytest.raises(ValueError, match="aux_class_weight"):
+        tiny_config(aux_class_weight=-1.0)
+    result = train(make_batches, tiny_config(aux_class_weight=1.0, lr_d=2e-3), tmp_path / "aux", "d", budget(30))
+    first, last = result.history[0], result.history[-1]
+    assert {"d_class", "g_class"} <= set(last)
+    assert last["d_class"] < first["d_class"]  # the class head learns the real images' classes

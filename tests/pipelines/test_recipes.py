@@ -32,6 +32,7 @@ from assets.clean_images import clean_images
 from assets.normalization_stats import normalization_stats
 from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
+from pipelines import cli
 from pipelines.definitions import defs
 from pipelines.sensors import landing_sensor, training_growth_sensor
 from resources.storage import LandingResource, StorageResource
@@ -87,6 +88,14 @@ def synthaug(env: dict[str, str], tmp_path: Path, *args: str, config: str | None
     return done.stdout
 
 
+def register(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`synthaug register`, in this process (one interpreter start less than the command)."""
+    for name in ("DAGSTER_HOME", "SYNTHAUG_LANDING_DIR"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.delenv("SYNTHAUG_INSTANCE", raising=False)
+    assert cli.main(["register", "--quiet-period", "0"]) == 0
+
+
 def _instance(env: dict[str, str]) -> DagsterInstance:
     return DagsterInstance.from_config(env["DAGSTER_HOME"])
 
@@ -133,13 +142,13 @@ def _metadata(instance: DagsterInstance, name: str) -> dict:
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
-def test_recipe_change_a_threshold_and_rerun_one_stage(env, tmp_path, landing, data_root, make_batch):
+def test_recipe_change_a_threshold_and_rerun_one_stage(env, tmp_path, landing, data_root, make_batch, monkeypatch):
     """Rerunning clean_images[b1] with a blur threshold marks exactly its dependent training_tensors[b1] stale;
     rerunning that marks the statistics stale (Dagster's staleness goes one hop per rerun, and only where a data
     version changed); rerunning those reproduces everything else unchanged."""
     make_batch("b1", per_class=6)
     make_batch("b2", per_class=6, offset=20)
-    synthaug(env, tmp_path, "register")
+    register(env, monkeypatch)
     with _instance(env) as instance:
         for batch in ("b1", "b2"):
             _run(instance, landing, data_root, ["raw_images", "clean_images", "training_tensors"], batch)
@@ -245,10 +254,10 @@ def test_recipe_new_data_arrived(instance, make_batch, landing, data_root):
     assert _metadata(instance, "normalization_stats")["batches"].keys() == {"b1", "b2"}
 
 
-def test_recipe_retrain_now(env, tmp_path, make_batch):
+def test_recipe_retrain_now(env, tmp_path, make_batch, monkeypatch):
     """Retraining by hand records the train-image count, so the growth sensor rests until the data grows again."""
     make_batch("b1", per_class=8)
-    synthaug(env, tmp_path, "register")
+    register(env, monkeypatch)
     synthaug(
         env, tmp_path, "materialize", "--select", "raw_images,clean_images,training_tensors,normalization_stats",
         config=BASE_CONFIG,
@@ -266,11 +275,11 @@ def test_recipe_retrain_now(env, tmp_path, make_batch):
 
 
 @pytest.mark.slow
-def test_backfill_every_batch_from_the_cli(env, tmp_path, landing, data_root, make_batch):
+def test_backfill_every_batch_from_the_cli(env, tmp_path, landing, data_root, make_batch, monkeypatch):
     """`dagster job backfill -j batch_stages --all` queues one run per batch; the daemon runs them."""
     make_batch("b1", per_class=6)
     make_batch("b2", per_class=6, offset=20)
-    synthaug(env, tmp_path, "register")
+    register(env, monkeypatch)
     with _instance(env) as instance:
         for batch in ("b1", "b2"):
             _run(instance, landing, data_root, ["raw_images"], batch)

@@ -107,7 +107,7 @@ def test_a_new_batch_requests_exactly_its_per_batch_stages_then_the_statistics(
         assert tick() == {}
 
 
-def test_statistics_wait_for_a_batch_in_progress_and_never_run_without_tensors(instance):
+def test_statistics_never_run_without_tensors_and_are_not_blocked_by_a_missing_batch(instance):
     tick = Ticks(instance)
     instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
     assert tick() == {}, "no batch has tensors: the statistics would fail"

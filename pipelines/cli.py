@@ -233,6 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         register_batches(instance, args.quiet_period)
         failures = _materialize(instance, selection, None, run_config, only_missing=not args.all)
         _print_summary(instance)
+        _print_verdict(instance)
     _print_ui_hint(home)
     return 1 if failures else 0
 
@@ -281,6 +282,28 @@ def _print_summary(instance) -> None:
             removed = ", ".join(f"{r} {n}" for r, n in clean["removed_by_reason"].items() if n) or "none"
             counts = f"{clean['num_kept']} kept of {clean['num_images']} (removed: {removed})"
             print(f"clean_images[{batch_id}]: {counts} -> {clean['path']}")
+
+
+def _print_verdict(instance) -> None:
+    """The augmentation report's verdict and where to read it: the report folder and the check in the UI."""
+    from dagster import AssetKey
+
+    from synthaug.report import read_report
+
+    event = instance.get_latest_materialization_event(AssetKey("augmentation_report"))
+    if event is None:
+        print("augmentation_report: not materialized (see the failures above); no verdict yet")
+        return
+    path = Path(event.asset_materialization.metadata["path"].value)
+    try:
+        report = read_report(path)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"augmentation_report: {exc}")
+        return
+    print(f"\naugmentation_report: {report['verdict']}")
+    plots = ", ".join(report.get("files", {}).values())
+    print(f"  report: {path / 'report.json'} (plots: {plots})")
+    print("  in the UI: Assets > augmentation_report (metadata, and the check synthetic_set_recommended)")
 
 
 def _print_ui_hint(home: Path) -> None:

@@ -584,6 +584,14 @@ def build_report(
     else:
         not_measured.append("CAS: switched off" if not config.cas else "CAS: fewer than 2 synthetic images")
     recommended, verdict = decide(gain_val, gain_test, config.require_val_ci)
+    if gain_val is None:
+        filters = base["synthetic"]
+        verdict = (
+            f"NOT RECOMMENDED: the synthetic set has no accepted labeled images ({filters['accepted']} accepted of "
+            f"{filters['generated']} generated; rejected: {filters['rejected'] or 'none'}), so arm (c) could not be "
+            "trained and there is no evidence that it helps. Train the GAN longer or loosen the synthetic_images "
+            "filters, then rematerialize synthetic_images."
+        )
     return AugmentationReport(
         labeled=True,
         recommended=recommended,

@@ -38,6 +38,8 @@ TINY_MODELS = """
 ops:
   feature_extractor: {config: {epochs: 1, width: 8}}
   gan_checkpoint: {config: {budget_minutes: null, budget_steps: 2, batch_size: 8, width: 8, z_dim: 8}}
+  synthetic_images: {config: {ratio: 0.5, min_confidence: 0.0, max_rounds: 1}}
+  augmentation_report: {config: {steps: 3, batch_size: 16, width: 4, evaluations: 1, cas: false}}
 """
 
 
@@ -52,6 +54,9 @@ def test_demo_data_then_run_ingests_every_batch_into_the_instance(cli_env, tmp_p
     assert run.returncode == 0, run.stderr
     assert "raw_images[fmnist-001]: 40 ok, 0 bad of 40 files" in run.stdout
     assert "dagster dev -w workspace.yaml" in run.stdout
+    verdict = run.stdout[run.stdout.rindex("\naugmentation_report: ") + 1 :]
+    assert verdict.startswith(("augmentation_report: RECOMMENDED", "augmentation_report: NOT RECOMMENDED"))
+    assert "report.json" in verdict and verdict.index("report.json") < verdict.index("dagster dev -w workspace.yaml")
 
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         assert instance.get_dynamic_partitions(BATCHES) == ["fmnist-001", "fmnist-002"]

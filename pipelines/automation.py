@@ -3,6 +3,8 @@ free of policy and an asset that is not (yet) in the code location is simply ski
 
 - per batch: `clean_images` and `training_tensors` follow their batch's upstream (the landing sensor ingests
   `raw_images`), so a new batch runs exactly its own per-batch stages;
+- every automated asset also fills a gap: a partition still missing while its upstream is present runs once
+  (unless its latest run failed), since eager alone reacts to changes only;
 - `normalization_stats` follows any batch's tensors once they are materialized (not while one is missing: a
   new partition is always missing for a while, and plain `eager()` would wait forever);
 - training (`feature_extractor`, `gan_checkpoint`) has no condition: the training schedule and the growth
@@ -28,22 +30,43 @@ CHECKPOINT_CHAIN = ("gan_checkpoint", "synthetic_images")
 
 def per_batch() -> AutomationCondition:
     """A batch's stage runs when that batch's upstream stage has been (re)materialized, or is requested with it."""
-    return AutomationCondition.eager()
+    return (AutomationCondition.eager() | fill_gap(~AutomationCondition.any_deps_missing())).with_label(
+        "eager, or missing with its upstream present"
+    )
 
 
 def over_every_batch() -> AutomationCondition:
     """Runs after any batch's tensors were materialized, once none is in progress, if at least one batch has them."""
-    return (
-        AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
-        & AutomationCondition.any_deps_match(~AutomationCondition.missing())
-    ).with_label("eager over the batches that have tensors")
+    some_batch = AutomationCondition.any_deps_match(~AutomationCondition.missing())
+    eager = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()) & some_batch
+    return (eager | fill_gap(some_batch)).with_label("eager over the batches that have tensors")
 
 
 def after_new_checkpoint() -> AutomationCondition:
     """Runs when a new GAN checkpoint (or the synthetic set made from it) was materialized; other updates do not
     count, so a new batch alone never regenerates the synthetic set from an old checkpoint."""
     chain = AssetSelection.assets(*CHECKPOINT_CHAIN)
-    return AutomationCondition.eager().allow(chain).with_label("after a new checkpoint")
+    upstream = ~AutomationCondition.any_deps_missing().allow(chain)
+    eager = AutomationCondition.eager().allow(chain)
+    return (eager | fill_gap(upstream, AutomationCondition.any_deps_in_progress().allow(chain))).with_label(
+        "after a new checkpoint"
+    )
+
+
+def fill_gap(
+    upstream_present: AutomationCondition, upstream_busy: AutomationCondition | None = None
+) -> AutomationCondition:
+    """A missing partition whose upstream is present: eager reacts to changes only, so without this a partition
+    that was already missing when the automation sensor first looked (existing data, a newly added asset, a
+    changed condition) would stay missing. One whose latest run failed is left to a person, never retried."""
+    busy = AutomationCondition.any_deps_in_progress() if upstream_busy is None else upstream_busy
+    return (
+        AutomationCondition.missing()
+        & upstream_present
+        & ~busy
+        & ~AutomationCondition.in_progress()
+        & ~AutomationCondition.execution_failed()
+    ).with_label("missing with its upstream present")
 
 
 def automation_policy() -> dict[str, AutomationCondition]:

@@ -112,22 +112,44 @@ def test_statistics_never_run_without_tensors_and_are_not_blocked_by_a_missing_b
     instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
     assert tick() == {}, "no batch has tensors: the statistics would fail"
     instance.report_runless_asset_event(AssetMaterialization("training_tensors", partition="b1"))
-    assert "normalization_stats" in tick(), "b2 still missing must not block the statistics"
+    assert tick() == {"normalization_stats": {None}}, "b2 still missing must not block the statistics"
+    _report(instance, "normalization_stats", num_train_images=10)
     assert tick() == {}
+
+
+def _complete_graph(instance: DagsterInstance, follow_ons: set[str]) -> None:
+    """Every unpartitioned asset materialized once (reported before the sensor's first tick, as old history)."""
+    for name in ("normalization_stats", "feature_extractor", "gan_checkpoint", *sorted(follow_ons)):
+        _report(instance, name, num_train_images=100)
 
 
 def test_follow_ons_run_after_a_new_checkpoint_and_not_after_new_data(instance):
     follow_ons = {"synthetic_images", "augmentation_report"} & ALL_KEYS
     tick = Ticks(instance)
-    assert tick() == {}, "no checkpoint yet: nothing to sample"
-    _report(instance, "normalization_stats", num_train_images=100)
+    _complete_graph(instance, follow_ons)
+    assert tick() == {}
+    _report(instance, "normalization_stats", num_train_images=150)
     assert tick() == {}, "new data alone must neither retrain nor resample"
 
-    _report(instance, "gan_checkpoint", num_train_images=100)
+    _report(instance, "gan_checkpoint", num_train_images=150)
     requested = tick()
     assert set(requested) == follow_ons
     assert "gan_checkpoint" not in requested and "feature_extractor" not in requested
-    assert tick() == {}
+
+
+def test_gaps_with_their_upstream_present_are_filled_on_the_first_tick(instance):
+    """Partitions missing when the sensor first looks run if their upstream is there (eager alone never would)."""
+    follow_ons = {"synthetic_images", "augmentation_report"} & ALL_KEYS
+    tick = Ticks(instance)
+    instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
+    instance.report_runless_asset_event(AssetMaterialization("raw_images", partition="b1"))
+    for name in ("normalization_stats", "feature_extractor", "gan_checkpoint"):
+        _report(instance, name, num_train_images=100)
+    assert tick() == {
+        "clean_images": {"b1"},
+        "training_tensors": {"b1"},
+        **{name: {None} for name in follow_ons},
+    }, "b2 has no raw images yet, so only b1 and the synthetic set from the existing checkpoint"
 
 
 def test_training_has_no_automation_condition_only_the_schedule_and_growth_sensor():
@@ -229,3 +251,19 @@ def test_invalid_growth_share_names_the_variable_value(instance, monkeypatch, va
     _report(instance, "normalization_stats", num_train_images=50)
     with pytest.raises(Exception, match="0.2"):
         _growth(instance)
+
+
+def test_a_partition_whose_run_failed_is_not_retried_every_tick(instance, landing, data_root):
+    instance.add_dynamic_partitions(BATCHES, ["b1"])
+    instance.report_runless_asset_event(AssetMaterialization("raw_images", partition="b1"))  # no files behind it
+    failed = materialize(
+        CHEAP,
+        selection=["clean_images"],
+        instance=instance,
+        partition_key="b1",
+        resources={"storage": StorageResource(data_root=str(data_root)), "landing": LandingResource(landing_dir=".")},
+        raise_on_error=False,
+    )
+    assert not failed.success
+    tick = Ticks(instance)
+    assert tick() == {} and tick() == {}, "a failed partition waits for a person (or a new upstream)"

@@ -212,17 +212,21 @@ def _run(instance: DagsterInstance, landing: Path, data_root: Path, names: list[
     assert result.success
 
 
-def _requested(instance: DagsterInstance, cursor) -> tuple[dict[str, set], object]:
+def _requested(
+    instance: DagsterInstance, cursor, ignore: set[str] | frozenset[str] = frozenset()
+) -> tuple[dict[str, set], object]:
+    """One automation tick: requested partitions per asset (leaving out `ignore`), and the next cursor."""
     result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
     graph = defs.resolve_asset_graph()
     requested = {k.to_user_string(): result.get_requested_partitions(k) for k in graph.get_all_asset_keys()}
-    return {k: set(v) for k, v in requested.items() if v}, result.cursor
+    return {k: set(v) for k, v in requested.items() if v and k not in ignore}, result.cursor
 
 
 def test_recipe_new_data_arrived(instance, make_batch, landing, data_root):
     """A folder with _READY lands: the sensors and the automation take it from ingest to a training request."""
     requested, cursor = _requested(instance, None)  # the automation sensor ticks long before data lands
     assert requested == {}
+    ignore: set[str] = set()
     for batch, offset in (("b1", 0), ("b2", 20)):
         make_batch(batch, per_class=6, offset=offset)
         tick = landing_sensor(
@@ -232,13 +236,13 @@ def test_recipe_new_data_arrived(instance, make_batch, landing, data_root):
         instance.add_dynamic_partitions(tick.dynamic_partitions_requests[0].partitions_def_name, [batch])
         _run(instance, landing, data_root, ["raw_images"], batch)
 
-        requested, cursor = _requested(instance, cursor)
+        requested, cursor = _requested(instance, cursor, ignore)
         assert requested == {"clean_images": {batch}, "training_tensors": {batch}}
         _run(instance, landing, data_root, ["clean_images", "training_tensors"], batch)
-        requested, cursor = _requested(instance, cursor)
+        requested, cursor = _requested(instance, cursor, ignore)
         assert requested == {"normalization_stats": {None}}
         _run(instance, landing, data_root, ["normalization_stats"], None)
-        assert _requested(instance, cursor)[0] == {}
+        assert _requested(instance, cursor, ignore)[0] == {}
 
         growth = training_growth_sensor(build_sensor_context(instance=instance))
         if batch == "b1":
@@ -249,6 +253,7 @@ def test_recipe_new_data_arrived(instance, make_batch, landing, data_root):
             )  # stands in for the requested training run (performed for real in test_recipe_retrain_now)
             requested, cursor = _requested(instance, cursor)
             assert set(requested) == FOLLOW_ONS, "the synthetic set and report follow the new checkpoint"
+            ignore = FOLLOW_ONS  # no run stands in for theirs: still missing, they are requested on every tick
         else:
             assert isinstance(growth, RunRequest), "b2 doubles the train set: more than the 20 % default"
     assert _metadata(instance, "normalization_stats")["batches"].keys() == {"b1", "b2"}

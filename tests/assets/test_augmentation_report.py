@@ -36,7 +36,7 @@ def _check(result):
 def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flagged(
     instance, make_batch, landing, data_root
 ):
-    make_batch("b1", per_class=40, classes=3)
+    make_batch("b1", per_class=30, classes=3)
     _prepare(instance, landing, data_root)
     assert _train(instance, landing, data_root, steps=2).success
     assert _synthesize(instance, landing, data_root, ratio=0.5, min_confidence=0.0, seed=1).success
@@ -58,7 +58,7 @@ def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flag
     assert check.description == document["verdict"]
 
     # every candidate rejected: arm (c) cannot be trained, so the set is not recommended and the check warns
-    assert _synthesize(instance, landing, data_root, ratio=0.25, min_confidence=1.0, seed=2).success
+    assert _synthesize(instance, landing, data_root, ratio=0.25, min_confidence=1.0, max_rounds=1, seed=2).success
     result = _report(instance, landing, data_root, cas=False)
     assert result.success
     check = _check(result)

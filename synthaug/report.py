@@ -674,9 +674,10 @@ def per_class_plot_png(report: AugmentationReport, *, bar: int = 9, width: int =
     if not arms:
         draw.text((10, 10), "no per-class accuracy without labels", fill=(0, 0, 0), font=_font())
         return _png(canvas)
+    short = {"a": "real", "b": "+ classic", "c": "+ classic + synthetic"}
     for i, arm in enumerate(arms):
-        draw.rectangle((left + 150 * i, 6, left + 150 * i + 10, 16), fill=_COLOURS[arm.key])
-        draw.text((left + 150 * i + 14, 5), f"({arm.key}) {arm.name}"[:22], fill=(0, 0, 0), font=_font())
+        draw.rectangle((left + 130 * i, 6, left + 130 * i + 10, 16), fill=_COLOURS[arm.key])
+        draw.text((left + 130 * i + 14, 5), f"({arm.key}) {short[arm.key]}", fill=(0, 0, 0), font=_font())
     for r, name in enumerate(classes):
         y0 = top + r * group
         draw.text((4, y0 + group // 2 - 8), name[:18], fill=(0, 0, 0), font=_font())

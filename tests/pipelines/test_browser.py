@@ -59,6 +59,8 @@ def ui_env(tmp_path: Path, landing: Path, data_root: Path, make_batch, monkeypat
         SYNTHAUG_DATA_ROOT=str(data_root),
         SYNTHAUG_LANDING_DIR=str(landing),
         SYNTHAUG_SENSOR_INTERVAL_SECONDS="5",
+        SYNTHAUG_AUTOMATION_INTERVAL_SECONDS="3600",  # this test checks ingest only: no follow-on runs
+        SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS="3600",  # and no default-config training behind it
         NO_ALBUMENTATIONS_UPDATE="1",
     )
     env.pop("SYNTHAUG_INSTANCE", None)

@@ -46,6 +46,8 @@ def test_batch_dropped_while_dagster_dev_runs_is_ingested(tmp_path):
         DAGSTER_HOME=str(home),
         SYNTHAUG_DATA_ROOT=str(data_root),
         SYNTHAUG_SENSOR_INTERVAL_SECONDS="2",
+        SYNTHAUG_AUTOMATION_INTERVAL_SECONDS="3600",  # this test checks ingest only: no follow-on runs
+        SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS="3600",  # and no default-config training behind it
         NO_ALBUMENTATIONS_UPDATE="1",
     )
     env.pop("SYNTHAUG_LANDING_DIR", None)

@@ -43,6 +43,8 @@ def trained_env(tmp_path_factory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("training_runs")
     env = dict(os.environ, SYNTHAUG_DATA_ROOT=str(tmp / "data"), DAGSTER_HOME=str(tmp / "home"))
     env.update(NO_ALBUMENTATIONS_UPDATE="1", SYNTHAUG_DEVICE="cpu", OMP_NUM_THREADS="1")
+    for sensor_interval in ("SENSOR", "GROWTH_SENSOR", "AUTOMATION"):  # the daemon runs only the queued trainings
+        env[f"SYNTHAUG_{sensor_interval}_INTERVAL_SECONDS"] = "3600"
     env.pop("SYNTHAUG_LANDING_DIR", None)
     config = tmp / "tiny.yaml"
     config.write_text(TINY_MODELS)

@@ -37,6 +37,9 @@ class SyntheticImagesConfig(Config):
     max_shift: int = Field(_DEFAULTS.max_shift, description="Pixels a copy may be shifted and still count as one.")
     oversample: float = Field(_DEFAULTS.oversample, description="Extra candidates drawn per missing image.")
     max_rounds: int = Field(_DEFAULTS.max_rounds, description="Sampling rounds before a class is reported short.")
+    max_candidates: float = Field(
+        _DEFAULTS.max_candidates, description="At most this × the planned count is drawn per class (bounds the time)."
+    )
     seed: int = Field(_DEFAULTS.seed, description="Seed of the latents (per round and class).")
 
     @field_validator("mode")
@@ -60,7 +63,7 @@ class SyntheticImagesConfig(Config):
             raise ValueError(f"synthetic_images config: must not be negative, got {value}")
         return value
 
-    @field_validator("oversample", "max_rounds")
+    @field_validator("oversample", "max_rounds", "max_candidates")
     @classmethod
     def _at_least_one(cls, value: float) -> float:
         if value < 1:

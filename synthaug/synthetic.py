@@ -186,7 +186,8 @@ class SyntheticConfig:
     real reference images themselves is reported.
 
     Sampling runs in up to `max_rounds` rounds per class, each drawing the missing count × `oversample` divided
-    by the acceptance rate seen so far; a class still short after the last round is reported as a shortfall.
+    by the acceptance rate seen so far, and never more than `max_candidates` × the planned count in all (so a poor
+    generator costs a bounded amount of time); a class still short at the end is reported as a shortfall.
     """
 
     mode: str = "ratio"
@@ -199,6 +200,7 @@ class SyntheticConfig:
     max_shift: int = 2
     oversample: float = 1.25
     max_rounds: int = 4
+    max_candidates: float = 3.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -213,6 +215,7 @@ class SyntheticConfig:
             "max_shift": (self.max_shift, 0, 8),
             "oversample": (self.oversample, 1.0, 10.0),
             "max_rounds": (self.max_rounds, 1, 100),
+            "max_candidates": (self.max_candidates, 1.0, 100.0),
         }
         for name, (value, low, high) in checks.items():
             if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
@@ -744,7 +747,10 @@ class _Run:
                 if missing <= 0:
                     continue
                 rate = counts["accepted"] / counts["candidates"] if counts["candidates"] else 1.0
-                draw = math.ceil(missing * self.config.oversample / max(rate, 1 / 4))
+                budget = math.ceil(self.config.max_candidates * planned) - counts["candidates"]
+                draw = min(math.ceil(missing * self.config.oversample / max(rate, 1 / 100)), budget)
+                if draw <= 0:
+                    continue
                 label = self.label_of(name)
                 seed = derive_seed(self.config.seed, round_index, label)
                 images, _ = sample_per_class(sampler, draw, classes=[label] if self.conditional else None, seed=seed)
@@ -825,7 +831,8 @@ class _Run:
         short = {k: v["shortfall"] for k, v in per_class.items() if v["shortfall"]}
         if short:
             notes.append(
-                f"classes {short} are short of their planned count after {self.config.max_rounds} rounds: the "
+                f"classes {short} are short of their planned count after {self.config.max_rounds} rounds or "
+                f"{self.config.max_candidates} × the plan in candidates: the "
                 "filters reject most of their samples; train the GAN longer or relax the filters"
             )
         candidates = sum(v["candidates"] for v in per_class.values())

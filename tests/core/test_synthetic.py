@@ -304,6 +304,25 @@ def test_a_crash_before_the_pointer_switch_leaves_the_previous_set_readable(fres
     assert third.data_version == first.data_version  # same checkpoint, config and seed: same content
 
 
+def test_a_generator_the_filters_reject_costs_bounded_candidates_and_is_reported_short(fresh):
+    config = SyntheticConfig(mode="count", per_class=4, min_confidence=1.0, max_candidates=2.5)
+    summary = generate_synthetic(fresh, config)
+    for name in CLASSES:
+        assert summary.per_class[name] == {
+            "planned": 4,
+            "candidates": 10,
+            "accepted": 0,
+            "low_confidence": 10,
+            "memorized": 0,
+            "rejected": 10,
+            "shortfall": 4,
+        }
+    assert summary.totals["confidence_rejection_rate"] == 1.0 and summary.grid_png == b""
+    assert any("short of their planned count" in n for n in summary.notes)
+    data = read_synthetic(fresh)
+    assert data.images.shape == (0, 1, 32, 32) and len(data.manifest) == 30
+
+
 def test_bad_input_is_named_no_checkpoint_and_unknown_class(fresh, tmp_path):
     empty = DataLayout(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="materialize gan_checkpoint first"):

@@ -39,7 +39,7 @@ from synthaug.atomic import atomic_output, atomic_write_bytes
 from synthaug.gan.pipeline import load_sampler
 from synthaug.gan.sampling import sample_grid_png, sample_per_class
 from synthaug.layout import DataLayout
-from synthaug.metrics.classifier import SmallCNN, extract_features, load_classifier, predict_proba
+from synthaug.metrics.classifier import SmallCNN, extract_features, load_classifier
 from synthaug.model_stages import data_version as stats_data_version
 from synthaug.norm_stats import NormStats, load_stats
 from synthaug.progress import Progress, ProgressFn
@@ -471,22 +471,23 @@ def filter_candidates(
     device: torch.device | str | None = None,
 ) -> FilterScores:
     """Score uint8 N×C×H×W candidates with intended class indices `labels` (-1: none) against the real train images
-    of `reference`, and decide each filter (see `SyntheticConfig` for the rules)."""
+    of `reference`, and decide each filter (see `SyntheticConfig` for the rules). One extractor pass gives both
+    the features and the class probabilities (its head applied to those features)."""
     n = len(candidates)
     labels = np.asarray(labels, np.int64)
     confidence = np.full(n, np.nan, np.float32)
     labeled = labels >= 0
-    if extractor is not None and config.min_confidence > 0 and labeled.any():
-        proba = predict_proba(extractor, to_model_input(candidates[labeled], affine)).numpy()
+    features = _features(extractor, candidates, affine) if extractor is not None and n else None
+    if features is not None and config.min_confidence > 0 and labeled.any():
+        with torch.no_grad():
+            proba = extractor.head(torch.from_numpy(features[labeled]).float()).softmax(dim=1).numpy()
         confidence[labeled] = proba[np.arange(len(proba)), labels[labeled]]
     low_confidence = np.nan_to_num(confidence, nan=1.0) < config.min_confidence
     pixel_limit, feature_limit = reference.thresholds(config)
     pixel, row = nearest_pixel_distance(candidates, reference.train_pixels, config.max_shift, device=device)
     feature = np.full(n, np.nan, np.float32)
-    if extractor is not None and reference.train_features is not None and n:
-        feature, feature_row = nearest_feature_distance(
-            _features(extractor, candidates, affine), reference.train_features, device=device
-        )
+    if features is not None and reference.train_features is not None:
+        feature, feature_row = nearest_feature_distance(features, reference.train_features, device=device)
         closer_in_features = feature < feature_limit
         row = np.where(closer_in_features & ~(pixel < pixel_limit), feature_row, row)
     memorized = pixel < pixel_limit

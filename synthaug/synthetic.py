@@ -204,6 +204,7 @@ class SyntheticConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        """Refuse out-of-range settings before any work, naming the field."""
         if self.mode not in MODES:
             raise ValueError(f"synthetic mode must be one of {list(MODES)}, got {self.mode!r}")
         checks = {
@@ -355,6 +356,7 @@ def from_model_output(images: torch.Tensor, affine: tuple[np.ndarray, np.ndarray
 
 
 def _features(extractor: SmallCNN, pixels: np.ndarray, affine: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """The extractor's penultimate features (float64) of uint8 images, normalized as it was trained."""
     return extract_features(extractor, to_model_input(pixels, affine)).numpy()
 
 
@@ -690,6 +692,7 @@ def _switch_pointer(layout: DataLayout, generation: str, data_version: str) -> N
 
 
 def _current_name(layout: DataLayout) -> str | None:
+    """The published generation's folder name, which stale-cleanup must keep."""
     current = current_generation(layout)
     return current[0] if current else None
 
@@ -767,6 +770,7 @@ class _Run:
     def _write(
         self, name: str, label: int, pixels: np.ndarray, scores: FilterScores, keep: int, round_index: int, seed: int
     ) -> None:
+        """Write the first `keep` candidates of one draw as PNGs under images/ or rejected/ and add their rows."""
         folder = _display_name(name) if name else UNLABELED_FOLDER
         counts = self.counts[_display_name(name)]
         reasons = scores.reasons
@@ -926,9 +930,11 @@ def _display_name(class_name: str) -> str:
 
 
 def _rate(part: int, whole: int) -> float:
+    """part / whole to 4 decimals (0 when nothing was counted)."""
     return round(part / whole, 4) if whole else 0.0
 
 
 def _finite_or_none(value: float) -> float | None:
+    """A float for JSON and parquet: NaN (not measured) becomes null."""
     value = float(value)
     return value if math.isfinite(value) else None

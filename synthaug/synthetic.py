@@ -12,7 +12,8 @@ Layout under `DataLayout.synthetic_dir()`:
 * `<generation>/meta.json`: the plan, the counts, the filter thresholds and the checkpoint the set came from.
 
 A generation is built in a hidden `.<generation>.partial` folder and renamed into place once complete; leftovers
-of a killed run and superseded generations are removed by the next run.
+of a killed run are removed by the next run, and a superseded generation one run later (so a reader that resolved
+the old pointer can finish reading it).
 """
 
 from __future__ import annotations
@@ -663,7 +664,8 @@ def generate_synthetic(
     generation = f"g-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     root = layout.synthetic_dir()
     staging = root / f".{generation}.partial"
-    _remove_stale(root, keep=_current_name(layout))
+    previous = _current_name(layout)
+    _remove_stale(root, keep={previous})
     staging.mkdir(parents=True)
     try:
         run = _Run(config, plan, conditional, stats, checkpoint.version, checkpoint.step, staging)
@@ -680,7 +682,7 @@ def generate_synthetic(
         raise
     data_version = manifest_digest[:16]
     _switch_pointer(layout, generation, data_version)
-    _remove_stale(root, keep=generation)
+    _remove_stale(root, keep={generation, previous})
     grid, rejected = run.pictures(train_x, train_y, shape)
     return SyntheticSummary(layout.synthetic_generation(generation), generation, data_version, meta, grid, rejected)
 
@@ -697,12 +699,13 @@ def _current_name(layout: DataLayout) -> str | None:
     return current[0] if current else None
 
 
-def _remove_stale(root: Path, keep: str | None) -> None:
-    """Delete generations other than `keep`, and partial ones left by killed runs (caller holds the lock)."""
+def _remove_stale(root: Path, keep: set[str | None]) -> None:
+    """Delete generations not in `keep`, and partial ones left by killed runs (caller holds the lock). The
+    generation just replaced is kept until the next run, so a reader that resolved the old pointer can finish."""
     if not root.is_dir():
         return
     for entry in root.iterdir():
-        if entry.is_dir() and entry.name != keep and (entry.name.startswith("g-") or entry.name.startswith(".g-")):
+        if entry.is_dir() and entry.name not in keep and entry.name.startswith(("g-", ".g-")):
             shutil.rmtree(entry, ignore_errors=True)
 
 

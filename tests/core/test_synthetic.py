@@ -300,7 +300,10 @@ def test_a_crash_before_the_pointer_switch_leaves_the_previous_set_readable(fres
     monkeypatch.undo()
     third = generate_synthetic(fresh, config)
     left = sorted(p.name for p in fresh.synthetic_dir().iterdir() if p.is_dir())
-    assert left == [third.generation]
+    assert left == sorted([first.generation, third.generation])  # the crashed one is gone, the replaced one kept
+    fourth = generate_synthetic(fresh, config)
+    left = sorted(p.name for p in fresh.synthetic_dir().iterdir() if p.is_dir())
+    assert left == sorted([third.generation, fourth.generation])
     assert third.data_version == first.data_version  # same checkpoint, config and seed: same content
 
 

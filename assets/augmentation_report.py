@@ -161,6 +161,8 @@ def _metadata(report: AugmentationReport, path: str, synthetic_path: str) -> dic
         "not_measured": MetadataValue.json(report.not_measured),
         "seconds": round(report.seconds, 1),
     }
+    if report.warnings:
+        metadata["warnings"] = MetadataValue.json(report.warnings)
     if report.arms:
         rows = "\n".join(
             f"| {r['arm']} | {r['test_accuracy']} | {r['val_accuracy']} | {r['seeds']} |" for r in report.arm_table()

@@ -411,6 +411,7 @@ class AugmentationReport:
     sizes: dict[str, int] = field(default_factory=dict)
     measured: list[str] = field(default_factory=list)
     not_measured: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     test_source: str = ""
     seconds: float = 0.0
@@ -492,6 +493,27 @@ def decide(gain_val: Interval | None, gain_test: Interval | None, require_val_ci
         f"RECOMMENDED: real + classic + synthetic beat real + classic on the validation split by {val_text} "
         f"({ci_text}, {seeds}; {rule}){test_text}.{caution}"
     )
+
+
+LARGE_GAIN = 0.04  # synthetic data from a GAN on the same small set usually adds 0-3 points (see the field notes)
+
+
+def sanity_warnings(arms: dict[str, ArmSummary], gain_test: Interval | None, steps: int) -> list[str]:
+    """Signs that the comparison itself is weak: classic augmentation losing to plain data on val (an undertrained
+    baseline), or a test gain larger than synthetic data plausibly gives (leakage or a weak baseline)."""
+    warnings = []
+    if "a" in arms and "b" in arms and arms["b"].val.mean < arms["a"].val.mean:
+        gap = 100 * (arms["a"].val.mean - arms["b"].val.mean)
+        warnings.append(
+            f"real + classic scored {gap:.2f} points below real alone on val, so the baseline looks undertrained "
+            f"at {steps} steps per model: raise steps (or epochs/min_steps) before trusting the gain."
+        )
+    if gain_test is not None and gain_test.mean > LARGE_GAIN:
+        warnings.append(
+            f"the test gain ({gain_test.points()} points) is above {100 * LARGE_GAIN:.0f} points, more than synthetic "
+            "data usually adds: check for leakage between the synthetic and test images, or a weak baseline."
+        )
+    return warnings
 
 
 def synthetic_summary(manifest: pd.DataFrame | None) -> dict[str, Any]:
@@ -592,10 +614,14 @@ def build_report(
             "trained and there is no evidence that it helps. Train the GAN longer or loosen the synthetic_images "
             "filters, then rematerialize synthetic_images."
         )
+    warnings = sanity_warnings(arms, gain_test, config.steps_for(len(data.train[0])))
+    if warnings:
+        verdict = f"{verdict} Warning: {' '.join(warnings)}"
     return AugmentationReport(
         labeled=True,
         recommended=recommended,
         verdict=verdict,
+        warnings=warnings,
         arms=arms,
         gain_test=gain_test,
         gain_val=gain_val,

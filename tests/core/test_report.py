@@ -117,6 +117,15 @@ def test_not_recommended_when_it_loses_on_val_even_if_it_wins_on_test(garments):
     assert report.verdict.startswith("NOT RECOMMENDED") and "never used to decide" in report.verdict
 
 
+def test_an_undertrained_baseline_and_an_implausible_gain_are_flagged(garments):
+    val = {"a": [0.85, 0.86, 0.85], "b": [0.80, 0.81, 0.80], "c": [0.82, 0.83, 0.83]}
+    test = {"a": [0.80, 0.80, 0.80], "b": [0.70, 0.70, 0.71], "c": [0.80, 0.81, 0.80]}
+    report = build_report(_data(garments), ReportConfig(cas=False, steps=50), runs=_runs(val, test))
+    assert report.recommended and len(report.warnings) == 2
+    assert "undertrained at 50 steps" in report.warnings[0] and "leakage" in report.warnings[1]
+    assert report.verdict.endswith(report.warnings[1])
+
+
 def test_a_val_gain_whose_ci_includes_zero_is_not_recommended_unless_asked():
     gain = paired_gain([0.85, 0.86, 0.84], [0.83, 0.83, 0.86])
     assert gain.mean > 0 and not gain.excludes_zero_above()

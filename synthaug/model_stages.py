@@ -81,11 +81,15 @@ def train_feature_extractor(
     return ExtractorSummary(path, result.val_accuracy, len(train_x), len(val[0]), result.seconds, data_version(stats))
 
 
-def gan_train_config(stats: NormStats, family: str, width: int, z_dim: int, seed: int) -> TrainConfig:
-    """The training config for the tensors described by `stats` (conditional when they carry 2+ classes)."""
+def gan_train_config(
+    stats: NormStats, family: str, width: int, z_dim: int, seed: int, aux_class_weight: float = 0.0
+) -> TrainConfig:
+    """The training config for the tensors described by `stats` (conditional when they carry 2+ classes; the
+    auxiliary class loss applies only then)."""
     classes = len(stats.classes) if len(stats.classes) >= 2 else 0
     model = ModelConfig(resolution=stats.size, channels=stats.channels, num_classes=classes, width=width, z_dim=z_dim)
-    return TrainConfig(model=model, family=family, seed=seed)
+    aux = aux_class_weight if classes and family == "gan" else 0.0
+    return TrainConfig(model=model, family=family, seed=seed, aux_class_weight=aux)
 
 
 def train_gan_checkpoint(

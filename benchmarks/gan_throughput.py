@@ -1,5 +1,5 @@
 """GAN training throughput on CPU as FLOP utilization: the machine's fp32 matmul peak (torch.mm) and the images/s
-of one D+G training iteration of the default 32×32 projection-D SN hinge cGAN, measured in the same run, with the
+of one D+G training iteration of the asset-default 32×32 projection-D SN hinge cGAN, measured in the same run, with the
 iteration's FLOPs counted by torch.utils.flop_counter.FlopCounterMode. Utilization = achieved FLOP/s ÷ peak.
 
     .venv/bin/python benchmarks/gan_throughput.py                 # default model, 2 threads
@@ -90,8 +90,8 @@ def measure(width: int, batch: int, threads: int, channels_last: bool, rounds: i
 def main() -> None:
     """Parse arguments, measure, print the ratios (and write JSON when asked)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--width", type=int, default=DEFAULT.model.width)
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--width", type=int, default=16, help="default: the gan_checkpoint asset's default width")
+    parser.add_argument("--batch", type=int, default=64, help="default: the gan_checkpoint asset's default batch")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)

@@ -4,7 +4,9 @@ GAN quality metrics (FID, KID, precision/recall) and of the synthetic set's filt
 from dagster import AssetExecutionContext, Config, DataVersion, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from resources.compute import ComputeResource
 from resources.storage import StorageResource
+from synthaug.compute import ComputeUnavailable
 from synthaug.locking import exclusive_lock
 from synthaug.metrics.classifier import ClassifierConfig
 from synthaug.model_stages import train_feature_extractor
@@ -39,10 +41,12 @@ class FeatureExtractorConfig(Config):
     "feature space of FID/KID/precision-recall and of the synthetic set's confidence and memorization filters.",
 )
 def feature_extractor(
-    context: AssetExecutionContext, config: FeatureExtractorConfig, storage: StorageResource
+    context: AssetExecutionContext, config: FeatureExtractorConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
     layout = storage.layout()
     try:
+        threads = compute.resolve().threads  # the classifier trains on CPU tensors: only the thread count applies
+        context.log.info(f"training the feature extractor on {threads} CPU thread(s)")
         stats = load_stats(layout)
         with exclusive_lock(layout.lock_path("feature_extractor"), what="feature_extractor"):
             summary = train_feature_extractor(
@@ -51,7 +55,7 @@ def feature_extractor(
                 config.classifier(),
                 progress=lambda done, total, elapsed: context.log.info(_epoch_line(done, total, elapsed)),
             )
-    except (FileNotFoundError, ValueError) as exc:
+    except (ComputeUnavailable, FileNotFoundError, ValueError) as exc:
         raise Failure(description=f"feature_extractor: {exc}") from exc
     metadata = {
         "path": MetadataValue.path(str(summary.path)),

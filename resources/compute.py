@@ -3,16 +3,20 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from synthaug.compute import Compute, resolve_compute
+from synthaug.compute import Compute, resolve_compute, spare_one_core
 
 
 class ComputeResource(ConfigurableResource):
     """Device settings shared by every model stage; resolved (and checked) when a stage starts."""
 
     device: str = Field("auto", description="'auto' (CUDA when present, else CPU), 'cpu' or 'cuda'.")
-    threads: int = Field(0, description="CPU threads for torch; 0 keeps torch's default (every core).")
+    threads: int = Field(
+        0,
+        description="CPU threads for torch; 0 = every core but one (at least 1), which stays fast when other "
+        "work shares the machine.",
+    )
     precision: str = Field("auto", description="'auto' (bf16 autocast on GPU, fp32 on CPU), 'fp32' or 'bf16'.")
 
     def resolve(self) -> Compute:
         """The resolved device; a clear error when CUDA is asked for on a machine without it."""
-        return resolve_compute(self.device, self.threads or None, self.precision)
+        return resolve_compute(self.device, self.threads or spare_one_core(), self.precision)

@@ -55,6 +55,15 @@ class Compute:
         return f"{self.device} ({self.threads} CPU threads, {precision}, {layout})"
 
 
+def spare_one_core() -> int:
+    """CPU threads that leave one core of this process's CPU set free (at least 1).
+
+    torch's default (every core) collapses when anything else wants a core: on this project's 2-core machine a
+    width-16 GAN step ran 11× slower on 2 threads than on 1 beside one other busy process
+    (benchmarks/gan_throughput.py, 27 vs 299 img/s), since every intra-op thread waits for the slowest one."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
 def resolve_compute(
     device: str = "auto",
     threads: int | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from synthaug.compute import ComputeUnavailable, resolve_compute, torch_threads
+from synthaug.compute import ComputeUnavailable, resolve_compute, spare_one_core, torch_threads
 
 
 def test_cuda_requested_without_a_gpu_names_the_setting_to_change(monkeypatch):
@@ -36,3 +36,10 @@ def test_channels_last_and_bf16_on_request():
     assert x.is_contiguous(memory_format=torch.channels_last)
     with compute.autocast():
         assert torch.nn.Linear(4, 4)(torch.rand(2, 4)).dtype == torch.bfloat16
+
+
+def test_spare_one_core_leaves_a_core_free_but_never_goes_below_one(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert spare_one_core() == 3
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert spare_one_core() == 1

@@ -211,8 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500], help="labeled images per class")
     parser.add_argument("--budget-minutes", type=float, default=10.0, help="GAN training budget per size")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (at least 2; 3+ for the targets)")
-    parser.add_argument("--report-steps", type=int, default=None, help="optimizer steps per classifier (default: "
-                        "the report's rule, epochs over the train split with a floor)")  # fmt: skip
+    parser.add_argument(
+        "--report-steps",
+        type=int,
+        default=1200,
+        help="optimizer steps per classifier (default 1200: at 100/class and 200 steps real + classic scored far "
+        "below real alone on val, still below at 600; measured on held-out Fashion-MNIST train images, never the test "
+        "split)",
+    )
     parser.add_argument("--width", type=int, default=16, help="reference classifier width")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: every core)")
     parser.add_argument("--device", default="auto", help="GAN device: auto, cpu or cuda")

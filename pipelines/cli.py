@@ -255,11 +255,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _latest_metadata(instance, asset: str, batch_id: str) -> dict | None:
+def _latest_metadata(instance, asset: str, batch_id: str | None = None) -> dict | None:
     from dagster import AssetKey, AssetRecordsFilter
 
+    partitions = [batch_id] if batch_id is not None else None
     records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[batch_id]), limit=1
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=partitions), limit=1
     ).records
     if not records:
         return None
@@ -282,6 +283,36 @@ def _print_summary(instance) -> None:
             removed = ", ".join(f"{r} {n}" for r, n in clean["removed_by_reason"].items() if n) or "none"
             counts = f"{clean['num_kept']} kept of {clean['num_images']} (removed: {removed})"
             print(f"clean_images[{batch_id}]: {counts} -> {clean['path']}")
+    for line in _model_lines(instance):
+        print(line)
+
+
+def _model_lines(instance) -> list[str]:
+    """The model stages' headline numbers: extractor accuracy, GAN steps and quality, synthetic set size."""
+    lines = []
+    extractor = _latest_metadata(instance, "feature_extractor")
+    if extractor is not None and extractor.get("val_accuracy") is not None:
+        lines.append(f"feature_extractor: val accuracy {extractor['val_accuracy']:.3f} -> {extractor['path']}")
+    gan = _latest_metadata(instance, "gan_checkpoint")
+    if gan is not None:
+        quality = [
+            f"{name} {gan[name]:.3f} (real-vs-real {gan[name + '_floor']:.3f})"
+            for name in ("fid", "cas")
+            if gan.get(name) is not None and gan.get(name + "_floor") is not None
+        ]
+        if gan.get("cas_ratio") is not None:
+            quality.append(f"CAS ratio {gan['cas_ratio']:.2f}")
+        trained = f"step {gan['step']:,} after {gan['train_minutes']} training minutes"
+        print_quality = f"; {', '.join(quality)}" if quality else ""
+        lines.append(f"gan_checkpoint: {trained}{print_quality} -> {gan['path']}")
+    synthetic = _latest_metadata(instance, "synthetic_images")
+    if synthetic is not None:
+        lines.append(
+            f"synthetic_images: {synthetic['images']} accepted of {synthetic['planned']} planned (confidence "
+            f"rejections {synthetic['confidence_rejection_rate']:.1%}, memorized {synthetic['memorized']}) "
+            f"-> {synthetic['path']}"
+        )
+    return lines
 
 
 def _print_verdict(instance) -> None:

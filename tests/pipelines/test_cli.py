@@ -54,6 +54,8 @@ def test_demo_data_then_run_ingests_every_batch_into_the_instance(cli_env, tmp_p
     assert run.returncode == 0, run.stderr
     assert "raw_images[fmnist-001]: 40 ok, 0 bad of 40 files" in run.stdout
     assert "dagster dev -w workspace.yaml" in run.stdout
+    assert "gan_checkpoint: step 2 after" in run.stdout  # the model stages are summarized too
+    assert "feature_extractor: val accuracy" in run.stdout
     verdict = run.stdout[run.stdout.rindex("\naugmentation_report: ") + 1 :]
     assert verdict.startswith(("augmentation_report: RECOMMENDED", "augmentation_report: NOT RECOMMENDED"))
     assert "report.json" in verdict and verdict.index("report.json") < verdict.index("dagster dev -w workspace.yaml")

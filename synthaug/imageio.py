@@ -118,6 +118,12 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError("too_many_pixels", f"image exceeds PIL's decompression-bomb limit: {exc}") from None
     except UnidentifiedImageError:
+        if claimed := _claimed_format(data):
+            raise ImageDecodeError(
+                "unreadable",
+                f"the file starts like a {claimed} but its header is invalid (for example a zero width or height, "
+                "or a damaged header); re-export or replace the file",
+            ) from None
         raise ImageDecodeError(
             "not_an_image", "the content is not a recognised image format (PNG, JPEG, GIF, WebP, BMP, TIFF)"
         ) from None
@@ -156,6 +162,22 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension
         notes.append("16-bit colour scaled to 8-bit")
     pixels = _canonical_pixels(img, notes)
     return DecodedImage(pixels=pixels, format=fmt, notes=notes)
+
+
+_MAGIC_NUMBERS = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (PNG_SIGNATURE, "PNG"),
+    (b"GIF8", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def _claimed_format(data: bytes) -> str | None:
+    """The format a file's magic number claims (so a broken header is not reported as 'not an image')."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((fmt for magic, fmt in _MAGIC_NUMBERS if data.startswith(magic)), None)
 
 
 def _decode_jpeg_strict(data: bytes, img: Image.Image) -> np.ndarray | None:

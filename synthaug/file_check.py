@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from synthaug.hashing import file_hash, pixel_hash, stable_id
 from synthaug.imageio import ImageDecodeError, decode_image
-from synthaug.landing import LandedFile, is_valid_utf8, printable
+from synthaug.landing import LandedFile, has_control_characters, is_valid_utf8, printable
 
 RAW_FIELDS = (
     "image_id",
@@ -99,9 +99,13 @@ def ingest_file(ctx: IngestContext, f: LandedFile) -> tuple[dict, bytes | None]:
 
 
 def _name_notes(rel_path: str) -> list[str]:
-    if is_valid_utf8(rel_path):
-        return []
-    return ["file name is not valid UTF-8: source_path shows the undecodable bytes as \\x escapes"]
+    """Notes on a file name that the manifest cannot show as it is (rename the file to drop them)."""
+    notes = []
+    if not is_valid_utf8(rel_path):
+        notes.append("file name is not valid UTF-8: source_path shows the undecodable bytes as \\x escapes")
+    if has_control_characters(rel_path):
+        notes.append("file name contains control characters: source_path shows them as \\x escapes")
+    return notes
 
 
 class _Refused(Exception):
@@ -124,6 +128,12 @@ def _read_landed(path: str, is_symlink: bool, ctx: IngestContext) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _Refused("refused", "not a regular file (device, socket or pipe)")
+        if st.st_nlink > 1:
+            raise _Refused(
+                "refused",
+                f"the file is a hard link ({st.st_nlink} names share its content, possibly outside the landing "
+                "folder); copy the file into the batch instead",
+            )
         if st.st_size > ctx.max_file_bytes:
             raise _Refused(
                 "file_too_large", f"file is {st.st_size:,} bytes, over the {ctx.max_file_bytes:,}-byte limit"

@@ -242,9 +242,16 @@ def is_valid_utf8(text: str) -> bool:
     return True
 
 
+def has_control_characters(text: str) -> bool:
+    """True when `text` holds a control character (a newline or terminal escape in a file name)."""
+    return _CONTROL_CHARS.search(text) is not None
+
+
 def printable(text: str) -> str:
-    """A file name as valid UTF-8, with undecodable bytes shown as `\\xNN` escapes."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A file name as valid UTF-8 on one line: undecodable bytes and control characters shown as `\\xNN`
+    escapes, so a hostile name cannot break a manifest row, a log line or a Markdown table."""
+    decoded = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", decoded)
 
 
 def _read_labels_csv(path: Path, warnings: list[str]) -> dict[str, str]:

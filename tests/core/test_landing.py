@@ -272,7 +272,7 @@ def test_folder_label_with_control_characters_is_dropped_with_a_warning(landing)
     scan = scan_batch(batch, landing)
     assert by_path(scan) == {"bad\x01name/a.png": LandedFile("bad\x01name/a.png", None, None)}
     assert scan.warnings == [
-        "bad\x01name/a.png: folder label ignored: label 'bad\\x01name' contains control characters"
+        "bad\\x01name/a.png: folder label ignored: label 'bad\\x01name' contains control characters"
     ]
 
 

@@ -4,10 +4,20 @@
 # (tests/pipelines/test_postgres.py, test_browser.py). Safe to run again: it only does what is missing.
 # The Dagster instance in DAGSTER_HOME gets config/dagster.yaml (SQLite), or with SYNTHAUG_INSTANCE=postgres
 # config/dagster.postgres.yaml (needs SYNTHAUG_PG_HOST, _PORT, _USER, _PASSWORD, _DB).
+#   bash scripts/setup.sh            # everything: what the pipeline needs, plus the test tools and services
+#   bash scripts/setup.sh --runtime  # only what the pipeline needs (the demo): no PostgreSQL, Chromium, dev tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist postgresql chromium)
+RUNTIME_ONLY=0
+[ "${1:-}" = "--runtime" ] && RUNTIME_ONLY=1
+if ((RUNTIME_ONLY)); then
+  APT_PACKAGES=(dataset-fashion-mnist)
+  EXTRAS=""
+else
+  APT_PACKAGES=(dataset-fashion-mnist postgresql chromium)
+  EXTRAS="[dev]"
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -29,13 +39,15 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
+# The stamp records what was installed for which pyproject.toml: "<hash> dev" satisfies both kinds of set-up.
 stamp=.venv/.synthaug-install-stamp
-want="$(cat pyproject.toml | sha256sum | cut -c1-64)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing synthaug and its dependencies into .venv (torch is large; first time takes minutes)"
-  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+hash="$(sha256sum pyproject.toml | cut -c1-64)"
+have="$(cat "$stamp" 2>/dev/null || true)"
+if [ "$have" != "$hash dev" ] && { ((!RUNTIME_ONLY)) || [ "$have" != "$hash runtime" ]; }; then
+  echo "setup: installing synthaug${EXTRAS} and its dependencies into .venv (torch is large; first time takes minutes)"
+  .venv/bin/pip install --quiet --disable-pip-version-check -e ".${EXTRAS}" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import synthaug, dagster, dagster_postgres, torch, albumentations" || { echo "setup: install failed" >&2; exit 1; }
-  echo "$want" > "$stamp"
+  if ((RUNTIME_ONLY)); then echo "$hash runtime" > "$stamp"; else echo "$hash dev" > "$stamp"; fi
 fi
 
 .venv/bin/python -c "from pipelines.cli import prepare_dagster_home; prepare_dagster_home()"

@@ -15,7 +15,6 @@ Confidence intervals are Student t intervals over seeds; the gain (c) − (b) is
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
@@ -27,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from synthaug.atomic import atomic_write_bytes
-from synthaug.gan.sampling import sample_grid_png
+from synthaug.gan.sampling import label_font, png_bytes, sample_grid_png
 from synthaug.layout import DataLayout
 from synthaug.metrics.cas import classification_accuracy_score
 from synthaug.metrics.classifier import ClassifierConfig, as_float, logits, train_classifier
@@ -639,16 +638,6 @@ def build_report(
 # pictures and output
 
 
-def _font() -> ImageFont.ImageFont:
-    return ImageFont.load_default()
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
-
-
 def arms_plot_png(report: AugmentationReport, *, width: int = 560, row: int = 34) -> bytes:
     """Dot plot of each arm's mean test and val accuracy with its 95% CI as a bar; PNG bytes."""
     arms = list(report.arms.values())
@@ -657,8 +646,8 @@ def arms_plot_png(report: AugmentationReport, *, width: int = 560, row: int = 34
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     if not arms:
-        draw.text((10, 10), "no arms were trained (unlabeled data)", fill=(0, 0, 0), font=_font())
-        return _png(canvas)
+        draw.text((10, 10), "no arms were trained (unlabeled data)", fill=(0, 0, 0), font=label_font())
+        return png_bytes(canvas)
     values = [v for a in arms for i in (a.test, a.val) for v in (i.low, i.high, i.mean) if v is not None]
     lo, hi = min(values), max(values)
     pad = max((hi - lo) * 0.1, 0.005)
@@ -671,13 +660,13 @@ def arms_plot_png(report: AugmentationReport, *, width: int = 560, row: int = 34
     for frac in np.linspace(0, 1, 5):
         v = lo + frac * (hi - lo)
         draw.line((x(v), top - 4, x(v), bottom), fill=(225, 225, 225))
-        draw.text((x(v) - 14, bottom + 4), f"{100 * v:.1f}%", fill=(0, 0, 0), font=_font())
-    draw.text((left, 4), "accuracy, mean and 95% CI over seeds", fill=(0, 0, 0), font=_font())
+        draw.text((x(v) - 14, bottom + 4), f"{100 * v:.1f}%", fill=(0, 0, 0), font=label_font())
+    draw.text((left, 4), "accuracy, mean and 95% CI over seeds", fill=(0, 0, 0), font=label_font())
     y = top
     for arm in arms:
         for split, interval in (("test", arm.test), ("val", arm.val)):
             colour = _COLOURS[arm.key] if split == "test" else tuple(c // 2 + 127 for c in _COLOURS[arm.key])
-            draw.text((6, y + row // 2 - 6), f"({arm.key}) {arm.name} [{split}]", fill=(0, 0, 0), font=_font())
+            draw.text((6, y + row // 2 - 6), f"({arm.key}) {arm.name} [{split}]", fill=(0, 0, 0), font=label_font())
             cy = y + row // 2
             if interval.low is not None and interval.high is not None:
                 draw.line((x(interval.low), cy, x(interval.high), cy), fill=colour, width=3)
@@ -685,7 +674,7 @@ def arms_plot_png(report: AugmentationReport, *, width: int = 560, row: int = 34
                     draw.line((x(end), cy - 5, x(end), cy + 5), fill=colour, width=2)
             draw.ellipse((x(interval.mean) - 4, cy - 4, x(interval.mean) + 4, cy + 4), fill=colour)
             y += row
-    return _png(canvas)
+    return png_bytes(canvas)
 
 
 def per_class_plot_png(report: AugmentationReport, *, bar: int = 9, width: int = 560) -> bytes:
@@ -698,23 +687,25 @@ def per_class_plot_png(report: AugmentationReport, *, bar: int = 9, width: int =
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     if not arms:
-        draw.text((10, 10), "no per-class accuracy without labels", fill=(0, 0, 0), font=_font())
-        return _png(canvas)
+        draw.text((10, 10), "no per-class accuracy without labels", fill=(0, 0, 0), font=label_font())
+        return png_bytes(canvas)
     short = {"a": "real", "b": "+ classic", "c": "+ classic + synthetic"}
     for i, arm in enumerate(arms):
         draw.rectangle((left + 130 * i, 6, left + 130 * i + 10, 16), fill=_COLOURS[arm.key])
-        draw.text((left + 130 * i + 14, 5), f"({arm.key}) {short[arm.key]}", fill=(0, 0, 0), font=_font())
+        draw.text((left + 130 * i + 14, 5), f"({arm.key}) {short[arm.key]}", fill=(0, 0, 0), font=label_font())
     for r, name in enumerate(classes):
         y0 = top + r * group
-        draw.text((4, y0 + group // 2 - 8), name[:18], fill=(0, 0, 0), font=_font())
+        draw.text((4, y0 + group // 2 - 8), name[:18], fill=(0, 0, 0), font=label_font())
         for i, arm in enumerate(arms):
             value = arm.per_class_test.get(name)
             y = y0 + i * bar
             if value is None:
                 continue
             draw.rectangle((left, y, left + value * (right - left), y + bar - 2), fill=_COLOURS[arm.key])
-            draw.text((left + value * (right - left) + 3, y - 2), f"{100 * value:.0f}", fill=(0, 0, 0), font=_font())
-    return _png(canvas)
+            draw.text(
+                (left + value * (right - left) + 3, y - 2), f"{100 * value:.0f}", fill=(0, 0, 0), font=label_font()
+            )
+    return png_bytes(canvas)
 
 
 def samples_png(data: ReportData, per_class: int = 8) -> bytes | None:

@@ -65,11 +65,13 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()
 
 
-def _font() -> ImageFont.ImageFont:
+def label_font() -> ImageFont.ImageFont:
+    """Pillow's built-in bitmap font, for labels on the plots (no font files needed)."""
     return ImageFont.load_default()
 
 
-def _png(image: Image.Image) -> bytes:
+def png_bytes(image: Image.Image) -> bytes:
+    """An image as optimized PNG bytes, for metadata and report files."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
@@ -94,11 +96,11 @@ def sample_grid_png(
     width = label_w + 2 * per_class * size + gap
     canvas = Image.new("RGB", (width, header + len(classes) * size), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    draw.text((label_w, 1), "real", fill=(0, 0, 0), font=_font())
-    draw.text((label_w + per_class * size + gap, 1), "generated", fill=(0, 0, 0), font=_font())
+    draw.text((label_w, 1), "real", fill=(0, 0, 0), font=label_font())
+    draw.text((label_w + per_class * size + gap, 1), "generated", fill=(0, 0, 0), font=label_font())
     for row, (c, name) in enumerate(zip(classes, names, strict=True)):
         top = header + row * size
-        draw.text((2, top + size // 2 - 6), name, fill=(0, 0, 0), font=_font())
+        draw.text((2, top + size // 2 - 6), name, fill=(0, 0, 0), font=label_font())
         for side, (pixels, labels) in enumerate(((real_u8, real_labels), (fake_u8, fake_labels))):
             picks = np.flatnonzero(labels.numpy() == c)[:per_class]
             for j, i in enumerate(picks):
@@ -106,7 +108,7 @@ def sample_grid_png(
                 if scale != 1:
                     tile = tile.resize((size, size), Image.NEAREST)
                 canvas.paste(tile.convert("RGB"), (label_w + side * (per_class * size + gap) + j * size, top))
-    return _png(canvas)
+    return png_bytes(canvas)
 
 
 def loss_curve_png(
@@ -119,8 +121,8 @@ def loss_curve_png(
     left, right, top, bottom = 52, width - 10, 10, height - 28
     draw.rectangle((left, top, right, bottom), outline=(0, 0, 0))
     if not history or not keys:
-        draw.text((left + 10, top + 10), "no training steps yet", fill=(0, 0, 0), font=_font())
-        return _png(canvas)
+        draw.text((left + 10, top + 10), "no training steps yet", fill=(0, 0, 0), font=label_font())
+        return png_bytes(canvas)
     steps = np.asarray([row["step"] for row in history], dtype=float)
     series = {k: np.asarray([row.get(k, np.nan) for row in history], dtype=float) for k in keys}
     values = np.concatenate([v[np.isfinite(v)] for v in series.values()] + [np.zeros(0)])
@@ -138,11 +140,11 @@ def loss_curve_png(
         y = y_lo + frac * (y_hi - y_lo)
         ypix = bottom - frac * (bottom - top)
         draw.line((left, ypix, right, ypix), fill=(230, 230, 230))
-        draw.text((2, ypix - 6), f"{y:.2f}", fill=(0, 0, 0), font=_font())
+        draw.text((2, ypix - 6), f"{y:.2f}", fill=(0, 0, 0), font=label_font())
         x = x_lo + frac * (x_hi - x_lo)
         xpix = left + frac * (right - left)
-        draw.text((xpix - 12, bottom + 4), f"{x:,.0f}", fill=(0, 0, 0), font=_font())
-    draw.text(((left + right) // 2 - 12, height - 12), "step", fill=(0, 0, 0), font=_font())
+        draw.text((xpix - 12, bottom + 4), f"{x:,.0f}", fill=(0, 0, 0), font=label_font())
+    draw.text(((left + right) // 2 - 12, height - 12), "step", fill=(0, 0, 0), font=label_font())
     for i, (key, ys) in enumerate(series.items()):
         colour = _COLOURS[i % len(_COLOURS)]
         ok = np.isfinite(ys)
@@ -152,5 +154,5 @@ def loss_curve_png(
         elif points:
             draw.ellipse((points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2), fill=colour)
         draw.line((right - 110, top + 8 + 12 * i, right - 95, top + 8 + 12 * i), fill=colour, width=2)
-        draw.text((right - 90, top + 2 + 12 * i), key, fill=(0, 0, 0), font=_font())
-    return _png(canvas)
+        draw.text((right - 90, top + 2 + 12 * i), key, fill=(0, 0, 0), font=label_font())
+    return png_bytes(canvas)

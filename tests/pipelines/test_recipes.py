@@ -4,7 +4,6 @@ new data arrived, change a threshold and rerun one stage (exactly its downstream
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from pipelines import cli
 from pipelines.definitions import defs
 from pipelines.sensors import landing_sensor, training_growth_sensor
 from resources.storage import LandingResource, StorageResource
+from tests.pipelines.services import dagster_daemon
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -303,12 +303,7 @@ def test_backfill_every_batch_from_the_cli(env, tmp_path, landing, data_root, ma
         run_ids = [r.run_id for r in queued]
 
     log = tmp_path / "daemon.log"
-    with open(log, "w") as out:
-        daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO, env=daemon_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    with dagster_daemon(daemon_env, log):
         deadline = time.monotonic() + 300
         while True:
             with _instance(env) as instance:
@@ -317,13 +312,6 @@ def test_backfill_every_batch_from_the_cli(env, tmp_path, landing, data_root, ma
                 break
             assert time.monotonic() < deadline, f"backfill runs not finished after 300 s:\n{log.read_text()[-3000:]}"
             time.sleep(1)
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
     assert all(r.status == DagsterRunStatus.SUCCESS for r in runs), log.read_text()[-3000:]
     with _instance(env) as instance:
         for name in ("clean_images", "training_tensors"):

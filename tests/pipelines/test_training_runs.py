@@ -17,6 +17,7 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from assets.gan_checkpoint import GPU_POOL
 from pipelines.cli import prepare_dagster_home
 from synthaug.gan.checkpoints import list_checkpoints, load_file
+from tests.pipelines.services import dagster_daemon
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -127,13 +128,8 @@ def test_three_training_requests_queued_at_once_run_one_at_a_time(trained_env, t
         run_ids = {r.run_id for r in queued}
 
     log = tmp_path / "daemon.log"
-    with open(log, "w") as out:
-        daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
     most_at_once = 0
-    try:
+    with dagster_daemon(env, log):
         deadline = time.monotonic() + 540
         while True:
             with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
@@ -144,13 +140,6 @@ def test_three_training_requests_queued_at_once_run_one_at_a_time(trained_env, t
                 break
             assert time.monotonic() < deadline, f"runs still not finished after 540 s:\n{log.read_text()[-3000:]}"
             time.sleep(0.5)
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
 
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         records = instance.get_run_records(RunsFilter(run_ids=list(run_ids)))

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from assets.partitions import BATCHES, batch_partitions
 from resources.storage import StorageResource
+from synthaug.atomic import StorageError
 from synthaug.clean_sets import CleanSummary, MissingUpstream, clean_batch
 from synthaug.cleaning import REASONS, CleanRules
 from synthaug.layout import DataLayout
@@ -102,7 +103,7 @@ def clean_images(
     try:
         with exclusive_lock(layout.lock_path(f"clean_images-{batch_id}"), what=f"clean_images for batch {batch_id}"):
             summary = clean_batch(layout, arrival, batch_id, rules, config.workers, _feature_logger(context))
-    except MissingUpstream as exc:
+    except (MissingUpstream, StorageError) as exc:
         raise Failure(description=str(exc)) from exc
     removed = summary.total - summary.kept
     share = removed / summary.total if summary.total else 1.0

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResu
 
 from assets.partitions import BATCHES
 from resources.storage import StorageResource
+from synthaug.atomic import StorageError
 from synthaug.locking import exclusive_lock
 from synthaug.norm_stats import compute_normalization_stats, write_normalization_stats
 
@@ -32,6 +33,8 @@ def normalization_stats(context: AssetExecutionContext, storage: StorageResource
             path = write_normalization_stats(layout, stats)
     except ValueError as exc:
         raise Failure(description=f"normalization_stats: {exc}") from exc
+    except StorageError as exc:
+        raise Failure(description=str(exc)) from exc
     if stats.missing_batches:
         context.log.warning(f"batches without training tensors are left out: {list(stats.missing_batches)}")
     return MaterializeResult(

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from assets.partitions import batch_partitions
 from resources.storage import LandingResource, StorageResource
+from synthaug.atomic import StorageError
 from synthaug.imageio import DEFAULT_MAX_PIXELS
 from synthaug.ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, IngestSummary, ingest_batch
 from synthaug.layout import DataLayout
@@ -74,9 +75,12 @@ def raw_images(
         context.log.info(describe(f"ingest {batch_id} (files)", done, total, elapsed))
 
     options = IngestOptions(config.max_pixels, config.max_file_bytes, config.workers)
-    with exclusive_lock(layout.lock_path(f"raw_images-{batch_id}"), what=f"raw_images for batch {batch_id}"):
-        context.log.info(f"ingesting {batch_dir}")
-        summary = ingest_batch(batch_dir, layout, landing.path, options, progress)
+    try:
+        with exclusive_lock(layout.lock_path(f"raw_images-{batch_id}"), what=f"raw_images for batch {batch_id}"):
+            context.log.info(f"ingesting {batch_dir}")
+            summary = ingest_batch(batch_dir, layout, landing.path, options, progress)
+    except StorageError as exc:
+        raise Failure(description=str(exc)) from exc
     for warning in summary.warnings:
         context.log.warning(f"{batch_id}: {warning}")
     if summary.total == 0:

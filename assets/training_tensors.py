@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from assets.partitions import batch_partitions
 from resources.storage import StorageResource
+from synthaug.atomic import StorageError
 from synthaug.augment import AugmentPolicy
 from synthaug.layout import DataLayout
 from synthaug.locking import exclusive_lock
@@ -109,7 +110,7 @@ def training_tensors(
     try:
         with exclusive_lock(layout.lock_path(f"training_tensors-{batch_id}"), what=f"tensors of batch {batch_id}"):
             summary = build_tensors(layout, batch_id, tensor_config, config.workers, progress)
-    except MissingCleanSet as exc:
+    except (MissingCleanSet, StorageError) as exc:
         raise Failure(description=str(exc)) from exc
     if sum(summary.counts.values()) == 0:
         context.log.warning(f"batch {batch_id}: the clean set is empty; its shards are empty")

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from synthaug.atomic import storage_error
+
 
 class LockTimeout(RuntimeError):
     """Another process held the lock for longer than we were willing to wait."""
@@ -22,8 +24,11 @@ def exclusive_lock(path: Path, *, timeout_s: float = 3600.0, what: str = "this o
     Waits up to `timeout_s`, then raises `LockTimeout` naming the lock file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise storage_error(path, exc) from exc
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -4,9 +4,7 @@ rows and no extra files or generations visible to readers."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,51 +28,16 @@ from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
 from pipelines.sensors import landing_sensor
 from resources.storage import LandingResource, StorageResource
+from tests.reliability.outputs import TINY, assert_nothing_stray, dagster_home, data_tree
 
-REPO = Path(__file__).resolve().parents[2]
 PER_BATCH = [raw_images, clean_images, training_tensors]
-TINY = {
-    "ops": {
-        "raw_images": {"config": {"workers": 1}},
-        "clean_images": {"config": {"workers": 1}},
-        "training_tensors": {"config": {"workers": 1, "size": 16, "copies": 2, "shard_size": 8}},
-    }
-}
 
 
 @pytest.fixture
 def disk_instance(tmp_path: Path) -> Iterator[DagsterInstance]:
     """The instance a user gets: SQLite under a DAGSTER_HOME holding the project's config/dagster.yaml."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(REPO / "config" / "dagster.yaml", home / "dagster.yaml")
-    with DagsterInstance.from_config(str(home)) as instance:
+    with DagsterInstance.from_config(str(dagster_home(tmp_path / "dagster_home"))) as instance:
         yield instance
-
-
-def data_tree(root: Path) -> dict[str, str]:
-    """sha256 of every file under the data root by relative path; a tensor generation's name reads `<generation>`
-    (each materialization gets a fresh name by design) and `current.json` is compared without that name."""
-    tree: dict[str, str] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).parts
-        data = path.read_bytes()
-        if rel[0] == "tensors" and len(rel) > 3:
-            rel = (*rel[:2], "<generation>", *rel[3:])
-        if rel[0] == "tensors" and rel[-1] == "current.json":
-            data = json.dumps(json.loads(data) | {"generation": "<generation>"}).encode()
-        tree["/".join(rel)] = hashlib.sha256(data).hexdigest()
-    return tree
-
-
-def assert_nothing_stray(root: Path) -> None:
-    """Readers see one tensor generation per batch, and no hidden temporary or staging file is left."""
-    hidden = [p for p in root.rglob(".*") if p.parent != root / ".locks" and p != root / ".locks"]
-    assert not hidden, f"temporary files left behind: {hidden}"
-    for batch in (root / "tensors").iterdir() if (root / "tensors").is_dir() else []:
-        generations = [p.name for p in batch.iterdir() if p.is_dir()]
-        current = json.loads((batch / "current.json").read_text())["generation"]
-        assert generations == [current], f"{batch}: generations {generations}, current {current}"
 
 
 def assert_no_duplicate_rows(root: Path, batch_id: str, landed_files: int) -> None:

@@ -23,9 +23,8 @@ from assets.training_tensors import training_tensors
 from resources.storage import LandingResource, StorageResource
 from synthaug.layout import DataLayout
 from synthaug.tensors import current_tensors
-from tests.reliability.outputs import TINY, assert_nothing_stray, dagster_home, data_tree
+from tests.reliability.outputs import REPO, TINY, assert_nothing_stray, dagster_home, data_tree
 
-REPO = Path(__file__).resolve().parents[2]
 STAGES = {"raw_images": raw_images, "clean_images": clean_images, "training_tensors": training_tensors}
 
 _RUN_AT_BARRIER = textwrap.dedent(
@@ -49,12 +48,15 @@ _RUN_AT_BARRIER = textwrap.dedent(
 
 
 def _start(asset: str, home: Path, data_root: Path, landing: Path, barrier: Path, name: str) -> subprocess.Popen:
+    """Start one run in its own interpreter; it waits at `barrier` until the other has started too. Output goes to
+    `<barrier>/../<name>.log` (a pipe could fill and block a run while it holds the lock the other waits for)."""
     config = {"ops": {asset: TINY["ops"][asset]}}
     code = _RUN_AT_BARRIER.format(asset=asset, config=repr(config))
-    return subprocess.Popen(
-        [sys.executable, "-c", code, str(home), str(data_root), str(landing), str(barrier), name],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    with open(barrier.parent / f"{name}.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, str(home), str(data_root), str(landing), str(barrier), name],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
 
 
 def _step_window(instance: DagsterInstance, run_id: str) -> tuple[float, float, str]:
@@ -100,10 +102,11 @@ def test_two_runs_of_one_partition_at_once_end_as_one_uninterrupted_run(
     barrier.mkdir()
     procs = [_start(asset, home, data_root, landing, barrier, name) for name in ("first", "second")]
     outcomes = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err[-3000:]
-        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    for proc, name in zip(procs, ("first", "second"), strict=True):
+        proc.wait(timeout=120)
+        output = (tmp_path / f"{name}.log").read_text()
+        assert proc.returncode == 0, output[-3000:]
+        outcomes.append(json.loads(next(line for line in output.splitlines() if line.startswith('{"run_id"'))))
     assert all(o["success"] for o in outcomes), outcomes
 
     with DagsterInstance.from_config(str(home)) as instance:

@@ -13,6 +13,10 @@ from pathlib import Path
 class StorageError(OSError):
     """A write under the data root failed; the message names the path and what to do."""
 
+    def __str__(self) -> str:
+        """The message alone: OSError's form would prefix `[Errno N]` and repeat the path at the end."""
+        return str(self.strerror)
+
 
 _ADVICE = {
     errno.ENOSPC: "the disk is full: free space on that filesystem and rerun",

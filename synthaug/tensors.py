@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synthaug.atomic import atomic_output, atomic_write_bytes
+from synthaug.atomic import atomic_output, atomic_write_bytes, storage_error
 from synthaug.augment import Augmenter, AugmentPolicy
 from synthaug.imageio import decode_image
 from synthaug.layout import DataLayout
@@ -416,7 +416,10 @@ def build_tensors(
     generation = f"g-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     staging = tensors_dir / f".{generation}.partial"
     _remove_stale(tensors_dir, keep=_current_generation(layout, batch_id))
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise storage_error(staging, exc) from exc
     try:
         summary = _write_generation(layout, batch_id, config, rows, classes, local, staging, workers, progress)
         meta = {
@@ -437,13 +440,21 @@ def build_tensors(
         meta_bytes = (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode()
         atomic_write_bytes(staging / "meta.json", meta_bytes)
         final = layout.tensors_generation(batch_id, generation)
-        os.rename(staging, final)
+        try:
+            os.rename(staging, final)
+        except OSError as exc:
+            raise storage_error(final, exc) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     data_version = hashlib.sha256(meta_bytes).hexdigest()[:16]
     pointer = {"generation": generation, "data_version": data_version}
-    atomic_write_bytes(layout.tensors_pointer(batch_id), (json.dumps(pointer) + "\n").encode())
+    try:
+        atomic_write_bytes(layout.tensors_pointer(batch_id), (json.dumps(pointer) + "\n").encode())
+    except BaseException:
+        if _current_generation(layout, batch_id) != generation:
+            shutil.rmtree(final, ignore_errors=True)
+        raise
     _remove_stale(tensors_dir, keep=generation)
     return TensorSummary(
         batch_id=batch_id,

@@ -3,8 +3,9 @@
 Mechanism: the data root is a REAL small tmpfs mounted for each test (the tests run as root in a
 container). "Disk full" fills it with a filler file, so writes fail with the kernel's own ENOSPC, either
 at the first byte (`full`) or part-way through a stage's outputs (`partial`: a few pages left free);
-"read-only" remounts it with `mount -o remount,ro` (root ignores chmod), so writes fail with EROFS.
-Where mounting is not permitted the tests are skipped with the reason.
+or exactly at the tensors pointer; "read-only" remounts it with `mount -o remount,ro`, or bind-mounts one
+stage folder read-only (root ignores chmod), so writes fail with EROFS. Where mounting is not permitted
+the tests are skipped with the reason.
 
 After each fault: the run fails with a Dagster Failure whose message names a path under the data root,
 says what happened and what to do; every file under the data root (hidden temporaries included) is as

@@ -8,7 +8,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -62,23 +63,36 @@ def prepare_dagster_home() -> Path:
             f"synthaug: {target} configures {found} instance, but SYNTHAUG_INSTANCE={kind}; point DAGSTER_HOME at "
             f"another folder, or delete {target} to have it replaced by {INSTANCE_TEMPLATES[kind]}"
         )
-    ensure_pool_limits()
     return home
 
 
-def ensure_pool_limits() -> None:
+def ensure_pool_limits(instance) -> None:
     """Write the `gpu` pool's limit into the instance before any training is queued.
 
     Dagster 1.13's run queue writes a pool's default limit only on the first pass that sees a run needing it, and
     on that same pass treats the pool as unlimited: three trainings queued on a fresh instance would all start."""
-    from dagster import DagsterInstance
-
     from assets.gan_checkpoint import GPU_POOL
 
+    storage = instance.event_log_storage
+    if GPU_POOL not in storage.get_concurrency_keys():
+        storage.initialize_concurrency_limit_to_default(GPU_POOL)
+
+
+def setup_instance() -> Path:
+    """Prepare `DAGSTER_HOME` and write the pool limits, for set-up scripts; returns the home folder."""
+    home = prepare_dagster_home()
+    with open_instance():
+        return home
+
+
+@contextmanager
+def open_instance() -> Iterator:
+    """The instance of `DAGSTER_HOME`, with the `gpu` pool's limit written (every command that uses it opens it so)."""
+    from dagster import DagsterInstance
+
     with DagsterInstance.get() as instance:
-        storage = instance.event_log_storage
-        if GPU_POOL not in storage.get_concurrency_keys():
-            storage.initialize_concurrency_limit_to_default(GPU_POOL)
+        ensure_pool_limits(instance)
+        yield instance
 
 
 def _load_run_config(path: str | None) -> dict:
@@ -143,10 +157,8 @@ def register_batches(instance, quiet_period_s: float) -> list[str]:
 
 def cmd_register(args: argparse.Namespace) -> int:
     """Register complete landed batches as partitions, without materializing anything."""
-    from dagster import DagsterInstance
-
     prepare_dagster_home()
-    with DagsterInstance.get() as instance:
+    with open_instance() as instance:
         new = register_batches(instance, args.quiet_period)
     print(f"{len(new)} new batch(es) registered")
     return 0
@@ -210,11 +222,10 @@ def _materialize(
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     """Materialize a selection of assets for some or all registered batches."""
-    from dagster import DagsterInstance
 
     home = prepare_dagster_home()
     run_config = _load_run_config(args.config)
-    with DagsterInstance.get() as instance:
+    with open_instance() as instance:
         failures = _materialize(instance, args.select.split(","), args.partition, run_config, only_missing=args.missing)
     _print_ui_hint(home)
     return 1 if failures else 0
@@ -222,14 +233,13 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Register landed batches, then materialize every asset for every batch not yet done."""
-    from dagster import DagsterInstance
 
     from pipelines.definitions import defs
 
     home = prepare_dagster_home()
     run_config = _load_run_config(args.config)
     selection = [k.to_user_string() for k in defs.resolve_asset_graph().toposorted_asset_keys]
-    with DagsterInstance.get() as instance:
+    with open_instance() as instance:
         register_batches(instance, args.quiet_period)
         failures = _materialize(instance, selection, None, run_config, only_missing=not args.all)
         _print_summary(instance)
@@ -240,13 +250,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show landed batches, which are registered, and which are materialized per asset."""
-    from dagster import AssetKey, DagsterInstance
+    from dagster import AssetKey
 
     from assets.partitions import BATCHES
     from synthaug.landing import list_batch_folders
 
     prepare_dagster_home()
-    with DagsterInstance.get() as instance:
+    with open_instance() as instance:
         registered = set(instance.get_dynamic_partitions(BATCHES))
         done = instance.get_materialized_partitions(AssetKey("raw_images"))
         for batch_id in sorted(set(list_batch_folders(settings.landing_dir())) | registered):

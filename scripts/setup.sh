@@ -50,5 +50,5 @@ if [ "$have" != "$hash dev" ] && { ((!RUNTIME_ONLY)) || [ "$have" != "$hash runt
   if ((RUNTIME_ONLY)); then echo "$hash runtime" > "$stamp"; else echo "$hash dev" > "$stamp"; fi
 fi
 
-.venv/bin/python -c "from pipelines.cli import prepare_dagster_home; prepare_dagster_home()"
+.venv/bin/python -c "from pipelines.cli import setup_instance; setup_instance()"
 echo "setup: .venv ready"

@@ -15,7 +15,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from assets.gan_checkpoint import GPU_POOL
-from pipelines.cli import prepare_dagster_home
+from pipelines.cli import setup_instance
 from synthaug.gan.checkpoints import list_checkpoints, load_file
 from tests.pipelines.services import dagster_daemon
 
@@ -150,10 +150,10 @@ def test_three_training_requests_queued_at_once_run_one_at_a_time(trained_env, t
         assert end <= next_start, f"two training runs overlapped: {spans}"
 
 
-def test_preparing_the_instance_writes_the_gpu_pool_limit_before_any_run(tmp_path, monkeypatch):
+def test_setting_up_the_instance_writes_the_gpu_pool_limit_before_any_run(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SYNTHAUG_INSTANCE", raising=False)
-    prepare_dagster_home()
+    setup_instance()
     with DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         limits = {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()}
     assert limits == {GPU_POOL: 1}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -92,7 +93,43 @@ def open_instance() -> Iterator:
 
     with DagsterInstance.get() as instance:
         ensure_pool_limits(instance)
+        fail_orphaned_cli_runs(instance)
         yield instance
+
+
+def fail_orphaned_cli_runs(instance) -> list[str]:
+    """Mark failed the runs of `synthaug` commands on this host whose process is gone (killed, crashed) and free
+    their pool slots: such a run stays STARTED forever and would hold the `gpu` pool against every later training.
+    Returns the run ids it marked."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    active = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    filters = RunsFilter(statuses=active, tags={"synthaug/launched_by": "cli", "synthaug/host": socket.gethostname()})
+    marked = []
+    for run in instance.get_runs(filters):
+        pid = int(run.tags.get("synthaug/pid", "0"))
+        if pid <= 0 or _process_alive(pid):
+            continue
+        instance.report_run_failed(run, f"the synthaug process {pid} that ran this is gone (killed or crashed)")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        print(f"synthaug: run {run.run_id} lost its process {pid}; marked it failed and freed its pool slots")
+        marked.append(run.run_id)
+    return marked
+
+
+def _cli_run_tags() -> dict[str, str]:
+    """Tags of a run this command executes: who launched it and which process runs it (see fail_orphaned_cli_runs)."""
+    return {"synthaug/launched_by": "cli", "synthaug/host": socket.gethostname(), "synthaug/pid": str(os.getpid())}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _load_run_config(path: str | None) -> dict:
@@ -210,7 +247,7 @@ def _materialize(
             partition_key=partition,
             asset_selection=todo,
             raise_on_error=False,
-            tags={"synthaug/launched_by": "cli"},
+            tags=_cli_run_tags(),
         )
         status = "succeeded" if result.success else "FAILED"
         print(f"({i}/{len(plan)}) {names}{where}: {status} (run {result.run_id})", flush=True)

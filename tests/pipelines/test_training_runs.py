@@ -103,6 +103,10 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(trained_e
     resumed_config.write_text(_gan_config(seed=11, steps=last_step + 30, every=25))
     done = _synthaug(trained_env, "materialize", "--select", "gan_checkpoint", "--config", str(resumed_config))
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "marked it failed and freed its pool slots" in done.stdout  # the killed run no longer holds the gpu pool
+    with DagsterInstance.from_config(trained_env["DAGSTER_HOME"]) as instance:
+        stuck = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING]))
+        assert stuck == []
     metadata = _latest_gan_metadata(trained_env)
     assert metadata["resumed_from_step"] == last_step  # lost less than one checkpoint interval (25 steps)
     assert metadata["step"] == last_step + 30

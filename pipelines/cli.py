@@ -103,12 +103,14 @@ def fail_orphaned_cli_runs(instance) -> list[str]:
     Returns the run ids it marked."""
     from dagster import DagsterRunStatus, RunsFilter
 
+    from synthaug.locking import process_alive
+
     active = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
     filters = RunsFilter(statuses=active, tags={"synthaug/launched_by": "cli", "synthaug/host": socket.gethostname()})
     marked = []
     for run in instance.get_runs(filters):
         pid = int(run.tags.get("synthaug/pid", "0"))
-        if pid <= 0 or _process_alive(pid):
+        if pid <= 0 or process_alive(pid):
             continue
         instance.report_run_failed(run, f"the synthaug process {pid} that ran this is gone (killed or crashed)")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
@@ -120,16 +122,6 @@ def fail_orphaned_cli_runs(instance) -> list[str]:
 def _cli_run_tags() -> dict[str, str]:
     """Tags of a run this command executes: who launched it and which process runs it (see fail_orphaned_cli_runs)."""
     return {"synthaug/launched_by": "cli", "synthaug/host": socket.gethostname(), "synthaug/pid": str(os.getpid())}
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _load_run_config(path: str | None) -> dict:

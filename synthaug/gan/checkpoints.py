@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import struct
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 
 from synthaug.atomic import atomic_write_bytes
+from synthaug.locking import process_alive
 
 MAGIC = b"SYNTHAUG-CKPT1\n"
 _HEADER = struct.Struct(">32sQ")
@@ -98,18 +98,8 @@ def _remove_orphaned_temporaries(directory: Path) -> None:
     """Delete half-written checkpoint files whose writer process is gone (a kill -9 during a save leaves one)."""
     for tmp in directory.iterdir():
         match = _TEMPORARY.match(tmp.name)
-        if match and not _process_alive(int(match.group(1))):
+        if match and not process_alive(int(match.group(1))):
             tmp.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def list_checkpoints(root: Path, version: str) -> list[Path]:

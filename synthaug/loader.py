@@ -207,6 +207,10 @@ class ShardLoader:
             generator=generator,
         )
 
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration yield `epoch`'s order: a training resumed in epoch e must not replay epoch 0's."""
+        self.epoch = epoch
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.dataset.set_epoch(self.epoch)
         self.epoch += 1

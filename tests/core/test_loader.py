@@ -116,6 +116,17 @@ def test_two_workers_read_every_row_exactly_once_per_epoch_in_a_new_order(built)
     assert np.array_equal(first_epoch(), first_epoch()), "the same seed and epoch give the same order"
 
 
+def test_set_epoch_serves_that_epochs_order_so_a_resumed_training_continues_its_epoch(built):
+    layout, stats = built
+    dataset = ShardDataset(layout, stats, normalization="unit", batch_size=5, seed=3)
+    loader = ShardLoader(dataset)
+    epochs = [collect(loader)[0] for _ in range(3)]
+    resumed = ShardLoader(ShardDataset(layout, stats, normalization="unit", batch_size=5, seed=3))
+    resumed.set_epoch(2)
+    assert np.array_equal(collect(resumed)[0], epochs[2])
+    assert np.array_equal(collect(resumed)[0], collect(loader)[0]), "then it goes on to the next epoch"
+
+
 def test_only_the_splits_asked_for_are_served(built):
     layout, stats = built
     test_x, _ = stored(layout, ("test",))

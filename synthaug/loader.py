@@ -184,7 +184,11 @@ def worker_init_fn(worker_id: int) -> None:
 
 
 class ShardLoader:
-    """A DataLoader over a ShardDataset that moves to the next epoch's permutation on every iteration."""
+    """A DataLoader over a ShardDataset that moves to the next epoch's permutation on every iteration.
+
+    Without a `generator` it owns one, reseeded from (dataset seed, epoch) at every iteration: a DataLoader draws
+    its workers' base seed from the global torch RNG otherwise, so a training that resumes mid-epoch (and starts
+    an iterator at a different moment) would shift every later latent and DiffAugment draw."""
 
     def __init__(
         self,
@@ -196,6 +200,8 @@ class ShardLoader:
     ) -> None:
         self.dataset = dataset
         self.epoch = 0
+        self._own_generator = generator is None
+        self.generator = torch.Generator() if generator is None else generator
         self.loader = DataLoader(
             dataset,
             batch_size=None,
@@ -204,7 +210,7 @@ class ShardLoader:
             pin_memory=pin_memory,
             persistent_workers=False,
             prefetch_factor=prefetch_factor if num_workers else None,
-            generator=generator,
+            generator=self.generator,
         )
 
     def set_epoch(self, epoch: int) -> None:
@@ -213,6 +219,8 @@ class ShardLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.dataset.set_epoch(self.epoch)
+        if self._own_generator:
+            self.generator.manual_seed(self.dataset.seed * 1_000_003 + self.epoch)
         self.epoch += 1
         return iter(self.loader)
 

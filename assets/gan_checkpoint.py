@@ -94,6 +94,10 @@ def gan_checkpoint(
             )
     except (ComputeUnavailable, CheckpointError, FileNotFoundError, ValueError) as exc:
         raise Failure(description=f"gan_checkpoint: {exc}") from exc
+    if run.train.resumed_from_step is not None:
+        context.log.info(
+            f"resumed from step {run.train.resumed_from_step}, the newest valid checkpoint of this version"
+        )
     metadata = {
         "path": MetadataValue.path(str(layout.gan_checkpoints_dir() / run.train.version)),
         "checkpoint": MetadataValue.path(str(run.checkpoint)),

@@ -103,7 +103,7 @@ def fail_orphaned_cli_runs(instance) -> list[str]:
     Returns the run ids it marked."""
     from dagster import DagsterRunStatus, RunsFilter
 
-    from synthaug.locking import process_alive
+    from synthaug.processes import process_alive
 
     active = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
     filters = RunsFilter(statuses=active, tags={"synthaug/launched_by": "cli", "synthaug/host": socket.gethostname()})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from synthaug.processes import process_alive
 
 
 class StorageError(OSError):
@@ -68,6 +71,7 @@ def atomic_output(path: Path, *, fsync: bool = True) -> Iterator[Path]:
         os.replace(tmp, path)
         if fsync:
             fsync_dir(path.parent)
+        remove_orphaned_temporaries(path)
     except OSError as exc:
         _remove_quietly(tmp)
         if isinstance(exc, StorageError):
@@ -76,6 +80,19 @@ def atomic_output(path: Path, *, fsync: bool = True) -> Iterator[Path]:
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def remove_orphaned_temporaries(path: Path) -> list[Path]:
+    """Delete the temporaries of `path` left by writers that were killed mid-write (their pid is gone); a live
+    writer's stay. Called after every successful write, so a rerun after a crash leaves no hidden leftovers."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.tmp-(\d+)-[0-9a-f]+$")
+    removed = []
+    for sibling in path.parent.iterdir():
+        match = pattern.match(sibling.name)
+        if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
+            _remove_quietly(sibling)
+            removed.append(sibling)
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:

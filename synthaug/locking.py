@@ -45,14 +45,3 @@ def exclusive_lock(path: Path, *, timeout_s: float = 3600.0, what: str = "this o
         yield
     finally:
         os.close(fd)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (one we may not signal counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from synthaug.atomic import atomic_write_bytes
-from synthaug.locking import process_alive
+from synthaug.processes import process_alive
 
 MAGIC = b"SYNTHAUG-CKPT1\n"
 _HEADER = struct.Struct(">32sQ")

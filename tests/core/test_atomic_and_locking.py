@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -92,6 +93,20 @@ def test_unwritable_parent_is_a_storage_error_naming_the_folder(tmp_path):
     with pytest.raises(StorageError) as info:
         atomic_write_bytes(blocker / "sub" / "out.bin", b"x")
     assert str(blocker / "sub") in str(info.value)
+
+
+def test_the_next_write_removes_temporaries_of_killed_writers_but_not_of_live_ones(tmp_path):
+    target = tmp_path / "manifest.parquet"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer exists: the writer was killed mid-write
+    orphan = tmp_path / f".manifest.parquet.tmp-{dead.pid}-0badc0de"
+    live = tmp_path / f".manifest.parquet.tmp-{os.getppid()}-c0ffee00"  # another writer still at work
+    other = tmp_path / f".other.parquet.tmp-{dead.pid}-0badc0de"  # another file's temporary: not ours to judge
+    for path in (orphan, live, other):
+        path.write_bytes(b"half")
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert leftovers(tmp_path) == sorted([live.name, other.name])
 
 
 def test_manifest_write_failure_keeps_the_previous_manifest(tmp_path):

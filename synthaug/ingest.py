@@ -106,7 +106,9 @@ def ingest_batch(
         raise
     finally:
         staged.unlink(missing_ok=True)
-    remove_stale_packs(raw_dir, keep=pack_name)
+    # The pack the replaced manifest named stays until the next ingest: a reader (clean_images) that read the old
+    # manifest a moment ago is still reading its objects.
+    remove_stale_packs(raw_dir, keep={pack_name, *previous})
     summary.seconds = time.monotonic() - start
     return summary
 

@@ -70,11 +70,11 @@ class PackWriter:
         self._tmp.unlink(missing_ok=True)
 
 
-def remove_stale_packs(folder: Path, keep: str) -> list[str]:
-    """Delete packs in `folder` other than `keep` (left by earlier ingests of changed content)."""
+def remove_stale_packs(folder: Path, keep: set[str]) -> list[str]:
+    """Delete packs in `folder` other than those named in `keep` (left by earlier ingests of changed content)."""
     removed = []
     for path in Path(folder).glob(f"{PACK_PREFIX}*{PACK_SUFFIX}"):
-        if path.name != keep:
+        if path.name not in keep:
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed

@@ -1,23 +1,30 @@
 """`clean_images`: for every raw image of a batch, kept or removed and why, deduplicated against earlier batches."""
 
+import time
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     Config,
+    DagsterInstance,
+    DagsterRunStatus,
     DataVersion,
     Failure,
     MaterializeResult,
     MetadataValue,
+    RunsFilter,
     asset,
 )
 from pydantic import Field, field_validator
 
 from assets.partitions import BATCHES, batch_partitions
+from assets.raw_images import INGEST_JOB
 from resources.storage import StorageResource
 from synthaug.atomic import StorageError
-from synthaug.clean_sets import CleanSummary, MissingUpstream, clean_batch
+from synthaug.clean_sets import CleanSummary, MissingUpstream, clean_batch, missing_earlier_raw
 from synthaug.cleaning import REASONS, CleanRules
 from synthaug.layout import DataLayout
 from synthaug.locking import exclusive_lock
@@ -27,6 +34,8 @@ from synthaug.thumbnails import gallery_markdown
 
 _DEFAULTS = CleanRules()
 EXAMPLES_PER_REASON = 8
+ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+RAW_IMAGES = AssetKey("raw_images")
 
 
 class CleanImagesConfig(Config):
@@ -63,6 +72,11 @@ class CleanImagesConfig(Config):
     work_size: int = Field(_DEFAULTS.work_size, description="Side of the fixed working resolution for sharpness.")
     max_removed_share: float = Field(0.5, description="The blocking check fails when a larger share is removed.")
     workers: int = Field(0, description="Feature processes; 0 uses every CPU core.")
+    wait_for_earlier_seconds: float = Field(
+        3600.0,
+        description="How long to wait for an earlier batch whose raw_images run is still queued or running "
+        "(duplicates are decided against every earlier batch); a missing one with no such run fails at once.",
+    )
 
     @field_validator("max_removed_share")
     @classmethod
@@ -99,6 +113,7 @@ def clean_images(
         raise Failure(description=f"clean_images config: {exc}") from exc
     layout = storage.layout()
     arrival = context.instance.get_dynamic_partitions(BATCHES)
+    _wait_for_earlier_ingests(context, layout, arrival, batch_id, config.wait_for_earlier_seconds)
     context.log.info(f"cleaning {batch_id} against {arrival.index(batch_id)} earlier batch(es)")
     try:
         with exclusive_lock(layout.lock_path(f"clean_images-{batch_id}"), what=f"clean_images for batch {batch_id}"):
@@ -135,6 +150,41 @@ def clean_images(
             ),
         ],
     )
+
+
+def _wait_for_earlier_ingests(
+    context: AssetExecutionContext, layout: DataLayout, arrival: list[str], batch_id: str, timeout_s: float
+) -> None:
+    """Batches land and are ingested concurrently, so an earlier batch may still be in its raw_images run when this
+    one is ready: wait for it (logging every 10 s) instead of failing a run that automation would not retry.
+    Returns at once when nothing is missing, or when a missing batch has no ingest queued or running (clean_batch
+    then fails with what to do)."""
+    start = time.monotonic()
+    last_log = start - 10
+    while missing := missing_earlier_raw(layout, arrival, batch_id):
+        busy = [b for b in missing if _ingest_active(context.instance, b)]
+        if len(busy) < len(missing):
+            return
+        waited = time.monotonic() - start
+        if waited >= timeout_s:
+            raise Failure(
+                description=f"clean_images for batch {batch_id} waited {waited:.0f}s for the raw_images runs of "
+                f"earlier batch(es) {busy}, which are still queued or running; let them finish (or cancel them), "
+                "then rerun clean_images for this batch, or raise wait_for_earlier_seconds"
+            )
+        if time.monotonic() - last_log >= 10:
+            context.log.info(
+                f"waiting for the ingest of earlier batch(es) {busy} (duplicates are decided against every earlier "
+                f"batch): {waited:.0f}s so far, at most {timeout_s:.0f}s"
+            )
+            last_log = time.monotonic()
+        time.sleep(1.0)
+
+
+def _ingest_active(instance: DagsterInstance, batch_id: str) -> bool:
+    """True when a queued or running run materializes raw_images for `batch_id`."""
+    runs = instance.get_runs(RunsFilter(statuses=ACTIVE, tags={"dagster/partition": batch_id}))
+    return any(run.job_name == INGEST_JOB or RAW_IMAGES in (run.asset_selection or ()) for run in runs)
 
 
 def _feature_logger(context: AssetExecutionContext):

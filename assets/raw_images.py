@@ -25,6 +25,7 @@ from synthaug.samples import examples_by_group, manifest_digest
 from synthaug.thumbnails import gallery_markdown
 
 MAX_ERROR_ROWS_SHOWN = 25
+INGEST_JOB = "ingest_batch"  # the job the landing sensor launches (pipelines/jobs.py) for one batch's raw_images
 
 
 class RawImagesConfig(Config):

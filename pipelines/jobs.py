@@ -2,8 +2,10 @@
 
 from dagster import AssetSelection, define_asset_job
 
+from assets.raw_images import INGEST_JOB
+
 ingest_job = define_asset_job(
-    "ingest_batch",
+    INGEST_JOB,
     selection=AssetSelection.assets("raw_images"),
     description="Ingest one landed batch (raw_images for one partition).",
 )

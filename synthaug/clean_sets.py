@@ -133,6 +133,13 @@ def _read_raw(layout: DataLayout, batch_id: str) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_NULLABLE_INTS.get)
 
 
+def missing_earlier_raw(layout: DataLayout, arrival: list[str], batch_id: str) -> list[str]:
+    """Batches that arrived before `batch_id` and have no raw manifest yet: cleaning `batch_id` must wait for them
+    (or fail), because its duplicates are decided against every earlier batch."""
+    earlier = arrival[: arrival.index(batch_id)] if batch_id in arrival else []
+    return [b for b in earlier if not layout.raw_manifest(b).is_file()]
+
+
 def clean_batch(
     layout: DataLayout,
     arrival: list[str],

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pyarrow.parquet as pq
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, materialize
+from dagster._core.test_utils import create_run_for_test
 
 from assets.clean_images import clean_images
 from assets.partitions import BATCHES
-from assets.raw_images import raw_images
+from assets.raw_images import INGEST_JOB, raw_images
 from resources.storage import LandingResource, StorageResource
 
 
@@ -107,3 +111,99 @@ def test_chained_duplicate_clusters_fail_the_chaining_check(instance, make_batch
     assert chained.metadata["max_cluster_diameter"].value > 20 == chained.metadata["limit"].value
     widest = max(r["cluster_diameter"] or 0 for r in _clean_rows(data_root, "b1"))
     assert widest == chained.metadata["max_cluster_diameter"].value
+
+
+def _ingest(instance: DagsterInstance, landing: Path, data_root: Path, batch: str) -> None:
+    result = materialize(
+        [raw_images],
+        instance=instance,
+        partition_key=batch,
+        resources={
+            "storage": StorageResource(data_root=str(data_root)),
+            "landing": LandingResource(landing_dir=str(landing)),
+        },
+    )
+    assert result.success
+
+
+def _clean(instance: DagsterInstance, data_root: Path, batch: str, config: dict | None = None):
+    return materialize(
+        [clean_images],
+        instance=instance,
+        partition_key=batch,
+        resources={"storage": StorageResource(data_root=str(data_root))},
+        run_config={"ops": {"clean_images": {"config": config}}} if config else None,
+        raise_on_error=False,
+    )
+
+
+def test_a_batch_waits_for_an_earlier_batch_whose_ingest_is_still_running(
+    instance, make_batch, landing, data_root, tmp_path
+):
+    """Batches land and are ingested concurrently: b2 is ready while b1's raw_images run is still going. Cleaning b2
+    waits for it, then decides b2's copy of a b1 image against b1, as if they had run in order."""
+    first = make_batch("b1", per_class=2, classes=2)
+    second = make_batch("b2", per_class=2, classes=2, offset=2)
+    shutil.copy(first / "Trouser" / "img-001.png", second / "Trouser" / "from-b1.png")
+    instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
+    _ingest(instance, landing, data_root, "b2")
+    elsewhere = tmp_path / "elsewhere"
+    _ingest(instance, landing, elsewhere, "b1")  # what b1's ingest will publish, made ahead of time
+    create_run_for_test(
+        instance, job_name=INGEST_JOB, status=DagsterRunStatus.STARTED, tags={"dagster/partition": "b1"}
+    )
+
+    def finish_b1_ingest() -> None:
+        time.sleep(3)
+        raw = data_root / "raw" / "b1"
+        raw.mkdir(parents=True)
+        for pack in (elsewhere / "raw" / "b1").glob("pack-*.bin"):
+            shutil.copy(pack, raw / pack.name)
+        shutil.copy(elsewhere / "raw" / "b1" / "manifest.parquet", raw / ".manifest.tmp")
+        os.replace(raw / ".manifest.tmp", raw / "manifest.parquet")
+
+    finisher = threading.Thread(target=finish_b1_ingest)
+    start = time.monotonic()
+    finisher.start()
+    result = _clean(instance, data_root, "b2")
+    finisher.join()
+    assert result.success
+    assert time.monotonic() - start >= 3, "cleaning b2 must not start before b1's raw manifest exists"
+    logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
+    assert any("waiting for the ingest of earlier batch(es) ['b1']" in m for m in logs)
+    b2 = {r["source_path"]: r for r in _clean_rows(data_root, "b2")}
+    assert b2["b2/Trouser/from-b1.png"]["reason"] == "exact_duplicate"
+
+
+def test_a_missing_earlier_batch_with_no_ingest_running_fails_at_once_naming_it(
+    instance, make_batch, landing, data_root
+):
+    make_batch("b1", per_class=1, classes=1)
+    make_batch("b2", per_class=1, classes=1, offset=1)
+    instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
+    _ingest(instance, landing, data_root, "b2")
+    start = time.monotonic()
+    result = _clean(instance, data_root, "b2")
+    assert not result.success and time.monotonic() - start < 60
+    failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "raw_images has not been materialized for batch b1" in message and "materialize raw_images" in message
+    assert not (data_root / "clean" / "b2").exists()
+
+
+def test_an_earlier_ingest_that_never_finishes_fails_after_the_wait_with_what_to_do(
+    instance, make_batch, landing, data_root
+):
+    make_batch("b1", per_class=1, classes=1)
+    make_batch("b2", per_class=1, classes=1, offset=1)
+    instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
+    _ingest(instance, landing, data_root, "b2")
+    create_run_for_test(
+        instance, job_name=INGEST_JOB, status=DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": "b1"}
+    )
+    result = _clean(instance, data_root, "b2", {"wait_for_earlier_seconds": 2})
+    assert not result.success
+    failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "earlier batch(es) ['b1'], which are still queued or running" in message
+    assert "wait_for_earlier_seconds" in message

@@ -2,7 +2,7 @@
 
 import os
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from assets.augmentation_report import augmentation_report
 from assets.clean_images import clean_images
@@ -36,6 +36,9 @@ defs = Definitions(
     jobs=[ingest_job, batch_job, training_job],
     schedules=[training_schedule],
     sensors=[landing_sensor, training_growth_sensor, automation_sensor],
+    # Each run's steps execute in the run's own process: a step subprocess per step would import torch and the code
+    # location a second time (seconds per run), and the stages already spread their work over the cores themselves.
+    executor=in_process_executor,
     resources={
         "storage": StorageResource(data_root=str(settings.data_root())),
         "compute": ComputeResource(device=os.environ.get("SYNTHAUG_DEVICE", "auto")),

@@ -20,11 +20,18 @@ from assets.raw_images import INGEST_JOB, raw_images
 from resources.storage import LandingResource, StorageResource
 
 
-def _run(instance: DagsterInstance, landing: Path, data_root: Path, batch: str, config: dict | None = None):
+def _run(
+    instance: DagsterInstance,
+    landing: Path,
+    data_root: Path,
+    batch: str,
+    config: dict | None = None,
+    assets: tuple = (raw_images, clean_images),
+):
     if not instance.has_dynamic_partition(BATCHES, batch):
         instance.add_dynamic_partitions(BATCHES, [batch])
     return materialize(
-        [raw_images, clean_images],
+        list(assets),
         instance=instance,
         partition_key=batch,
         resources={
@@ -113,28 +120,12 @@ def test_chained_duplicate_clusters_fail_the_chaining_check(instance, make_batch
     assert widest == chained.metadata["max_cluster_diameter"].value
 
 
-def _ingest(instance: DagsterInstance, landing: Path, data_root: Path, batch: str) -> None:
-    result = materialize(
-        [raw_images],
-        instance=instance,
-        partition_key=batch,
-        resources={
-            "storage": StorageResource(data_root=str(data_root)),
-            "landing": LandingResource(landing_dir=str(landing)),
-        },
-    )
-    assert result.success
-
-
-def _clean(instance: DagsterInstance, data_root: Path, batch: str, config: dict | None = None):
-    return materialize(
-        [clean_images],
-        instance=instance,
-        partition_key=batch,
-        resources={"storage": StorageResource(data_root=str(data_root))},
-        run_config={"ops": {"clean_images": {"config": config}}} if config else None,
-        raise_on_error=False,
-    )
+def _b2_ingested_before_b1(instance: DagsterInstance, make_batch, landing: Path, data_root: Path) -> None:
+    """Batches b1 and b2 registered in that order, with only b2's raw_images materialized."""
+    make_batch("b1", per_class=1, classes=1)
+    make_batch("b2", per_class=1, classes=1, offset=1)
+    instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
+    assert _run(instance, landing, data_root, "b2", assets=(raw_images,)).success
 
 
 def test_a_batch_waits_for_an_earlier_batch_whose_ingest_is_still_running(
@@ -146,9 +137,9 @@ def test_a_batch_waits_for_an_earlier_batch_whose_ingest_is_still_running(
     second = make_batch("b2", per_class=2, classes=2, offset=2)
     shutil.copy(first / "Trouser" / "img-001.png", second / "Trouser" / "from-b1.png")
     instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
-    _ingest(instance, landing, data_root, "b2")
-    elsewhere = tmp_path / "elsewhere"
-    _ingest(instance, landing, elsewhere, "b1")  # what b1's ingest will publish, made ahead of time
+    assert _run(instance, landing, data_root, "b2", assets=(raw_images,)).success
+    elsewhere = tmp_path / "elsewhere"  # what b1's ingest will publish, made ahead of time
+    assert _run(instance, landing, elsewhere, "b1", assets=(raw_images,)).success
     create_run_for_test(
         instance, job_name=INGEST_JOB, status=DagsterRunStatus.STARTED, tags={"dagster/partition": "b1"}
     )
@@ -165,7 +156,7 @@ def test_a_batch_waits_for_an_earlier_batch_whose_ingest_is_still_running(
     finisher = threading.Thread(target=finish_b1_ingest)
     start = time.monotonic()
     finisher.start()
-    result = _clean(instance, data_root, "b2")
+    result = _run(instance, landing, data_root, "b2", assets=(clean_images,))
     finisher.join()
     assert result.success
     assert time.monotonic() - start >= 3, "cleaning b2 must not start before b1's raw manifest exists"
@@ -178,12 +169,9 @@ def test_a_batch_waits_for_an_earlier_batch_whose_ingest_is_still_running(
 def test_a_missing_earlier_batch_with_no_ingest_running_fails_at_once_naming_it(
     instance, make_batch, landing, data_root
 ):
-    make_batch("b1", per_class=1, classes=1)
-    make_batch("b2", per_class=1, classes=1, offset=1)
-    instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
-    _ingest(instance, landing, data_root, "b2")
+    _b2_ingested_before_b1(instance, make_batch, landing, data_root)
     start = time.monotonic()
-    result = _clean(instance, data_root, "b2")
+    result = _run(instance, landing, data_root, "b2", assets=(clean_images,))
     assert not result.success and time.monotonic() - start < 60
     failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
     message = failure.step_failure_data.user_failure_data.description
@@ -194,14 +182,11 @@ def test_a_missing_earlier_batch_with_no_ingest_running_fails_at_once_naming_it(
 def test_an_earlier_ingest_that_never_finishes_fails_after_the_wait_with_what_to_do(
     instance, make_batch, landing, data_root
 ):
-    make_batch("b1", per_class=1, classes=1)
-    make_batch("b2", per_class=1, classes=1, offset=1)
-    instance.add_dynamic_partitions(BATCHES, ["b1", "b2"])
-    _ingest(instance, landing, data_root, "b2")
+    _b2_ingested_before_b1(instance, make_batch, landing, data_root)
     create_run_for_test(
         instance, job_name=INGEST_JOB, status=DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": "b1"}
     )
-    result = _clean(instance, data_root, "b2", {"wait_for_earlier_seconds": 2})
+    result = _run(instance, landing, data_root, "b2", {"wait_for_earlier_seconds": 2}, assets=(clean_images,))
     assert not result.success
     failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
     message = failure.step_failure_data.user_failure_data.description

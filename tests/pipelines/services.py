@@ -240,14 +240,8 @@ class DagsterDev:
 
     def stop(self) -> None:
         """SIGINT the process group (dagster dev shuts its children down), then SIGKILL after a minute."""
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.proc.poll() is None:
+            stop_process_group(self.proc, signal.SIGINT)
 
 
 @contextmanager
@@ -261,9 +255,15 @@ def dagster_daemon(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Pop
     try:
         yield daemon
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        stop_process_group(daemon, signal.SIGTERM)
+
+
+def stop_process_group(proc: subprocess.Popen, sig: int, timeout_s: float = 60) -> None:
+    """Send `sig` to the process group `proc` leads (started with start_new_session), SIGKILL it if it has not
+    exited within `timeout_s`, and reap it."""
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import importlib
-from pathlib import Path
 
 import pytest
 from dagster import (
@@ -24,24 +23,13 @@ from dagster import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from assets.clean_images import clean_images
-from assets.normalization_stats import normalization_stats
 from assets.partitions import BATCHES
-from assets.raw_images import raw_images
-from assets.training_tensors import training_tensors
 from pipelines import schedules
 from pipelines.definitions import defs
 from pipelines.sensors import training_growth_sensor
 from resources.storage import LandingResource, StorageResource
+from tests.pipelines.cheap_runs import CHEAP, materialize_cheap
 
-CHEAP = [raw_images, clean_images, training_tensors, normalization_stats]
-CHEAP_CONFIG = {
-    "ops": {
-        "raw_images": {"config": {"workers": 1}},
-        "clean_images": {"config": {"blur_mode": "off", "workers": 1}},
-        "training_tensors": {"config": {"workers": 1, "copies": 0}},
-    }
-}
 ALL_KEYS = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
 
 
@@ -67,22 +55,6 @@ class Ticks:
         return _requested(result)
 
 
-def _run(instance: DagsterInstance, landing: Path, data_root: Path, names: list[str], partition: str | None) -> None:
-    """Materialize `names` in one real run, as the launched run would."""
-    result = materialize(
-        CHEAP,
-        selection=names,
-        instance=instance,
-        partition_key=partition,
-        resources={
-            "storage": StorageResource(data_root=str(data_root)),
-            "landing": LandingResource(landing_dir=str(landing)),
-        },
-        run_config={"ops": {k: v for k, v in CHEAP_CONFIG["ops"].items() if k in names}},
-    )
-    assert result.success
-
-
 def _report(instance: DagsterInstance, asset: str, **metadata) -> None:
     instance.report_runless_asset_event(AssetMaterialization(asset, metadata=metadata))
 
@@ -97,13 +69,13 @@ def test_a_new_batch_requests_exactly_its_per_batch_stages_then_the_statistics(
         make_batch(batch, per_class=4, offset=10 * len(earlier))
         instance.add_dynamic_partitions(BATCHES, [batch])
         assert tick() == {}, "nothing runs before the landing sensor's ingest run"
-        _run(instance, landing, data_root, ["raw_images"], batch)
+        materialize_cheap(instance, landing, data_root, ["raw_images"], batch)
 
         assert tick() == {"clean_images": {batch}, "training_tensors": {batch}}
-        _run(instance, landing, data_root, ["clean_images", "training_tensors"], batch)
+        materialize_cheap(instance, landing, data_root, ["clean_images", "training_tensors"], batch)
 
         assert tick() == {"normalization_stats": {None}}
-        _run(instance, landing, data_root, ["normalization_stats"], None)
+        materialize_cheap(instance, landing, data_root, ["normalization_stats"], None)
         assert tick() == {}
 
 

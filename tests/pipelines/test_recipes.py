@@ -3,6 +3,7 @@ new data arrived, change a threshold and rerun one stage (exactly its downstream
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,19 +23,15 @@ from dagster import (
     SkipReason,
     build_sensor_context,
     evaluate_automation_conditions,
-    materialize,
 )
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest
 
-from assets.clean_images import clean_images
-from assets.normalization_stats import normalization_stats
-from assets.raw_images import raw_images
-from assets.training_tensors import training_tensors
 from pipelines import cli
 from pipelines.definitions import defs
 from pipelines.sensors import landing_sensor, training_growth_sensor
-from resources.storage import LandingResource, StorageResource
+from resources.storage import LandingResource
+from tests.pipelines.cheap_runs import cheap_ops, materialize_cheap
 from tests.pipelines.services import dagster_daemon
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,13 +44,7 @@ INTERVAL_VARIABLES = (
 FOLLOW_ONS = {"synthetic_images", "augmentation_report"} & {
     k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()
 }
-CHEAP = [raw_images, clean_images, training_tensors, normalization_stats]
-BASE_CONFIG = """
-ops:
-  raw_images: {config: {workers: 1}}
-  clean_images: {config: {blur_mode: "off", workers: 1}}
-  training_tensors: {config: {workers: 1, copies: 1}}
-"""
+BASE_CONFIG = json.dumps({"ops": cheap_ops(copies=1)})  # JSON is YAML: the CLI's --config
 BLUR_CONFIG = """
 ops:
   clean_images: {config: {blur_mode: percentile, blur_percentile: 30, workers: 1}}
@@ -151,8 +142,10 @@ def test_recipe_change_a_threshold_and_rerun_one_stage(env, tmp_path, landing, d
     register(env, monkeypatch)
     with _instance(env) as instance:
         for batch in ("b1", "b2"):
-            _run(instance, landing, data_root, ["raw_images", "clean_images", "training_tensors"], batch)
-        _run(instance, landing, data_root, ["normalization_stats"], None)
+            materialize_cheap(
+                instance, landing, data_root, ["raw_images", "clean_images", "training_tensors"], batch, copies=1
+            )
+        materialize_cheap(instance, landing, data_root, ["normalization_stats"], None, copies=1)
         before = _versions(instance)
         assert _stale(instance) == set()
 
@@ -191,27 +184,6 @@ def _without(versions: dict, key: tuple) -> dict:
     return {k: v for k, v in versions.items() if k != key}
 
 
-def _run(instance: DagsterInstance, landing: Path, data_root: Path, names: list[str], partition: str | None) -> None:
-    """Launch what a sensor or the automation requested, as one real run."""
-    ops = {
-        "raw_images": {"config": {"workers": 1}},
-        "clean_images": {"config": {"blur_mode": "off", "workers": 1}},
-        "training_tensors": {"config": {"workers": 1, "copies": 1}},
-    }
-    result = materialize(
-        CHEAP,
-        selection=names,
-        instance=instance,
-        partition_key=partition,
-        resources={
-            "storage": StorageResource(data_root=str(data_root)),
-            "landing": LandingResource(landing_dir=str(landing), quiet_period_seconds=0),
-        },
-        run_config={"ops": {k: v for k, v in ops.items() if k in names}},
-    )
-    assert result.success
-
-
 def _requested(
     instance: DagsterInstance, cursor, ignore: set[str] | frozenset[str] = frozenset()
 ) -> tuple[dict[str, set], object]:
@@ -234,14 +206,14 @@ def test_recipe_new_data_arrived(instance, make_batch, landing, data_root):
         )
         assert isinstance(tick, SensorResult) and [r.partition_key for r in tick.run_requests] == [batch]
         instance.add_dynamic_partitions(tick.dynamic_partitions_requests[0].partitions_def_name, [batch])
-        _run(instance, landing, data_root, ["raw_images"], batch)
+        materialize_cheap(instance, landing, data_root, ["raw_images"], batch, copies=1)
 
         requested, cursor = _requested(instance, cursor, ignore)
         assert requested == {"clean_images": {batch}, "training_tensors": {batch}}
-        _run(instance, landing, data_root, ["clean_images", "training_tensors"], batch)
+        materialize_cheap(instance, landing, data_root, ["clean_images", "training_tensors"], batch, copies=1)
         requested, cursor = _requested(instance, cursor, ignore)
         assert requested == {"normalization_stats": {None}}
-        _run(instance, landing, data_root, ["normalization_stats"], None)
+        materialize_cheap(instance, landing, data_root, ["normalization_stats"], None, copies=1)
         assert _requested(instance, cursor, ignore)[0] == {}
 
         growth = training_growth_sensor(build_sensor_context(instance=instance))
@@ -287,7 +259,7 @@ def test_backfill_every_batch_from_the_cli(env, tmp_path, landing, data_root, ma
     register(env, monkeypatch)
     with _instance(env) as instance:
         for batch in ("b1", "b2"):
-            _run(instance, landing, data_root, ["raw_images"], batch)
+            materialize_cheap(instance, landing, data_root, ["raw_images"], batch, copies=1)
     quiet = {name: "3600" for name in INTERVAL_VARIABLES}  # only the backfill's runs, no sensor-launched ones
     daemon_env = {**env, **quiet}
     backfill = subprocess.run(

@@ -23,7 +23,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,17 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from ingest_throughput import (  # noqa: E402 - benchmark helpers shared with the ingest benchmark
-    _LEAN_LAUNCHER,
     DescendantPeaks,
     _maxrss_bytes,
     _png28,
     environment,
+    growth_line,
     log,
+    run_fresh_child,
 )
 
 TARGET_AUGMENT_RATIO = 0.80
 TARGET_LOADER_FACTOR = 10.0
-MEMORY_GROWTH_TOLERANCE = 1.10
 GAN_FLOP_PER_IMAGE = 105e6  # conditional DCGAN, 32x32, width 32: D step + G step (FIELD_NOTES.md)
 SIZE = 32
 CHUNK = 128
@@ -284,15 +283,10 @@ def measure_memory(workdir: Path, count: int, workers: int, data: tuple[np.ndarr
     root = workdir / f"mem-{count}"
     shutil.rmtree(root, ignore_errors=True)
     write_clean_set(root, "bench", count, data)
-    cmd = [sys.executable, "-c", _LEAN_LAUNCHER, sys.executable, str(Path(__file__).resolve()), "mem-child"]
-    cmd += [f"--data-root={root}", f"--workers={workers}"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        result = run_fresh_child(__file__, [f"--data-root={root}", f"--workers={workers}"])
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"mem-child failed ({proc.returncode}):\n{proc.stderr}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
     log(
         f"  {count:,} images: main peak {result['main_peak_bytes'] / 2**20:,.1f} MiB, workers peak "
         f"{(result['workers_peak_bytes'] or 0) / 2**20:,.1f} MiB, {result['seconds']:.1f} s"
@@ -355,13 +349,7 @@ def format_report(aug: dict | None, loader: dict | None, memory: list[dict]) -> 
         if len(memory) >= 2:
             small, large = memory[0], memory[-1]
             for what, key in (("main peak", "main_peak_bytes"), ("workers peak", "workers_peak_bytes")):
-                a, b = small[key] or 0, large[key] or 0
-                ratio = b / a if a else float("nan")
-                verdict = "meets" if ratio <= MEMORY_GROWTH_TOLERANCE else "MISSES"
-                lines.append(
-                    f"{what:<14}{large['images']:,}/{small['images']:,}: {ratio:.2f}x ({(b - a) / 2**20:+,.1f} MiB)  "
-                    f"target <= {MEMORY_GROWTH_TOLERANCE:.2f}x ({verdict})"
-                )
+                lines.append(growth_line(what, f"{large['images']:,}/{small['images']:,}", small[key], large[key]))
     return "\n".join(lines)
 
 

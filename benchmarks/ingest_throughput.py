@@ -395,6 +395,16 @@ def mem_child(argv: Sequence[str]) -> int:
 _LEAN_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
+def run_fresh_child(script: str | Path, args: Sequence[str]) -> dict:
+    """Run `script mem-child args...` in a fresh interpreter started through the lean launcher and return the JSON
+    object its last stdout line holds; a failing child raises RuntimeError with its stderr."""
+    cmd = [sys.executable, "-c", _LEAN_LAUNCHER, sys.executable, str(Path(script).resolve()), "mem-child", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"mem-child failed ({proc.returncode}):\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 @dataclass
 class MemoryResult:
     """Peak RSS of one ingest in a fresh process (bytes)."""
@@ -416,25 +426,11 @@ def measure_memory(s: ImageSet, landing: Path, runs_dir: Path, workers: int) -> 
     """Run `mem-child` for one batch in a fresh interpreter and parse its JSON line."""
     data_root = runs_dir / f"mem-{s.name}"
     shutil.rmtree(data_root, ignore_errors=True)
-    cmd = [
-        sys.executable,
-        "-c",
-        _LEAN_LAUNCHER,
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "mem-child",
-        f"--batch-dir={s.batch_dir}",
-        f"--landing={landing}",
-        f"--data-root={data_root}",
-        f"--workers={workers}",
-    ]
+    args = [f"--batch-dir={s.batch_dir}", f"--landing={landing}", f"--data-root={data_root}", f"--workers={workers}"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        data = run_fresh_child(__file__, args)
     finally:
         shutil.rmtree(data_root, ignore_errors=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"mem-child failed ({proc.returncode}):\n{proc.stderr}")
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
     if data["ok"] != data["files"]:
         log(f"  warning: {data['ok']}/{data['files']} files ok in {s.name}")
     return MemoryResult(**data)
@@ -443,6 +439,19 @@ def measure_memory(s: ImageSet, landing: Path, runs_dir: Path, workers: int) -> 
 # --------------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------------
+
+
+def growth_line(what: str, sizes: str, a: int | None, b: int | None) -> str:
+    """`what sizes: ratio (+MiB) target (verdict)` for a peak measured at two sizes; n/a when a peak is missing
+    (e.g. no worker processes ran with --workers 1)."""
+    if not a or not b:
+        return f"{what:<16}{sizes}: n/a (not measured at both sizes)"
+    ratio = b / a
+    verdict = "meets" if ratio <= MEMORY_GROWTH_TOLERANCE else "MISSES"
+    return (
+        f"{what:<16}{sizes}: {ratio:.2f}x ({(b - a) / 2**20:+,.1f} MiB)  "
+        f"target: no growth, <= {MEMORY_GROWTH_TOLERANCE:.2f}x ({verdict})"
+    )
 
 
 def _mib(n: float) -> str:
@@ -489,12 +498,7 @@ def format_report(
                 ("workers peak", small.workers_peak_bytes or 0, large.workers_peak_bytes or 0),
                 ("RUSAGE_CHILDREN", small.children_maxrss_bytes, large.children_maxrss_bytes),
             ):
-                ratio = b / a if a else float("nan")
-                verdict = "meets" if ratio <= MEMORY_GROWTH_TOLERANCE else "MISSES"
-                lines.append(
-                    f"{what:<16}{large.files:,}/{small.files:,}: {ratio:.2f}x ({(b - a) / 2**20:+,.1f} MiB)  "
-                    f"target: no growth, <= {MEMORY_GROWTH_TOLERANCE:.2f}x ({verdict})"
-                )
+                lines.append(growth_line(what, f"{large.files:,}/{small.files:,}", a, b))
         lines.append(
             "main = ru_maxrss(SELF); workers = max VmHWM of pool workers, polled every 0.1 s; "
             "RUSAGE_CHILDREN = ru_maxrss(CHILDREN) after reaping the forkserver (it also counts the "

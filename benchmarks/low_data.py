@@ -11,6 +11,7 @@ the gain (c) − (b), CAS and the filter rates against the targets, and can save
     .venv/bin/python benchmarks/low_data.py                      # 100 and 500 per class, 10-minute GAN budget
     .venv/bin/python benchmarks/low_data.py --quick              # smoke run: tiny sizes and budgets, minutes
     .venv/bin/python benchmarks/low_data.py --sizes 100 --budget-minutes 20 --seeds 5 --json out.json
+    .venv/bin/python benchmarks/low_data.py --workdir w --reuse --seeds 5   # arms again on w's trained pipeline
 """
 
 from __future__ import annotations
@@ -143,6 +144,21 @@ def run_pipeline(per_class: int, root: Path, args: argparse.Namespace) -> None:
             log(f"{per_class}/class: {names} done in {time.monotonic() - start:.0f} s")
 
 
+def has_synthetic_set(root: Path) -> bool:
+    """True when `root` holds a finished pipeline run of one size (its synthetic set and statistics exist)."""
+    from synthaug.layout import DataLayout
+    from synthaug.norm_stats import load_stats
+    from synthaug.synthetic import read_synthetic
+
+    layout = DataLayout(root / "data")
+    try:
+        load_stats(layout)
+        read_synthetic(layout)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
 def run_report(per_class: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The three arms on the official test split; the report is also written under the size's data root."""
     from synthaug.compute import torch_threads
@@ -225,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-limit", type=int, default=None, help="use only the first N official test images")
     parser.add_argument("--run-config", help="Dagster run-config YAML merged over the benchmark's (e.g. GAN width)")
     parser.add_argument("--workdir", help="keep every size's data root here (default: a temporary folder)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --workdir: keep a size's finished pipeline (GAN, synthetic set) and only train the arms again",
+    )
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny size, GAN budget, seeds and steps")
     args = parser.parse_args(argv)
@@ -234,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, key) == getattr(defaults, key):
                 setattr(args, key, value)
         args.width = 4 if args.width == defaults.width else args.width
+    if args.reuse and not args.workdir:
+        parser.error("--reuse needs --workdir (the folder of an earlier run)")
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 (a confidence interval needs two values)")
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="synthaug-low-data-"))
@@ -241,9 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in args.sizes:
             root = workdir / f"per-class-{n}"
-            if root.exists():
-                shutil.rmtree(root)
-            run_pipeline(n, root, args)
+            if args.reuse and has_synthetic_set(root):
+                log(f"{n}/class: reusing the pipeline run in {root}")
+            else:
+                if root.exists():
+                    shutil.rmtree(root)
+                run_pipeline(n, root, args)
             results.append(run_report(n, root, args))
             log(f"{n}/class done; {time.monotonic() - start:.0f} s so far")
     finally:

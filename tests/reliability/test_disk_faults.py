@@ -27,26 +27,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from assets.clean_images import clean_images
-from assets.normalization_stats import normalization_stats
 from assets.partitions import BATCHES
-from assets.raw_images import raw_images
-from assets.training_tensors import training_tensors
-from resources.storage import LandingResource, StorageResource
 from synthaug.atomic import StorageError
 from synthaug.gan.checkpoints import list_checkpoints, load_latest, save_checkpoint
+from tests.pipelines.cheap_runs import cheap_ops, run_cheap
 
-ASSETS = [raw_images, clean_images, training_tensors, normalization_stats]
 STAGES = ["raw_images", "clean_images", "training_tensors"]
-RUN_CONFIG = {
-    "ops": {
-        "raw_images": {"config": {"workers": 1}},
-        "clean_images": {"config": {"blur_mode": "off", "workers": 1}},
-        "training_tensors": {"config": {"copies": 1, "workers": 1, "shard_size": 4}},
-    }
-}
+RUN_CONFIG = {"ops": cheap_ops(copies=1, shard_size=4)}
 TMPFS_SIZE = "4m"
 PAGE = 4096
 PARTIAL_HEADROOM = {"raw_images": 8 << 10, "clean_images": 12 << 10, "training_tensors": 24 << 10}
@@ -114,18 +103,7 @@ def disk(data_root: Path) -> Iterator[Disk]:
 
 def _materialize(instance: DagsterInstance, landing: Path, root: Path, selection: list[str], batch: str | None):
     """Materialize `selection` (one batch, or the unpartitioned stats) against data root `root`."""
-    return materialize(
-        ASSETS,
-        selection=selection,
-        instance=instance,
-        partition_key=batch,
-        resources={
-            "storage": StorageResource(data_root=str(root)),
-            "landing": LandingResource(landing_dir=str(landing)),
-        },
-        run_config={"ops": {k: v for k, v in RUN_CONFIG["ops"].items() if k in selection}},
-        raise_on_error=False,
-    )
+    return run_cheap(instance, landing, root, selection, batch, RUN_CONFIG["ops"])
 
 
 def _upstream(stage: str, inclusive: bool) -> list[str]:

@@ -19,7 +19,14 @@ _DEFAULTS = ClassifierConfig()
 class FeatureExtractorConfig(Config):
     """Training settings of the classifier (its shape and classes come from the training tensors)."""
 
-    epochs: int = Field(_DEFAULTS.epochs, description="Passes over the train split.")
+    epochs: int = Field(_DEFAULTS.epochs, description="Passes over the train split (at least `min_steps` steps).")
+    min_steps: int = Field(
+        400,
+        ge=0,
+        description="Fewest optimizer steps, whatever the data size: a few epochs of a small data set leave the "
+        "classifier too weak for the confidence filter.",
+    )
+    evaluations: int = Field(8, ge=1, description="Val checks during training; the best state is kept.")
     width: int = Field(_DEFAULTS.width, description="Channels of the first conv stage.")
     batch_size: int = Field(_DEFAULTS.batch_size, description="Images per step.")
     lr: float = Field(_DEFAULTS.lr, description="Peak learning rate (one-cycle).")
@@ -36,7 +43,7 @@ class FeatureExtractorConfig(Config):
     deps=["normalization_stats"],
     group_name="models",
     kinds={"pytorch"},
-    code_version="1",
+    code_version="2",
     description="Classifier trained on the clean real train split of every batch (val accuracy reported): the "
     "feature space of FID/KID/precision-recall and of the synthetic set's confidence and memorization filters.",
 )
@@ -54,6 +61,8 @@ def feature_extractor(
                 stats,
                 config.classifier(),
                 progress=lambda done, total, elapsed: context.log.info(_epoch_line(done, total, elapsed)),
+                min_steps=config.min_steps,
+                evaluations=config.evaluations,
             )
     except (ComputeUnavailable, FileNotFoundError, ValueError) as exc:
         raise Failure(description=f"feature_extractor: {exc}") from exc
@@ -62,10 +71,12 @@ def feature_extractor(
         "num_train_images": summary.num_train,
         "num_val_images": summary.num_val,
         "train_seconds": round(summary.seconds, 1),
+        "train_steps": summary.steps,
         "classes": MetadataValue.json(list(stats.classes)),
     }
     if summary.val_accuracy is not None:
         metadata["val_accuracy"] = round(summary.val_accuracy, 4)
+        metadata["best_step"] = summary.best_step
     return MaterializeResult(metadata=metadata, data_version=DataVersion(file_digest(summary.path)))
 
 

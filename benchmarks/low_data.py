@@ -61,7 +61,7 @@ def pipeline_run_config(args: argparse.Namespace) -> dict:
         "gan_checkpoint": {"config": {"budget_minutes": args.budget_minutes}},
     }
     if args.quick:
-        ops["feature_extractor"] = {"config": {"epochs": 1, "width": 8}}
+        ops["feature_extractor"] = {"config": {"epochs": 1, "min_steps": 20, "width": 8}}
         ops["synthetic_images"] = {"config": {"min_confidence": 0.0, "max_rounds": 1}}
         ops["gan_checkpoint"]["config"].update(
             {"width": 8, "z_dim": 16, "batch_size": 16, "metric_samples_per_class": 5}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -49,7 +49,8 @@ def load_split(layout: DataLayout, stats: NormStats, split: str, *, limit: int |
 
 @dataclass(frozen=True)
 class ExtractorSummary:
-    """What `train_feature_extractor` did: where the model is, its val accuracy, the sizes and the time."""
+    """What `train_feature_extractor` did: where the model is, its val accuracy, the sizes, the time, the steps it
+    trained and the step whose state it kept (None without a val split)."""
 
     path: Path
     val_accuracy: float | None
@@ -57,6 +58,16 @@ class ExtractorSummary:
     num_val: int
     seconds: float
     version: str
+    steps: int = 0
+    best_step: int | None = None
+
+
+def extractor_steps(num_train: int, config: ClassifierConfig, min_steps: int) -> int:
+    """Optimizer steps of the feature extractor: `config.epochs` passes over the train split, but at least
+    `min_steps`. A small data set needs the floor: at 814 train images 4 epochs are 28 steps, val accuracy 0.67,
+    and the confidence filter then rejected every synthetic coat, shirt and T-shirt (real ones scored below 0.5
+    too); 200 to 800 steps reached 0.85 to 0.88."""
+    return max(min_steps, config.epochs * -(-num_train // config.batch_size))
 
 
 def train_feature_extractor(
@@ -64,21 +75,42 @@ def train_feature_extractor(
     stats: NormStats,
     config: ClassifierConfig,
     progress: Callable[[int, int, float], None] | None = None,
+    *,
+    min_steps: int = 0,
+    evaluations: int = 8,
 ) -> ExtractorSummary:
-    """Train the classifier on the clean real train split of every batch, measure it on the val split, save it."""
+    """Train the classifier on the clean real train split of every batch for `extractor_steps`, keep the state of
+    the best of `evaluations` checks on the val split (when there is one), save it."""
     if len(stats.classes) < 2:
         raise ValueError(
             f"the feature extractor is a classifier and needs at least 2 labeled classes; the training tensors "
             f"have {list(stats.classes)}: land labeled images of more classes"
         )
-    config = ClassifierConfig(
-        **{**config.__dict__, "channels": stats.channels, "resolution": stats.size, "num_classes": len(stats.classes)}
-    )
+    if min_steps < 0 or evaluations < 1:
+        raise ValueError(f"feature extractor min_steps ({min_steps}) must be >= 0 and evaluations ({evaluations}) >= 1")
     train_x, train_y = load_split(layout, stats, "train")
     val = load_split(layout, stats, "val")
+    steps = extractor_steps(len(train_x), config, min_steps)
+    config = replace(
+        config,
+        channels=stats.channels,
+        resolution=stats.size,
+        num_classes=len(stats.classes),
+        steps=steps,
+        val_every=max(1, steps // evaluations) if len(val[0]) else 0,
+    )
     result = train_classifier(train_x, train_y, config, val=val if len(val[0]) else None, progress=progress)
     path = save_classifier(result.model, layout.feature_extractor_path(), result.val_accuracy)
-    return ExtractorSummary(path, result.val_accuracy, len(train_x), len(val[0]), result.seconds, data_version(stats))
+    return ExtractorSummary(
+        path,
+        result.val_accuracy,
+        len(train_x),
+        len(val[0]),
+        result.seconds,
+        data_version(stats),
+        result.steps,
+        result.best_step,
+    )
 
 
 def gan_train_config(

@@ -35,7 +35,7 @@ def _prepare(instance: DagsterInstance, landing: Path, data_root: Path) -> None:
     ops = {"clean_images": {"config": {"blur_mode": "off"}}, "training_tensors": {"config": {"workers": 1}}}
     res = _resources(landing, data_root)
     assert materialize(PER_BATCH, instance=instance, partition_key="b1", resources=res, run_config={"ops": ops}).success
-    run_config = {"ops": {"feature_extractor": {"config": {"epochs": 1, "width": 8}}}}
+    run_config = {"ops": {"feature_extractor": {"config": {"epochs": 1, "min_steps": 20, "width": 8}}}}
     assert materialize(
         [normalization_stats, feature_extractor], instance=instance, resources=res, run_config=run_config
     ).success

@@ -22,8 +22,8 @@ from synthaug.gan.pipeline import load_sampler
 from synthaug.gan.sampling import sample_per_class
 from synthaug.gan.training import Budget, TrainConfig, train
 from synthaug.layout import DataLayout
-from synthaug.metrics.classifier import ClassifierConfig, save_classifier, train_classifier
-from synthaug.model_stages import data_version
+from synthaug.metrics.classifier import ClassifierConfig, load_classifier, save_classifier, train_classifier
+from synthaug.model_stages import data_version, extractor_steps, train_feature_extractor
 from synthaug.norm_stats import compute_normalization_stats, load_stats, write_normalization_stats
 from synthaug.synthetic import (
     MANIFEST_SCHEMA,
@@ -232,6 +232,31 @@ def test_confidence_filter_rejects_images_whose_intended_class_the_extractor_doe
     assert np.array_equal(right.low_confidence, right.confidence < 0.5)
     off = filter_candidates(val_x, (val_y + 1) % 3, reference, SyntheticConfig(min_confidence=0.0), extractor)
     assert not off.low_confidence.any() and np.isnan(off.confidence).all()
+
+
+def test_the_extractor_step_floor_lets_real_garments_of_every_class_through_the_confidence_filter(fresh, real):
+    """A few epochs of a small data set are a handful of steps: an extractor that weak scores real garments below
+    the confidence threshold, so the filter would reject whole classes of good samples. The floor fixes that."""
+    stats = load_stats(fresh)
+    base = ClassifierConfig(width=8, feature_dim=32, epochs=1, batch_size=32, seed=0)
+    assert extractor_steps(3 * TRAIN, base, 0) == 6 and extractor_steps(3 * TRAIN, base, 150) == 150
+    assert extractor_steps(100_000, base, 150) == 3125  # a large set keeps its epochs
+    train_x, _ = real("train")
+    val_x, val_y = real("val")
+    config = SyntheticConfig(min_confidence=0.5)
+    passed = {}
+    for floor in (0, 150):
+        with torch_threads(1):
+            summary = train_feature_extractor(fresh, stats, base, min_steps=floor)
+        assert summary.steps == max(floor, 6) and summary.best_step is not None
+        extractor, _ = load_classifier(summary.path)
+        reference = build_reference(train_x, val_x, config, extractor, stats.affine("gan"))
+        scores = filter_candidates(val_x, val_y, reference, config, extractor, stats.affine("gan"))
+        passed[floor] = [float((~scores.low_confidence[val_y == c]).mean()) for c in range(len(CLASSES))]
+    assert min(passed[150]) >= 0.75, passed
+    assert min(passed[0]) < 0.5, passed
+    with pytest.raises(ValueError, match="min_steps"):
+        train_feature_extractor(fresh, stats, base, min_steps=-1)
 
 
 # ------------------------------------------------------------------------------------------------ generate

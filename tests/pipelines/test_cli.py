@@ -36,7 +36,7 @@ def synthaug(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 TINY_MODELS = """
 ops:
-  feature_extractor: {config: {epochs: 1, width: 8}}
+  feature_extractor: {config: {epochs: 1, min_steps: 20, width: 8}}
   gan_checkpoint: {config: {budget_minutes: null, budget_steps: 2, batch_size: 8, width: 8, z_dim: 8}}
   synthetic_images: {config: {ratio: 0.5, min_confidence: 0.0, max_rounds: 1}}
   augmentation_report: {config: {steps: 3, batch_size: 16, width: 4, evaluations: 1, cas: false}}

@@ -51,7 +51,7 @@ ops:
 """
 TINY_MODELS = """
 ops:
-  feature_extractor: {config: {epochs: 1, width: 8}}
+  feature_extractor: {config: {epochs: 1, min_steps: 20, width: 8}}
   gan_checkpoint: {config: {budget_minutes: null, budget_steps: 2, batch_size: 8, width: 8, z_dim: 8,
                             metric_samples_per_class: 4}}
 """

@@ -24,7 +24,7 @@ BIN = Path(sys.executable).parent
 
 TINY_MODELS = """
 ops:
-  feature_extractor: {config: {epochs: 1, width: 8}}
+  feature_extractor: {config: {epochs: 1, min_steps: 20, width: 8}}
   gan_checkpoint: {config: {budget_minutes: null, budget_steps: 2, batch_size: 8, width: 8, z_dim: 8}}
 """
 
@@ -32,7 +32,7 @@ ops:
 def _gan_config(seed: int, steps: int, every: int) -> str:
     return (
         "ops:\n"
-        "  feature_extractor: {config: {epochs: 1, width: 8}}\n"
+        "  feature_extractor: {config: {epochs: 1, min_steps: 20, width: 8}}\n"
         f"  gan_checkpoint: {{config: {{budget_minutes: null, budget_steps: {steps}, checkpoint_every: {every}, "
         f"batch_size: 8, width: 8, z_dim: 8, metric_samples_per_class: 4, seed: {seed}}}}}\n"
     )

@@ -43,7 +43,7 @@ ops:
   raw_images: {config: {workers: 1}}
   clean_images: {config: {workers: 1}}
   training_tensors: {config: {workers: 1, size: 32, copies: 2, shard_size: 16}}
-  feature_extractor: {config: {epochs: 1, width: 8}}
+  feature_extractor: {config: {epochs: 1, min_steps: 20, width: 8}}
   gan_checkpoint:
     config: {budget_minutes: null, budget_steps: 60, checkpoint_every: 10, batch_size: 8, width: 8, z_dim: 8,
              metric_samples_per_class: 4, seed: 3}

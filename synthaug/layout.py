@@ -12,6 +12,10 @@ class DataLayout:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        """Accept a string root too (scripts and notebooks pass one), stored as a Path."""
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def locks_dir(self) -> Path:
         """Lock files that keep two runs from writing the same output at once."""

@@ -60,7 +60,9 @@ def _metadata(instance: DagsterInstance, key: str) -> dict:
 def test_a_few_steps_end_to_end_then_resume_from_the_checkpoint(instance, make_batch, landing, data_root):
     make_batch("b1", per_class=120, classes=3)
     _prepare(instance, landing, data_root)
-    assert 0 <= _metadata(instance, "feature_extractor")["val_accuracy"] <= 1
+    extractor = _metadata(instance, "feature_extractor")
+    assert 0 <= extractor["val_accuracy"] <= 1
+    assert extractor["train_steps"] == 20 and 1 <= extractor["best_step"] <= 20  # the min_steps floor, best val state
 
     assert _train(instance, landing, data_root, steps=3).success
     first = _metadata(instance, "gan_checkpoint")

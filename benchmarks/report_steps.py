@@ -1,0 +1,102 @@
+"""Report step budget: how many optimizer steps do the augmentation report's arms need, judged on val only?
+
+The report trains every arm for the same number of steps (default: 6 epochs of the real train split). Augmented
+arms converge more slowly, so too few steps make (b) real + classic look worse than (a) real and can flatter or
+hide the synthetic set's gain. This script retrains the three arms of a materialized data root (after
+`scripts/demo.sh` or `benchmarks/low_data.py`) at several step budgets, interleaved seed by seed so a noisy machine
+affects every budget alike, and prints per budget the val accuracy of each arm, the paired gains (b) − (a) and
+(c) − (b) with 95% CIs, and the seconds per model. It prints val figures only: a step budget is a model choice, and
+model choices use val only (`train_arm` also scores each model on test; that number is discarded here).
+
+    .venv/bin/python benchmarks/report_steps.py --data-root data                      # 225, 675, 1350 steps
+    .venv/bin/python benchmarks/report_steps.py --data-root w/100/data --steps 300 1200 --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ARMS = ("a", "b", "c")
+
+
+def log(message: str) -> None:
+    """Progress to stderr with a timestamp (the results table goes to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict[int, dict[str, list[float]]]:
+    """Val accuracy (and seconds) of every arm, seed and step budget: {steps: {arm: [val per seed], "sec:arm": ...}}."""
+    from synthaug.compute import torch_threads
+    from synthaug.layout import DataLayout
+    from synthaug.norm_stats import load_stats
+    from synthaug.report import ReportConfig, load_report_data, train_arm
+    from synthaug.synthetic import read_synthetic
+
+    layout = DataLayout(data_root)
+    try:
+        stats = load_stats(layout)
+        synthetic = read_synthetic(layout)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(
+            f"{data_root}: no materialized synthetic set to compare ({exc}); run scripts/demo.sh or "
+            "benchmarks/low_data.py first and pass its data root"
+        ) from exc
+    data = load_report_data(layout, stats, (synthetic.images, synthetic.labels))
+    log(f"{data_root}: {data.sizes()}; step budgets {steps}, {seeds} seeds, {threads} thread(s)")
+    results: dict[int, dict[str, list[float]]] = {n: {} for n in steps}
+    total, done, started = len(steps) * seeds * len(ARMS), 0, time.monotonic()
+    total_steps, done_steps = sum(steps) * seeds * len(ARMS), 0
+    with torch_threads(threads):
+        for seed in range(seeds):
+            for n in steps:
+                config = ReportConfig(steps=n, seeds=max(2, seeds))
+                for arm in ARMS:
+                    run = train_arm(data, config, arm, seed)
+                    results[n].setdefault(arm, []).append(run.val_accuracy)
+                    results[n].setdefault(f"sec:{arm}", []).append(run.seconds)
+                    done, done_steps = done + 1, done_steps + n
+                    left = (time.monotonic() - started) / done_steps * (total_steps - done_steps)
+                    log(
+                        f"{n} steps, arm {arm}, seed {seed}: val {run.val_accuracy:.4f} (best step {run.best_step}); "
+                        f"{done}/{total} models, ~{left:.0f} s left"
+                    )
+    return results
+
+
+def print_table(results: dict[int, dict[str, list[float]]]) -> None:
+    """One row per step budget: val per arm, the paired gains and the cost per model."""
+    from synthaug.report import mean_ci, paired_gain
+
+    print("| steps | (a) real val | (b) + classic val | (c) + synthetic val | (b) − (a) | (c) − (b) | s/model |")
+    print("|---|---|---|---|---|---|---|")
+    for n, r in results.items():
+        cells = [mean_ci(r[arm]).percent() for arm in ARMS]
+        seconds = sum(sum(r[f"sec:{arm}"]) for arm in ARMS) / sum(len(r[arm]) for arm in ARMS)
+        print(
+            f"| {n} | {' | '.join(cells)} | {paired_gain(r['b'], r['a']).points()} | "
+            f"{paired_gain(r['c'], r['b']).points()} | {seconds:.0f} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", type=Path, required=True, help="a data root with a materialized synthetic set")
+    parser.add_argument("--steps", type=int, nargs="+", default=[225, 675, 1350], help="step budgets to compare")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm and budget (at least 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.seeds < 2 or min(args.steps) < 1 or args.threads < 1:
+        parser.error("--seeds must be at least 2, --steps and --threads at least 1")
+    print_table(measure(args.data_root, sorted(set(args.steps)), args.seeds, args.threads))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -336,15 +336,19 @@ def _per_class(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) 
 
 
 def train_arm(data: ReportData, config: ReportConfig, arm: str, seed: int) -> SeedRun:
-    """Train one arm with one seed, choose its checkpoint on val, then measure it once on test."""
+    """Train one arm with one seed, choose its checkpoint on val, then measure it once on test (NaN, and None per
+    class, when the data has no test split: a val-only choice such as the step budget still works)."""
     (x, y), extra = _arm_inputs(data, arm)
     if arm == "c" and config.synthetic_per_batch == 0:
         x, y = torch.cat([x, data.synthetic[0]]), torch.cat([y, data.synthetic[1]])
         extra = None
     clf = classifier_config(data, config, arm, seed)
     result = train_classifier(x, y, clf, val=data.val, extra=extra)
-    predicted = logits(result.model, data.test[0]).argmax(1)
-    test_accuracy = float((predicted == data.test[1]).float().mean())
+    if len(data.test[0]):
+        predicted = logits(result.model, data.test[0]).argmax(1)
+        test_accuracy = float((predicted == data.test[1]).float().mean())
+    else:
+        predicted, test_accuracy = data.test[1], math.nan
     return SeedRun(
         arm=arm,
         seed=seed,

@@ -24,6 +24,7 @@ from synthaug.report import (
     paired_gain,
     read_report,
     t_critical,
+    train_arm,
     write_report,
 )
 
@@ -167,6 +168,17 @@ def test_arms_differ_only_in_data(garments):
     same = ("width", "lr", "steps", "seed", "batch_size", "val_every", "num_classes")
     assert all(getattr(a, k) == getattr(b, k) == getattr(c, k) for k in same)
     assert (b.extra_per_batch, c.extra_per_batch) == (0, config.synthetic_per_batch)
+
+
+def test_an_arm_trains_and_is_chosen_on_val_without_a_test_split(garments):
+    """A data root made with test_ratio 0 (as the low-data benchmark makes) still allows val-only choices."""
+    no_test = (garments["test"][0][:0], garments["test"][1][:0])
+    config = ReportConfig(steps=12, batch_size=16, width=4, evaluations=3)
+    run = train_arm(_data(garments, test=no_test), config, "b", seed=0)
+    assert 0 <= run.val_accuracy <= 1 and run.best_step is not None
+    assert math.isnan(run.test_accuracy) and run.per_class_test == [None] * len(CLASSES)
+    with_test = train_arm(_data(garments), config, "b", seed=0)
+    assert with_test.val_accuracy == run.val_accuracy and 0 <= with_test.test_accuracy <= 1
 
 
 def test_tiny_real_run_of_the_three_arms(tmp_path, garments):

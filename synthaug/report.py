@@ -563,6 +563,15 @@ def build_report(
         "test_source": data.test_source,
     }
     if not data.labeled:
+        short = [part for part in ("train", "val", "test") if base["sizes"][part] < 2]
+        if len(data.classes) < 2:
+            why, need = "Without labels there are no arms, no gain and no CAS", "labels"
+        else:
+            why = (
+                f"The {' and '.join(short)} split(s) have fewer than 2 labeled images: rematerialize "
+                "training_tensors with a nonzero ratio for them (the verdict needs val, the figures need test)"
+            )
+            need = f"labeled {' and '.join(short)} images"
         return AugmentationReport(
             labeled=False,
             recommended=False,
@@ -570,15 +579,14 @@ def build_report(
                 "NOT RECOMMENDED (not measurable): the reference classifier needs labeled images of at least 2 classes "
                 f"in the train, val and test splits; this dataset has {len(data.classes)} class(es) and "
                 f"{base['sizes']['train']} labeled train, {base['sizes']['val']} val and {base['sizes']['test']} "
-                "test images. Without labels there are no arms, no gain and no CAS: decide by looking at the samples "
-                "and the filter rates."
+                f"test images. {why}: decide by looking at the samples and the filter rates."
             ),
             measured=["synthetic set size", "filter rejection rates (memorization, confidence)"],
             not_measured=[
-                "arm accuracies (a)/(b)/(c) and their CIs: need labels",
-                "gain (c) − (b): needs labels",
-                "CAS: needs labels",
-                "per-class accuracy: needs classes",
+                f"arm accuracies (a)/(b)/(c) and their CIs: need {need}",
+                f"gain (c) − (b): needs {need}",
+                f"CAS: needs {need}",
+                f"per-class accuracy: needs {need}",
             ],
             seconds=time.monotonic() - start,
             **base,

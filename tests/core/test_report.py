@@ -147,6 +147,15 @@ def test_unlabeled_data_reports_what_it_could_not_measure(garments):
     assert report.to_dict()["gain_val"] is None
 
 
+def test_labeled_data_without_a_test_split_names_the_missing_split(garments):
+    no_test = (garments["test"][0][:0], garments["test"][1][:0])
+    report = build_report(_data(garments, test=no_test), ReportConfig())
+    assert not report.labeled and not report.recommended and not report.arms
+    assert "0 test images" in report.verdict and "test split(s)" in report.verdict
+    assert "training_tensors" in report.verdict and "Without labels" not in report.verdict
+    assert "CAS: needs labeled test images" in report.not_measured
+
+
 def test_classifier_step_budget_shift_and_val_selection(garments):
     x, y = garments["train"]
     val = garments["val"]

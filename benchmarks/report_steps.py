@@ -19,11 +19,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ARMS = ("a", "b", "c")
+if TYPE_CHECKING:
+    from synthaug.report import SeedRun
 
 
 def log(message: str) -> None:
@@ -31,12 +33,12 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict[int, dict[str, list[float]]]:
-    """Val accuracy (and seconds) of every arm, seed and step budget: {steps: {arm: [val per seed], "sec:arm": ...}}."""
+def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict[int, list[SeedRun]]:
+    """Every arm trained with every seed at every step budget: {steps: runs in seed order}."""
     from synthaug.compute import torch_threads
     from synthaug.layout import DataLayout
     from synthaug.norm_stats import load_stats
-    from synthaug.report import ReportConfig, load_report_data, train_arm
+    from synthaug.report import ARMS, ReportConfig, load_report_data, train_arm
     from synthaug.synthetic import read_synthetic
 
     layout = DataLayout(data_root)
@@ -50,7 +52,7 @@ def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict
         ) from exc
     data = load_report_data(layout, stats, (synthetic.images, synthetic.labels))
     log(f"{data_root}: {data.sizes()}; step budgets {steps}, {seeds} seeds, {threads} thread(s)")
-    results: dict[int, dict[str, list[float]]] = {n: {} for n in steps}
+    results: dict[int, list[SeedRun]] = {n: [] for n in steps}
     total, done, started = len(steps) * seeds * len(ARMS), 0, time.monotonic()
     total_steps, done_steps = sum(steps) * seeds * len(ARMS), 0
     with torch_threads(threads):
@@ -59,8 +61,7 @@ def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict
                 config = ReportConfig(steps=n, seeds=max(2, seeds))
                 for arm in ARMS:
                     run = train_arm(data, config, arm, seed)
-                    results[n].setdefault(arm, []).append(run.val_accuracy)
-                    results[n].setdefault(f"sec:{arm}", []).append(run.seconds)
+                    results[n].append(run)
                     done, done_steps = done + 1, done_steps + n
                     left = (time.monotonic() - started) / done_steps * (total_steps - done_steps)
                     log(
@@ -70,15 +71,16 @@ def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict
     return results
 
 
-def print_table(results: dict[int, dict[str, list[float]]]) -> None:
+def print_table(results: dict[int, list[SeedRun]]) -> None:
     """One row per step budget: val per arm, the paired gains and the cost per model."""
-    from synthaug.report import mean_ci, paired_gain
+    from synthaug.report import ARMS, mean_ci, paired_gain
 
     print("| steps | (a) real val | (b) + classic val | (c) + synthetic val | (b) − (a) | (c) − (b) | s/model |")
     print("|---|---|---|---|---|---|---|")
-    for n, r in results.items():
+    for n, runs in results.items():
+        r = {arm: [run.val_accuracy for run in runs if run.arm == arm] for arm in ARMS}
         cells = [mean_ci(r[arm]).percent() for arm in ARMS]
-        seconds = sum(sum(r[f"sec:{arm}"]) for arm in ARMS) / sum(len(r[arm]) for arm in ARMS)
+        seconds = sum(run.seconds for run in runs) / len(runs)
         print(
             f"| {n} | {' | '.join(cells)} | {paired_gain(r['b'], r['a']).points()} | "
             f"{paired_gain(r['c'], r['b']).points()} | {seconds:.0f} |"

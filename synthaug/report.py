@@ -344,17 +344,17 @@ def train_arm(data: ReportData, config: ReportConfig, arm: str, seed: int) -> Se
         extra = None
     clf = classifier_config(data, config, arm, seed)
     result = train_classifier(x, y, clf, val=data.val, extra=extra)
+    test_accuracy, per_class = math.nan, [None] * len(data.classes)
     if len(data.test[0]):
         predicted = logits(result.model, data.test[0]).argmax(1)
         test_accuracy = float((predicted == data.test[1]).float().mean())
-    else:
-        predicted, test_accuracy = data.test[1], math.nan
+        per_class = _per_class(predicted, data.test[1], len(data.classes))
     return SeedRun(
         arm=arm,
         seed=seed,
         val_accuracy=float(result.val_accuracy),
         test_accuracy=test_accuracy,
-        per_class_test=_per_class(predicted, data.test[1], len(data.classes)),
+        per_class_test=per_class,
         best_step=result.best_step,
         steps=result.steps,
         seconds=result.seconds,

@@ -67,13 +67,15 @@ def _runs(val: dict[str, list[float]], test: dict[str, list[float]]) -> list[See
 
 
 def test_t_critical_values_match_the_tables():
-    assert t_critical(2) == pytest.approx(4.302653, abs=1e-5)  # n = 3 seeds
-    assert t_critical(1) == pytest.approx(12.706205, abs=1e-4)
-    assert t_critical(4) == pytest.approx(2.776445, abs=1e-5)
-    assert t_critical(29) == pytest.approx(2.045230, abs=1e-5)
-    assert t_critical(2, 0.90) == pytest.approx(2.919986, abs=1e-5)
+    assert t_critical(2) == pytest.approx(4.3026527, abs=1e-6)  # n = 3 seeds
+    assert t_critical(1) == pytest.approx(12.7062047, abs=1e-6)
+    assert t_critical(4) == pytest.approx(2.7764451, abs=1e-6)
+    assert t_critical(29) == pytest.approx(2.0452296, abs=1e-6)
+    assert t_critical(2, 0.90) == pytest.approx(2.9199856, abs=1e-6)
     with pytest.raises(ValueError, match="degree of freedom"):
         t_critical(0)
+    with pytest.raises(ValueError, match="confidence"):
+        t_critical(2, 1.0)
 
 
 def test_mean_ci_by_hand_for_three_seeds():

@@ -26,15 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, ImageDraw
+from matplotlib.ticker import PercentFormatter
 from scipy.stats import t as student_t
 
 from synthaug.atomic import atomic_write_bytes
-from synthaug.gan.sampling import label_font, png_bytes, sample_grid_png
+from synthaug.gan.sampling import sample_grid_png
 from synthaug.layout import DataLayout
 from synthaug.metrics.cas import classification_accuracy_score
 from synthaug.metrics.classifier import ClassifierConfig, as_float, logits, train_classifier
 from synthaug.norm_stats import NormStats
+from synthaug.plots import ARM_COLOURS, FONT_SIZE, figure_png, lighter, message_png, new_figure
 from synthaug.tensors import UNLABELED, current_tensors
 
 Images = tuple[torch.Tensor, torch.Tensor]
@@ -45,7 +46,6 @@ PER_CLASS_PLOT = "per_class.png"
 SAMPLES_PLOT = "real_vs_synthetic.png"
 MEMORIZED = "memorized"
 LOW_CONFIDENCE = "low_confidence"
-_COLOURS = {"a": (127, 127, 127), "b": (31, 119, 180), "c": (214, 39, 40)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -635,73 +635,65 @@ def build_report(
 
 
 def arms_plot_png(report: AugmentationReport, *, width: int = 560, row: int = 34) -> bytes:
-    """Dot plot of each arm's mean test and val accuracy with its 95% CI as a bar; PNG bytes."""
+    """Dot plot of each arm's mean test and val accuracy with its confidence interval as a bar; PNG bytes."""
     arms = list(report.arms.values())
-    left, right, top = 190, width - 20, 24
-    height = top + row * max(len(arms), 1) * 2 + 34
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
+    height = 24 + row * max(len(arms), 1) * 2 + 34
     if not arms:
-        draw.text((10, 10), "no arms were trained (unlabeled data)", fill=(0, 0, 0), font=label_font())
-        return png_bytes(canvas)
+        return message_png("no arms were trained (unlabeled data)", width, height)
+    figure = new_figure(width, height)
+    axes = figure.add_subplot()
+    labels = []
+    for arm in arms:
+        for split, interval in (("test", arm.test), ("val", arm.val)):
+            position = len(labels)
+            labels.append(f"({arm.key}) {arm.name} [{split}]")
+            colour = ARM_COLOURS[arm.key] if split == "test" else lighter(ARM_COLOURS[arm.key])
+            error = None
+            if interval.low is not None and interval.high is not None:
+                error = [[interval.mean - interval.low], [interval.high - interval.mean]]
+            axes.errorbar(
+                [interval.mean], [position], xerr=error, fmt="o", color=colour, markersize=6, linewidth=3, capsize=5
+            )
     values = [v for a in arms for i in (a.test, a.val) for v in (i.low, i.high, i.mean) if v is not None]
     lo, hi = min(values), max(values)
     pad = max((hi - lo) * 0.1, 0.005)
-    lo, hi = max(0.0, lo - pad), min(1.0, hi + pad)
-    bottom = height - 30
-
-    def x(v: float) -> float:
-        return left + (v - lo) / max(hi - lo, 1e-9) * (right - left)
-
-    for frac in np.linspace(0, 1, 5):
-        v = lo + frac * (hi - lo)
-        draw.line((x(v), top - 4, x(v), bottom), fill=(225, 225, 225))
-        draw.text((x(v) - 14, bottom + 4), f"{100 * v:.1f}%", fill=(0, 0, 0), font=label_font())
-    draw.text((left, 4), "accuracy, mean and 95% CI over seeds", fill=(0, 0, 0), font=label_font())
-    y = top
-    for arm in arms:
-        for split, interval in (("test", arm.test), ("val", arm.val)):
-            colour = _COLOURS[arm.key] if split == "test" else tuple(c // 2 + 127 for c in _COLOURS[arm.key])
-            draw.text((6, y + row // 2 - 6), f"({arm.key}) {arm.name} [{split}]", fill=(0, 0, 0), font=label_font())
-            cy = y + row // 2
-            if interval.low is not None and interval.high is not None:
-                draw.line((x(interval.low), cy, x(interval.high), cy), fill=colour, width=3)
-                for end in (interval.low, interval.high):
-                    draw.line((x(end), cy - 5, x(end), cy + 5), fill=colour, width=2)
-            draw.ellipse((x(interval.mean) - 4, cy - 4, x(interval.mean) + 4, cy + 4), fill=colour)
-            y += row
-    return png_bytes(canvas)
+    axes.set_xlim(max(0.0, lo - pad), min(1.0, hi + pad))
+    axes.set_yticks(range(len(labels)), labels, fontsize=FONT_SIZE)
+    axes.set_ylim(len(labels) - 0.5, -0.5)
+    axes.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=1))
+    axes.tick_params(labelsize=FONT_SIZE)
+    axes.grid(True, axis="x", color="0.9")
+    confidence = 100 * arms[0].test.confidence
+    axes.set_title(f"accuracy, mean and {confidence:g}% CI over seeds", fontsize=FONT_SIZE)
+    return figure_png(figure)
 
 
 def per_class_plot_png(report: AugmentationReport, *, bar: int = 9, width: int = 560) -> bytes:
     """Horizontal bars: per-class test accuracy (mean over seeds) of each arm; PNG bytes."""
     arms = list(report.arms.values())
     classes = list(report.classes)
-    left, right, top = 120, width - 50, 24
-    group = bar * max(len(arms), 1) + 8
-    height = top + group * max(len(classes), 1) + 10
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
+    height = 70 + (bar * max(len(arms), 1) + 8) * max(len(classes), 1)
     if not arms:
-        draw.text((10, 10), "no per-class accuracy without labels", fill=(0, 0, 0), font=label_font())
-        return png_bytes(canvas)
-    short = {"a": "real", "b": "+ classic", "c": "+ classic + synthetic"}
+        return message_png("no per-class accuracy without labels", width, height)
+    figure = new_figure(width, height)
+    axes = figure.add_subplot()
+    thickness = 0.8 / len(arms)
     for i, arm in enumerate(arms):
-        draw.rectangle((left + 130 * i, 6, left + 130 * i + 10, 16), fill=_COLOURS[arm.key])
-        draw.text((left + 130 * i + 14, 5), f"({arm.key}) {short[arm.key]}", fill=(0, 0, 0), font=label_font())
-    for r, name in enumerate(classes):
-        y0 = top + r * group
-        draw.text((4, y0 + group // 2 - 8), name[:18], fill=(0, 0, 0), font=label_font())
-        for i, arm in enumerate(arms):
-            value = arm.per_class_test.get(name)
-            y = y0 + i * bar
-            if value is None:
-                continue
-            draw.rectangle((left, y, left + value * (right - left), y + bar - 2), fill=_COLOURS[arm.key])
-            draw.text(
-                (left + value * (right - left) + 3, y - 2), f"{100 * value:.0f}", fill=(0, 0, 0), font=label_font()
-            )
-    return png_bytes(canvas)
+        rows = [(r, value) for r, name in enumerate(classes) if (value := arm.per_class_test.get(name)) is not None]
+        positions = [r + (i - (len(arms) - 1) / 2) * thickness for r, _ in rows]
+        values = [value for _, value in rows]
+        bars = axes.barh(
+            positions, values, height=thickness, color=ARM_COLOURS[arm.key], label=f"({arm.key}) {arm.name}"
+        )
+        axes.bar_label(bars, labels=[f"{100 * v:.0f}" for v in values], padding=2, fontsize=FONT_SIZE - 1)
+    axes.set_yticks(range(len(classes)), [name[:18] for name in classes], fontsize=FONT_SIZE)
+    axes.set_ylim(len(classes) - 0.5, -0.5)
+    axes.set_xlim(0, 1.08)
+    axes.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+    axes.tick_params(labelsize=FONT_SIZE)
+    axes.set_xlabel("test accuracy, mean over seeds", fontsize=FONT_SIZE)
+    figure.legend(loc="outside upper center", ncols=len(arms), fontsize=FONT_SIZE, frameon=False)
+    return figure_png(figure)
 
 
 def samples_png(data: ReportData, per_class: int = 8) -> bytes | None:

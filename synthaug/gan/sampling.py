@@ -1,6 +1,5 @@
 """Pictures from a trained generator: per-class samples (deterministic by seed), a sample grid with real images of
-the same classes beside the generated ones, and a loss-curve plot, both as PNG bytes. Rendered with Pillow, so no
-plotting library is needed."""
+the same classes beside the generated ones, and a loss-curve plot (matplotlib), both as PNG bytes."""
 
 from __future__ import annotations
 
@@ -9,11 +8,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from matplotlib.ticker import StrMethodFormatter
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
+from synthaug.plots import FONT_SIZE, SERIES_COLOURS, figure_png, message_png, new_figure
+
 UNLABELED = -1
-_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
 
 @torch.no_grad()
@@ -116,43 +117,20 @@ def loss_curve_png(
 ) -> bytes:
     """Line plot of the loss history (x = step) with axes, ticks and a legend; PNG bytes."""
     keys = list(keys) if keys is not None else [k for k in (history[0] if history else {}) if k != "step"]
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    left, right, top, bottom = 52, width - 10, 10, height - 28
-    draw.rectangle((left, top, right, bottom), outline=(0, 0, 0))
     if not history or not keys:
-        draw.text((left + 10, top + 10), "no training steps yet", fill=(0, 0, 0), font=label_font())
-        return png_bytes(canvas)
+        return message_png("no training steps yet", width, height)
+    figure = new_figure(width, height)
+    axes = figure.add_subplot()
     steps = np.asarray([row["step"] for row in history], dtype=float)
-    series = {k: np.asarray([row.get(k, np.nan) for row in history], dtype=float) for k in keys}
-    values = np.concatenate([v[np.isfinite(v)] for v in series.values()] + [np.zeros(0)])
-    y_lo, y_hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
-    if y_hi - y_lo < 1e-9:
-        y_lo, y_hi = y_lo - 1, y_hi + 1
-    x_lo, x_hi = float(steps.min()), float(max(steps.max(), steps.min() + 1))
-
-    def px(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
-        xs = left + (x - x_lo) / (x_hi - x_lo) * (right - left)
-        ys = bottom - (y - y_lo) / (y_hi - y_lo) * (bottom - top)
-        return list(zip(xs.tolist(), ys.tolist(), strict=True))
-
-    for frac in np.linspace(0, 1, 5):
-        y = y_lo + frac * (y_hi - y_lo)
-        ypix = bottom - frac * (bottom - top)
-        draw.line((left, ypix, right, ypix), fill=(230, 230, 230))
-        draw.text((2, ypix - 6), f"{y:.2f}", fill=(0, 0, 0), font=label_font())
-        x = x_lo + frac * (x_hi - x_lo)
-        xpix = left + frac * (right - left)
-        draw.text((xpix - 12, bottom + 4), f"{x:,.0f}", fill=(0, 0, 0), font=label_font())
-    draw.text(((left + right) // 2 - 12, height - 12), "step", fill=(0, 0, 0), font=label_font())
-    for i, (key, ys) in enumerate(series.items()):
-        colour = _COLOURS[i % len(_COLOURS)]
-        ok = np.isfinite(ys)
-        points = px(steps[ok], ys[ok])
-        if len(points) > 1:
-            draw.line(points, fill=colour, width=2)
-        elif points:
-            draw.ellipse((points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2), fill=colour)
-        draw.line((right - 110, top + 8 + 12 * i, right - 95, top + 8 + 12 * i), fill=colour, width=2)
-        draw.text((right - 90, top + 2 + 12 * i), key, fill=(0, 0, 0), font=label_font())
-    return png_bytes(canvas)
+    for i, key in enumerate(keys):
+        values = np.asarray([row.get(key, np.nan) for row in history], dtype=float)
+        ok = np.isfinite(values)
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        marker = "o" if ok.sum() == 1 else None
+        axes.plot(steps[ok], values[ok], color=colour, linewidth=2, marker=marker, markersize=3, label=key)
+    axes.set_xlabel("step", fontsize=FONT_SIZE)
+    axes.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    axes.tick_params(labelsize=FONT_SIZE)
+    axes.grid(True, color="0.9")
+    axes.legend(fontsize=FONT_SIZE, loc="upper right")
+    return figure_png(figure)

@@ -3,25 +3,32 @@ path, the classifier options the arms rely on, and a tiny real run of the three 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgb
+from PIL import Image
 
 from synthaug.compute import torch_threads
 from synthaug.metrics.classifier import ClassifierConfig, accuracy, train_classifier
+from synthaug.plots import ARM_COLOURS
 from synthaug.report import (
     ARMS,
+    AugmentationReport,
     ReportConfig,
     ReportData,
     SeedRun,
+    arms_plot_png,
     build_report,
     classifier_config,
     decide,
     mean_ci,
     paired_gain,
+    per_class_plot_png,
     read_report,
     t_critical,
     train_arm,
@@ -127,6 +134,27 @@ def test_an_undertrained_baseline_and_an_implausible_gain_are_flagged(garments):
     assert report.recommended and len(report.warnings) == 2
     assert "undertrained at 50 steps" in report.warnings[0] and "leakage" in report.warnings[1]
     assert report.verdict.endswith(report.warnings[1])
+
+
+def _colours(png: bytes) -> set[tuple[int, int, int]]:
+    """Every RGB colour in a PNG."""
+    return {colour for _, colour in Image.open(io.BytesIO(png)).convert("RGB").getcolors(maxcolors=1 << 20)}
+
+
+def test_plots_draw_every_arm_in_its_colour_and_say_why_when_there_is_nothing(garments):
+    val = {"a": [0.70, 0.71, 0.72], "b": [0.80, 0.81, 0.80], "c": [0.82, 0.83, 0.83]}
+    test = {"a": [0.70, 0.72, 0.70], "b": [0.80, 0.81, 0.80], "c": [0.81, 0.82, 0.81]}
+    report = build_report(_data(garments), ReportConfig(cas=False), runs=_runs(val, test))
+    arm_colours = {tuple(round(255 * c) for c in to_rgb(ARM_COLOURS[key])) for key in ARMS}
+    assert arm_colours == {(127, 127, 127), (31, 119, 180), (214, 39, 40)}
+    for png in (arms_plot_png(report), per_class_plot_png(report)):
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and arm_colours <= _colours(png)
+    assert Image.open(io.BytesIO(arms_plot_png(report, width=400))).size == (400, 24 + 34 * 6 + 34)
+    empty = AugmentationReport(labeled=False, recommended=False, verdict="", classes=())
+    for png in (arms_plot_png(empty), per_class_plot_png(empty)):
+        colours = _colours(png)
+        assert min(map(sum, colours)) < 100, "dark text says why there is no plot"
+        assert not {(31, 119, 180), (214, 39, 40)} & colours
 
 
 def test_a_val_gain_whose_ci_includes_zero_is_not_recommended_unless_asked():

@@ -17,11 +17,19 @@ from assets.partitions import batch_partitions
 from resources.storage import LandingResource, StorageResource
 from synthaug.atomic import StorageError
 from synthaug.imageio import DEFAULT_MAX_PIXELS
-from synthaug.ingest import DEFAULT_MAX_FILE_BYTES, IngestOptions, IngestSummary, ingest_batch
+from synthaug.ingest import (
+    DEFAULT_DECODE_MEMORY_MB,
+    DEFAULT_DECODE_TIMEOUT_S,
+    DEFAULT_MAX_FILE_BYTES,
+    IngestOptions,
+    IngestSummary,
+    ingest_batch,
+)
 from synthaug.layout import DataLayout
 from synthaug.locking import exclusive_lock
 from synthaug.progress import describe
 from synthaug.samples import examples_by_group, manifest_digest
+from synthaug.supervised_pool import PoolError
 from synthaug.thumbnails import gallery_markdown
 
 MAX_ERROR_ROWS_SHOWN = 25
@@ -36,19 +44,36 @@ class RawImagesConfig(Config):
     )
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, description="Files larger than this are refused unread.")
     workers: int = Field(0, description="Decode processes; 0 uses every CPU core.")
+    decode_timeout_s: float = Field(
+        DEFAULT_DECODE_TIMEOUT_S,
+        description="Seconds one file may take to decode; a file that takes longer is recorded as decode_timeout "
+        "and its worker replaced.",
+    )
+    decode_memory_mb: int = Field(
+        DEFAULT_DECODE_MEMORY_MB,
+        description="Memory (MiB) a decode worker may use beyond its start; a file that needs more is recorded as "
+        "decode_memory and its worker replaced. 0 turns the ceiling off.",
+    )
+    strict_jpeg: bool = Field(
+        False,
+        description="Treat every libjpeg warning as corrupt data. Off: warnings that lose no pixels (stray bytes "
+        "between header segments, a bad ICC marker, end-marker padding) keep the image with a note.",
+    )
 
-    @field_validator("max_pixels", "max_file_bytes")
+    @field_validator("max_pixels", "max_file_bytes", "decode_timeout_s")
     @classmethod
     def _positive(cls, value: int, info: ValidationInfo) -> int:
         if value <= 0:
             raise ValueError(f"raw_images config: {info.field_name} must be greater than 0, got {value}")
         return value
 
-    @field_validator("workers")
+    @field_validator("workers", "decode_memory_mb")
     @classmethod
-    def _non_negative(cls, value: int) -> int:
+    def _non_negative(cls, value: int, info: ValidationInfo) -> int:
         if value < 0:
-            raise ValueError(f"raw_images config: workers must be 0 (all cores) or more, got {value}")
+            raise ValueError(
+                f"raw_images config: {info.field_name} must be 0 (see its description) or more, got {value}"
+            )
         return value
 
 
@@ -75,15 +100,30 @@ def raw_images(
     def progress(done: int, total: int, elapsed: float) -> None:
         context.log.info(describe(f"ingest {batch_id} (files)", done, total, elapsed))
 
-    options = IngestOptions(config.max_pixels, config.max_file_bytes, config.workers)
+    options = IngestOptions(
+        max_pixels=config.max_pixels,
+        max_file_bytes=config.max_file_bytes,
+        workers=config.workers,
+        decode_timeout_s=config.decode_timeout_s,
+        decode_memory_mb=config.decode_memory_mb,
+        strict_jpeg=config.strict_jpeg,
+    )
     try:
         with exclusive_lock(layout.lock_path(f"raw_images-{batch_id}"), what=f"raw_images for batch {batch_id}"):
             context.log.info(f"ingesting {batch_dir}")
             summary = ingest_batch(batch_dir, layout, landing.path, options, progress)
-    except StorageError as exc:
-        raise Failure(description=str(exc)) from exc
+    except (StorageError, PoolError) as exc:
+        raise Failure(
+            description=f"batch {batch_id} could not be ingested, for a reason outside its files: {exc}"
+        ) from exc
     for warning in summary.warnings:
         context.log.warning(f"{batch_id}: {warning}")
+    if summary.workers.failures:
+        context.log.warning(
+            f"{batch_id}: decode workers replaced {summary.workers.replaced} time(s) "
+            f"({', '.join(f'{n} {kind}' for kind, n in sorted(summary.workers.failures.items()))}); "
+            "each such file has its own error row"
+        )
     if summary.total == 0:
         context.log.warning(f"batch {batch_id} holds no files: the manifest is empty")
     return MaterializeResult(
@@ -107,6 +147,8 @@ def _metadata(summary: IngestSummary, layout: DataLayout) -> dict:
         "formats": MetadataValue.json(dict(summary.formats)),
         "seconds": round(summary.seconds, 2),
         "files_per_second": round(summary.total / summary.seconds, 1) if summary.seconds else 0.0,
+        "workers_replaced": summary.workers.replaced,
+        "worker_peak_rss_mib": round(summary.workers.worker_peak_rss / 2**20, 1),
     }
     if summary.warnings:
         metadata["warnings"] = MetadataValue.md("\n".join(f"- {w}" for w in summary.warnings[:50]))

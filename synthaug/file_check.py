@@ -1,18 +1,21 @@
 """Read, validate and hash one landed file: the per-file work of ingest.
 
-Kept apart from `synthaug.ingest` (which writes Parquet) so worker processes import only what
-they need: a pool starts noticeably faster without pyarrow.
+The parent reads each file (it alone touches the landing folder); a worker process hashes and decodes the
+bytes (`make_checker`), so whatever the bytes do to a decoder stays in that worker. Kept apart from
+`synthaug.ingest` (which writes Parquet) so workers import only what they need.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from synthaug.hashing import file_hash, pixel_hash, stable_id
-from synthaug.imageio import ImageDecodeError, decode_image
+from synthaug.imageio import ImageDecodeError
 from synthaug.landing import LandedFile, has_control_characters, is_valid_utf8, printable
+from synthaug.supervised_pool import Failed, PoolLimits, resolve_target
 
 RAW_FIELDS = (
     "image_id",
@@ -32,36 +35,35 @@ RAW_FIELDS = (
     "status",
     "error_code",
     "error",
+    "error_type",
     "notes",
 )
+DEFAULT_DECODER = "synthaug.imageio:decode_image"
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How a worker decodes: the pixel limit, the JPEG policy and the decode function (`module:function`)."""
+
+    max_pixels: int
+    strict_jpeg: bool = False
+    decoder: str = DEFAULT_DECODER
 
 
 @dataclass(frozen=True)
 class IngestContext:
-    """What every file of one batch shares; sent to each worker once per work unit."""
+    """What every file of one batch shares."""
 
     batch_id: str
     batch_dir: str
     landing_real: str
-    max_pixels: int
     max_file_bytes: int
+    decode: DecodeSettings
 
 
-def ingest_unit(ctx: IngestContext, files: list[LandedFile]) -> list[tuple[tuple, bytes | None]]:
-    """Ingest a few files in a worker (amortises inter-process overhead); rows as tuples in schema order."""
-    return [as_tuple(ingest_file(ctx, f)) for f in files]
-
-
-def as_tuple(result: tuple[dict, bytes | None]) -> tuple[tuple, bytes | None]:
-    row, data = result
-    return tuple(row.values()), data
-
-
-def ingest_file(ctx: IngestContext, f: LandedFile) -> tuple[dict, bytes | None]:
-    """Read, validate and hash one landed file: its manifest row, and its bytes when it is a good image.
-
-    Never raises for bad data: every problem becomes the row's `error_code` and `error`.
-    """
+def read_file(ctx: IngestContext, f: LandedFile) -> tuple[dict, bytes | None]:
+    """A landed file's row (identity fields, status `error` until decoded) and its bytes, or the row that says
+    why it was refused or could not be read (bytes None). Runs in the parent: it touches the landing folder."""
     row = dict.fromkeys(RAW_FIELDS)
     row.update(
         image_id=stable_id(ctx.batch_id, f.rel_path),
@@ -79,23 +81,115 @@ def ingest_file(ctx: IngestContext, f: LandedFile) -> tuple[dict, bytes | None]:
     except _Refused as exc:
         row.update(error_code=exc.code, error=printable(str(exc)))
         return row, None
-    digest = file_hash(data)
-    row.update(file_size=len(data), file_hash=digest)
-    try:
-        decoded = decode_image(data, max_pixels=ctx.max_pixels, extension=os.path.splitext(f.rel_path)[1])
-    except ImageDecodeError as exc:
-        row.update(error_code=exc.code, error=printable(str(exc)))
-        return row, None
-    row.update(
-        format=decoded.format,
-        width=decoded.width,
-        height=decoded.height,
-        channels=decoded.channels,
-        pixel_hash=pixel_hash(decoded.pixels),
-        status="ok",
-        notes="; ".join(_name_notes(f.rel_path) + decoded.notes) or None,
-    )
+    row["notes"] = "; ".join(_name_notes(f.rel_path)) or None
     return row, data
+
+
+def make_checker(settings: DecodeSettings) -> Callable[[tuple[dict, bytes | None]], dict]:
+    """The per-file function a worker runs: `(row, data)` to the row fields that decoding fills in."""
+    decode = resolve_target(settings.decoder)
+
+    def check(item: tuple[dict, bytes | None]) -> dict:
+        row, data = item
+        return {} if data is None else check_bytes(data, row["source_path"], settings, decode)
+
+    return check
+
+
+def check_bytes(data: bytes, source_path: str, settings: DecodeSettings, decode: Callable | None = None) -> dict:
+    """Hash and fully decode one file's bytes: the row fields to fill in (`status` ok, or the error).
+
+    Every exception is a verdict on this file; only `MemoryError` propagates, so the worker that ran out of
+    memory can be replaced.
+    """
+    decode = decode or resolve_target(settings.decoder)
+    fields: dict = {"file_size": len(data), "file_hash": file_hash(data)}
+    try:
+        decoded = decode(
+            data,
+            max_pixels=settings.max_pixels,
+            extension=os.path.splitext(source_path)[1],
+            strict_jpeg=settings.strict_jpeg,
+        )
+    except ImageDecodeError as exc:
+        return fields | {"error_code": exc.code, "error": printable(str(exc))}
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the per-file boundary: whatever a decoder raises is this file's verdict
+        return fields | _unexpected(type(exc).__name__, str(exc))
+    return fields | {
+        "format": decoded.format,
+        "width": decoded.width,
+        "height": decoded.height,
+        "channels": decoded.channels,
+        "pixel_hash": pixel_hash(decoded.pixels),
+        "status": "ok",
+        "notes": decoded.notes,
+    }
+
+
+def _unexpected(exc_type: str, message: str) -> dict:
+    return {
+        "error_code": "decoder_error",
+        "error_type": exc_type,
+        "error": printable(
+            f"the decoder failed unexpectedly ({exc_type}: {message}); the file is malformed in a way the image "
+            "library does not report cleanly: re-export it"
+        ),
+    }
+
+
+FAILURE_CODES = {"timeout": "decode_timeout", "memory": "decode_memory", "crash": "decode_crash"}
+
+
+def apply_outcome(
+    row: dict, data: bytes | None, outcome: dict | Failed, settings: DecodeSettings, limits: PoolLimits
+) -> tuple[tuple, bytes | None]:
+    """Merge a worker's result (or why it has none) into the row: values in schema order, and the bytes to
+    keep (None unless the file is a good image)."""
+    if isinstance(outcome, Failed):
+        if outcome.kind == "exception":
+            row.update(_unexpected(outcome.exc_type or "Exception", outcome.detail))
+        else:
+            row.update(
+                error_code=FAILURE_CODES[outcome.kind],
+                error_type=outcome.exc_type,
+                error=_failure_message(outcome, limits),
+            )
+        return tuple(row.values()), None
+    notes = outcome.pop("notes", None)
+    row.update(outcome)
+    if notes:
+        row["notes"] = "; ".join(filter(None, [row["notes"], *notes]))
+    return tuple(row.values()), (data if row["status"] == "ok" else None)
+
+
+def _failure_message(outcome: Failed, limits: PoolLimits) -> str:
+    if outcome.kind == "timeout":
+        return (
+            f"decoding took longer than {limits.seconds_per_item:g} s ({outcome.detail}); the worker was stopped "
+            "and replaced. A genuine very large image needs a higher decode_timeout_s"
+        )
+    if outcome.kind == "memory":
+        return (
+            f"decoding needed more memory than allowed ({outcome.detail}); the worker was replaced. "
+            f"A genuine very large image needs a higher decode_memory_mb (now {limits.memory_mb})"
+        )
+    return f"the decoder crashed on this file ({outcome.detail}); the worker was replaced. Re-export the file"
+
+
+def ingest_file(ctx: IngestContext, f: LandedFile, limits: PoolLimits = PoolLimits()) -> tuple[tuple, bytes | None]:
+    """Read, validate and hash one landed file in this process: its row values (schema order) and its bytes when
+    it is a good image. Never raises for bad data; without a worker there is no time limit, so only for trusted
+    callers and tests (ingest uses a `SupervisedPool`)."""
+    row, data = read_file(ctx, f)
+    if data is None:
+        return tuple(row.values()), None
+    try:
+        outcome: dict | Failed = check_bytes(data, row["source_path"], ctx.decode)
+    except MemoryError:
+        outcome = Failed("memory", "ran out of memory", "MemoryError")
+    return apply_outcome(row, data, outcome, ctx.decode, limits)
 
 
 def _name_notes(rel_path: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Decode image bytes fully and safely into a canonical uint8 array (grey or RGB), or say why not.
 
-Every file is decoded completely (PIL's `verify()` passes truncated files), JPEGs by libjpeg-turbo in
-strict mode (PIL and OpenCV silently decode byte-flipped JPEG data), with a pixel limit
+Every file is decoded completely (PIL's `verify()` passes truncated files), JPEGs by libjpeg-turbo under
+`synthaug.jpeg_policy` (PIL and OpenCV silently decode byte-flipped JPEG data), with a pixel limit
 against decompression bombs, EXIF orientation applied, and unusual modes (16-bit, palette with
 transparency, CMYK, animation) converted to 8-bit grey or RGB with a note saying what was done.
 """
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import simplejpeg
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+from synthaug.jpeg_policy import JpegColorspace, JpegCorrupt, decode_jpeg
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -31,6 +32,12 @@ FORMAT_EXTENSIONS = {
     "WEBP": ".webp",
     "BMP": ".bmp",
     "TIFF": ".tif",
+}
+
+REFUSED_FORMATS = {
+    "EPS": "Pillow needs Ghostscript to render PostScript, and running it on untrusted files is unsafe; "
+    "export the image to PNG",
+    "PDF": "a document, not an image; export its pages to PNG",
 }
 
 _EXTENSION_FORMATS = {
@@ -103,8 +110,14 @@ def _decode_plain_png(data: bytes, max_pixels: int) -> np.ndarray | None:
     return pixels if pixels.ndim == 2 else None
 
 
-def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension: str | None = None) -> DecodedImage:
-    """Fully decode `data`; raise `ImageDecodeError` with a reason code when it is not a usable image."""
+def decode_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension: str | None = None, strict_jpeg: bool = False
+) -> DecodedImage:
+    """Fully decode `data`; raise `ImageDecodeError` with a reason code when it is not a usable image.
+
+    Any still-image format Pillow reads is decoded (multi-frame files: the first frame, with a note), except the
+    `REFUSED_FORMATS`. `strict_jpeg` treats every libjpeg warning as corrupt data, even those that lose no pixels.
+    """
     if not data:
         raise ImageDecodeError("empty_file", "the file is empty (0 bytes)")
     plain = _decode_plain_png(data, max_pixels)
@@ -132,6 +145,22 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension
             "unreadable", f"the image header cannot be parsed: {type(exc).__name__}: {exc}"
         ) from None
 
+    try:
+        return _decode_opened(img, data, max_pixels, extension, strict_jpeg)
+    except ImageDecodeError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a malformed file can make any Pillow plugin raise anything
+        raise ImageDecodeError(
+            "corrupt_data", f"decoding failed (malformed or truncated data): {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _decode_opened(
+    img: Image.Image, data: bytes, max_pixels: int, extension: str | None, strict_jpeg: bool
+) -> DecodedImage:
+    """Check the size, read the first frame fully and convert it; any exception here means bad data."""
     fmt = img.format or "UNKNOWN"
     width, height = img.size
     if width <= 0 or height <= 0:
@@ -142,21 +171,18 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, extension
             f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
             "(decompression-bomb guard); raise max_pixels if the image is genuine",
         )
+    if fmt in REFUSED_FORMATS:
+        raise ImageDecodeError("unsupported_format", f"{fmt} files are not decoded: {REFUSED_FORMATS[fmt]}")
     notes: list[str] = _extension_note(extension, fmt)
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
-        notes.append(f"animated {fmt} with {frames} frames: first frame used")
-    try:
-        orientation = img.getexif().get(EXIF_ORIENTATION, 1)
-        if fmt in ("JPEG", "MPO"):
-            pixels = _decode_jpeg_strict(data, img)
-            if pixels is not None:
-                return DecodedImage(pixels=_orient_array(pixels, orientation, notes), format=fmt, notes=notes)
-        img.load()
-    except ImageDecodeError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - truncated/corrupt data surfaces only here
-        raise ImageDecodeError("corrupt_data", f"decoding failed (truncated or corrupt data): {exc}") from None
+        notes.append(f"multi-frame {fmt} with {frames} frames: first frame used")
+    orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+    if fmt in ("JPEG", "MPO"):
+        pixels = _decode_jpeg(data, img, strict_jpeg, notes)
+        if pixels is not None:
+            return DecodedImage(pixels=_orient_array(pixels, orientation, notes), format=fmt, notes=notes)
+    img.load()
     img = _apply_orientation(img, orientation, notes)
     if fmt == "PNG" and len(data) > 25 and data[24] == 16 and img.mode in ("RGB", "RGBA"):
         notes.append("16-bit colour scaled to 8-bit")
@@ -180,19 +206,22 @@ def _claimed_format(data: bytes) -> str | None:
     return next((fmt for magic, fmt in _MAGIC_NUMBERS if data.startswith(magic)), None)
 
 
-def _decode_jpeg_strict(data: bytes, img: Image.Image) -> np.ndarray | None:
-    """Decode a JPEG with libjpeg-turbo, failing on any corrupt-data warning.
+def _decode_jpeg(data: bytes, img: Image.Image, strict: bool, notes: list[str]) -> np.ndarray | None:
+    """Decode a JPEG with libjpeg-turbo under `synthaug.jpeg_policy` (pixel-losing warnings are corrupt data).
 
-    Returns the pixels for grey and RGB JPEGs; for other colour spaces (CMYK) only validates the
-    data and returns None so PIL does the colour conversion.
+    Returns the pixels for grey and RGB JPEGs; for other colour spaces (CMYK) only validates the data and
+    returns None so Pillow does the colour conversion.
     """
     colorspace = {"L": "gray", "RGB": "rgb"}.get(img.mode)
     try:
-        pixels = simplejpeg.decode_jpeg(data, colorspace=colorspace or "rgb", strict=True)
-    except ValueError as exc:
-        if colorspace is None and "colorspace" in str(exc).lower():
+        pixels, repaired = decode_jpeg(data, colorspace or "rgb", strict=strict)
+    except JpegColorspace:
+        if colorspace is None:
             return None
+        raise ImageDecodeError("corrupt_data", "the JPEG's colour space does not match its header") from None
+    except JpegCorrupt as exc:
         raise ImageDecodeError("corrupt_data", f"JPEG data is corrupt or truncated: {exc}") from None
+    notes.extend(repaired)
     if colorspace is None:
         return None
     return pixels[..., 0] if colorspace == "gray" else pixels

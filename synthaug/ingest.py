@@ -4,12 +4,10 @@ content-addressed pack, and write a manifest with one row per file (bad files in
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,27 +15,40 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synthaug.file_check import IngestContext, as_tuple, ingest_file, ingest_unit
+from synthaug.file_check import DEFAULT_DECODER, DecodeSettings, IngestContext, apply_outcome, read_file
 from synthaug.imageio import DEFAULT_MAX_PIXELS
 from synthaug.landing import LandedFile, count_batch_files, iter_batch_files
 from synthaug.layout import DataLayout
 from synthaug.manifest import RAW_MANIFEST_SCHEMA, write_manifest
 from synthaug.packs import PackWriter, remove_stale_packs
 from synthaug.progress import Progress, ProgressFn
+from synthaug.supervised_pool import PoolLimits, PoolStats, SupervisedPool
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 CHUNK_ROWS = 2048
 PARALLEL_MIN_FILES = 512
 WORK_UNIT = 256
+WORK_UNIT_BYTES = 32 * 2**20
+DEFAULT_DECODE_TIMEOUT_S = 10.0
+DEFAULT_DECODE_MEMORY_MB = 3072
 
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """Limits and parallelism for ingest."""
+    """Limits and parallelism for ingest.
+
+    Decoding runs in worker processes (at least one, whatever `workers` says) with a wall-clock limit per file and
+    a memory ceiling per worker; `decoder` names the decode function (`module:function`), for tests and custom
+    formats. `strict_jpeg` treats every libjpeg warning as corrupt data, even those that lose no pixels.
+    """
 
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     workers: int = 0  # 0: one per CPU core
+    decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S
+    decode_memory_mb: int = DEFAULT_DECODE_MEMORY_MB
+    strict_jpeg: bool = False
+    decoder: str = DEFAULT_DECODER
 
 
 @dataclass
@@ -55,6 +66,7 @@ class IngestSummary:
     stored_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    workers: PoolStats = field(default_factory=PoolStats)
 
 
 def ingest_batch(
@@ -74,9 +86,8 @@ def ingest_batch(
     batch_dir = Path(batch_dir)
     batch_id = batch_dir.name
     summary = IngestSummary(batch_id, layout.raw_manifest(batch_id))
-    ctx = IngestContext(
-        batch_id, str(batch_dir), os.path.realpath(landing_root), options.max_pixels, options.max_file_bytes
-    )
+    decode = DecodeSettings(options.max_pixels, options.strict_jpeg, options.decoder)
+    ctx = IngestContext(batch_id, str(batch_dir), os.path.realpath(landing_root), options.max_file_bytes, decode)
     total = count_batch_files(batch_dir)
     files = iter_batch_files(batch_dir, landing_root, summary.warnings)
     workers = 1 if total < PARALLEL_MIN_FILES else (options.workers or os.cpu_count() or 1)
@@ -85,7 +96,7 @@ def ingest_batch(
 
     pack = PackWriter(raw_dir)
     try:
-        rows = _store(_results(ctx, files, workers), pack, summary)
+        rows = _store(_results(ctx, files, workers, options, summary), pack, summary)
         write_manifest(staged, RAW_MANIFEST_SCHEMA, _chunks(rows, summary, total, progress))
         if summary.stored_bytes:
             pack_name = pack.close()
@@ -186,34 +197,37 @@ def _count(summary: IngestSummary, row: list) -> None:
         summary.noted += 1
 
 
-def _units(files: Iterable[LandedFile]) -> Iterator[list[LandedFile]]:
-    unit: list[LandedFile] = []
+def _units(ctx: IngestContext, files: Iterable[LandedFile]) -> Iterator[list[tuple[dict, bytes | None]]]:
+    """Read files in the parent, in units of at most `WORK_UNIT` files or `WORK_UNIT_BYTES` bytes."""
+    unit: list[tuple[dict, bytes | None]] = []
+    size = 0
     for f in files:
-        unit.append(f)
-        if len(unit) >= WORK_UNIT:
+        row, data = read_file(ctx, f)
+        unit.append((row, data))
+        size += len(data) if data else 0
+        if len(unit) >= WORK_UNIT or size >= WORK_UNIT_BYTES:
             yield unit
-            unit = []
+            unit, size = [], 0
     if unit:
         yield unit
 
 
-def _results(ctx: IngestContext, files: Iterable[LandedFile], workers: int) -> Iterator[tuple[tuple, bytes | None]]:
-    """Results in file order; with several workers at most `4 × workers` units are in flight.
+def _results(
+    ctx: IngestContext, files: Iterable[LandedFile], workers: int, options: IngestOptions, summary: IngestSummary
+) -> Iterator[tuple[tuple, bytes | None]]:
+    """Rows in file order: the parent reads, workers decode under a time limit and a memory ceiling per file.
 
-    A `ProcessPoolExecutor` raises `BrokenProcessPool` if a worker dies (killed, out of memory)
-    instead of waiting forever.
+    A file that hangs, exhausts memory or crashes its worker gets its own error row; the worker is replaced
+    and the batch goes on.
     """
-    if workers <= 1:
-        for f in files:
-            yield as_tuple(ingest_file(ctx, f))
-        return
-    mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload(["synthaug.file_check"])
-    with ProcessPoolExecutor(workers, mp_context=mp) as pool:
-        pending: deque[Future] = deque()
-        for unit in _units(files):
-            pending.append(pool.submit(ingest_unit, ctx, unit))
-            if len(pending) >= 4 * workers:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+    limits = PoolLimits(options.decode_timeout_s, options.decode_memory_mb)
+    with SupervisedPool(
+        "synthaug.file_check:make_checker",
+        (ctx.decode,),
+        workers=workers,
+        limits=limits,
+        preload=["synthaug.file_check"],
+    ) as pool:
+        for (row, data), outcome in pool.map_units(_units(ctx, files)):
+            yield apply_outcome(row, data, outcome, ctx.decode, limits)
+        summary.workers = pool.stats

@@ -262,7 +262,7 @@ def write_hostile_batch(landing: Path, batch_id: str = "hostile-001") -> Hostile
             "dog",
             "GIF",
             (64, 48, 3),
-            "animated GIF with 3 frames: first frame used; palette image converted to RGB",
+            "multi-frame GIF with 3 frames: first frame used; palette image converted to RGB",
             np.asarray(ib.gif_frames(3)[0].convert("RGB")),
         ),
     )

@@ -221,7 +221,7 @@ def test_animated_gif_uses_the_first_frame_and_says_how_many_frames(image_bytes)
     assert decoded.format == "GIF"
     assert (decoded.width, decoded.height, decoded.channels) == (64, 48, 3)
     np.testing.assert_array_equal(decoded.pixels, np.asarray(image_bytes.gif_frames(3)[0].convert("RGB")))
-    assert decoded.notes == ["animated GIF with 3 frames: first frame used", "palette image converted to RGB"]
+    assert decoded.notes == ["multi-frame GIF with 3 frames: first frame used", "palette image converted to RGB"]
 
 
 def test_content_that_disagrees_with_the_extension_is_decoded_and_noted(image_bytes):

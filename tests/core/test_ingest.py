@@ -8,7 +8,6 @@ import builtins
 import errno
 import fnmatch
 import hashlib
-import multiprocessing
 import os
 import re
 import signal
@@ -153,6 +152,7 @@ def expected_row(batch_id: str, rel: str, e) -> dict:
         "status": e.status,
         "error_code": e.error_code,
         "error": Contains(*e.error_has) if e.status != "ok" else None,
+        "error_type": None,
         "notes": e.notes,
     }
     if e.status == "ok":
@@ -445,18 +445,10 @@ def test_parallel_ingest_gives_the_same_rows_as_sequential(tmp_path, image_bytes
     n_files = synthaug.ingest.PARALLEL_MIN_FILES + 40
     write_big_batch(batch, n_files, image_bytes)
 
-    contexts = []
-    real_get_context = multiprocessing.get_context
-
-    def spy_get_context(method=None):
-        contexts.append(method)
-        return real_get_context(method)
-
-    monkeypatch.setattr(multiprocessing, "get_context", spy_get_context)
     sequential = ingest_batch(batch, DataLayout(tmp_path / "seq"), landing, IngestOptions(workers=1))
-    assert contexts == []
+    assert sequential.workers.workers == 1
     parallel = ingest_batch(batch, DataLayout(tmp_path / "par"), landing, IngestOptions(workers=2))
-    assert contexts == ["forkserver"], "the parallel path was not taken"
+    assert parallel.workers.workers == 2, "the parallel path was not taken"
 
     seq_rows = read_manifest(sequential.manifest_path).to_pylist()
     par_rows = read_manifest(parallel.manifest_path).to_pylist()
@@ -595,7 +587,7 @@ def test_file_name_that_is_not_utf8_does_not_sink_the_batch(landing, layout, ima
 # --- failures leave the previous published state and no temporary files ------------------------------------
 
 
-def _failing_decode(real):
+def _interrupt_on_second_file(real):
     calls = []
 
     def decode(*args, **kwargs):
@@ -638,7 +630,7 @@ def test_a_failed_ingest_leaves_no_temporary_files_and_the_previous_outputs_inta
     before = data_files(layout)
 
     if stage == "decoding":
-        monkeypatch.setattr(synthaug.file_check, "decode_image", _failing_decode(synthaug.file_check.decode_image))
+        monkeypatch.setattr(synthaug.ingest, "apply_outcome", _interrupt_on_second_file(synthaug.ingest.apply_outcome))
         expected, message = KeyboardInterrupt, None
     else:
         name = ".manifest.staged.parquet" if stage == "staged-manifest" else "manifest.parquet"

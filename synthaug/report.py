@@ -36,6 +36,7 @@ from synthaug.metrics.cas import classification_accuracy_score
 from synthaug.metrics.classifier import ClassifierConfig, as_float, logits, train_classifier
 from synthaug.norm_stats import NormStats
 from synthaug.plots import ARM_COLOURS, FONT_SIZE, figure_png, lighter, message_png, new_figure
+from synthaug.synthetic import LOW_CONFIDENCE, MEMORIZED
 from synthaug.tensors import UNLABELED, current_tensors
 
 Images = tuple[torch.Tensor, torch.Tensor]
@@ -44,8 +45,6 @@ REPORT_NAME = "report.json"
 ARMS_PLOT = "arms.png"
 PER_CLASS_PLOT = "per_class.png"
 SAMPLES_PLOT = "real_vs_synthetic.png"
-MEMORIZED = "memorized"
-LOW_CONFIDENCE = "low_confidence"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from synthaug.metrics.classifier import SmallCNN, extract_features, load_classif
 from synthaug.model_stages import data_version as stats_data_version
 from synthaug.norm_stats import NormStats, load_stats
 from synthaug.progress import Progress, ProgressFn
-from synthaug.tensors import current_tensors
+from synthaug.tensors import UNLABELED, current_tensors
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.parquet"
@@ -52,7 +52,6 @@ META_NAME = "meta.json"
 IMAGES_DIR = "images"
 REJECTED_DIR = "rejected"
 UNLABELED_FOLDER = "unlabeled"
-UNLABELED = -1
 LOW_CONFIDENCE = "low_confidence"
 MEMORIZED = "memorized"
 REJECT_REASONS = (MEMORIZED, LOW_CONFIDENCE)
@@ -894,7 +893,7 @@ class _Run:
 
     def pictures(self, train_x: np.ndarray, train_y: np.ndarray, shape: tuple[int, ...]) -> tuple[bytes, bytes]:
         """(accepted beside real train images per class, rejected beside their nearest train image) as PNG bytes."""
-        names = list(self.stats.classes) if self.conditional else ["unlabeled"]
+        names = list(self.stats.classes) if self.conditional else [UNLABELED_FOLDER]
 
         def shown_label(label: int) -> int:
             return label if self.conditional else 0

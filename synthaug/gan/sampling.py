@@ -13,8 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from synthaug.plots import FONT_SIZE, SERIES_COLOURS, figure_png, message_png, new_figure
-
-UNLABELED = -1
+from synthaug.tensors import UNLABELED
 
 
 @torch.no_grad()

@@ -11,9 +11,15 @@ import torch
 from matplotlib.ticker import StrMethodFormatter
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
+from torch.nn import functional as F
+from torchvision.utils import make_grid
 
 from synthaug.plots import FONT_SIZE, SERIES_COLOURS, figure_png, message_png, new_figure
 from synthaug.tensors import UNLABELED
+
+GRID_HEADER = 14
+GRID_PADDING = 2
+GRID_GAP = 8
 
 
 @torch.no_grad()
@@ -77,6 +83,24 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def _class_grid(
+    images: torch.Tensor, labels: torch.Tensor, classes: Sequence[int], per_class: int, scale: int
+) -> Image.Image:
+    """The first `per_class` images of each class in `classes`, one row per class (white where a class has fewer),
+    tiled by torchvision's `make_grid` with white padding."""
+    channels, size = images.shape[1], images.shape[-1]
+    tiles = torch.ones(len(classes) * per_class, channels, size, size)
+    for row, c in enumerate(classes):
+        picks = torch.nonzero(labels.cpu() == c).flatten()[:per_class]
+        tiles[row * per_class : row * per_class + len(picks)] = (
+            images[picks].detach().float().cpu().clamp(-1, 1) + 1
+        ) / 2
+    if scale != 1:
+        tiles = F.interpolate(tiles, scale_factor=scale, mode="nearest")
+    grid = make_grid(tiles, nrow=per_class, padding=GRID_PADDING, pad_value=1.0)
+    return Image.fromarray(grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy())
+
+
 def sample_grid_png(
     fake: torch.Tensor,
     fake_labels: torch.Tensor,
@@ -88,26 +112,25 @@ def sample_grid_png(
     scale: int = 1,
 ) -> bytes:
     """One row per class: its name, `per_class` real images, a gap, `per_class` generated images; PNG bytes."""
-    fake_u8, real_u8 = to_uint8(fake), to_uint8(real)
     classes = sorted(set(fake_labels.tolist()))
-    size = fake_u8.shape[1] * scale
     names = [class_names[c] if class_names and 0 <= c < len(class_names) else str(c) for c in classes]
-    label_w, gap, header = 8 + 6 * max([len(n) for n in names] + [4]), 8, 14
-    width = label_w + 2 * per_class * size + gap
-    canvas = Image.new("RGB", (width, header + len(classes) * size), (255, 255, 255))
+    label_w = 8 + 6 * max([len(n) for n in names] + [4])
+    if not classes or per_class < 1:
+        canvas = Image.new("RGB", (label_w, GRID_HEADER), (255, 255, 255))
+        ImageDraw.Draw(canvas).text((2, 1), "no images", fill=(0, 0, 0), font=label_font())
+        return png_bytes(canvas)
+    real_grid = _class_grid(real, real_labels, classes, per_class, scale)
+    fake_grid = _class_grid(fake, fake_labels, classes, per_class, scale)
+    canvas = Image.new("RGB", (label_w + 2 * real_grid.width + GRID_GAP, GRID_HEADER + real_grid.height), "white")
+    canvas.paste(real_grid, (label_w, GRID_HEADER))
+    canvas.paste(fake_grid, (label_w + real_grid.width + GRID_GAP, GRID_HEADER))
     draw = ImageDraw.Draw(canvas)
     draw.text((label_w, 1), "real", fill=(0, 0, 0), font=label_font())
-    draw.text((label_w + per_class * size + gap, 1), "generated", fill=(0, 0, 0), font=label_font())
-    for row, (c, name) in enumerate(zip(classes, names, strict=True)):
-        top = header + row * size
+    draw.text((label_w + real_grid.width + GRID_GAP, 1), "generated", fill=(0, 0, 0), font=label_font())
+    size = fake.shape[-1] * scale
+    for row, name in enumerate(names):
+        top = GRID_HEADER + GRID_PADDING + row * (size + GRID_PADDING)
         draw.text((2, top + size // 2 - 6), name, fill=(0, 0, 0), font=label_font())
-        for side, (pixels, labels) in enumerate(((real_u8, real_labels), (fake_u8, fake_labels))):
-            picks = np.flatnonzero(labels.numpy() == c)[:per_class]
-            for j, i in enumerate(picks):
-                tile = Image.fromarray(pixels[i].squeeze(-1) if pixels.shape[-1] == 1 else pixels[i])
-                if scale != 1:
-                    tile = tile.resize((size, size), Image.NEAREST)
-                canvas.paste(tile.convert("RGB"), (label_w + side * (per_class * size + gap) + j * size, top))
     return png_bytes(canvas)
 
 

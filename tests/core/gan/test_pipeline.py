@@ -11,6 +11,7 @@ from PIL import Image
 
 from synthaug.gan import launch
 from synthaug.gan.pipeline import EvalData, load_sampler, train_gan
+from synthaug.gan.sampling import GRID_HEADER, GRID_PADDING
 from synthaug.gan.training import train
 from synthaug.gan.vae import ConditionalVAE
 from synthaug.metrics.classifier import ClassifierConfig, SmallCNN
@@ -37,7 +38,7 @@ def test_train_gan_returns_checkpoint_pictures_and_metrics_with_floors(tmp_path,
     )
     assert run.checkpoint is not None and run.checkpoint.exists() and run.train.step == 3
     assert Image.open(io.BytesIO(run.loss_curve_png)).format == "PNG"
-    assert Image.open(io.BytesIO(run.sample_grid_png)).height == 14 + 3 * 32
+    assert Image.open(io.BytesIO(run.sample_grid_png)).height == GRID_HEADER + 3 * (32 + GRID_PADDING) + GRID_PADDING
     assert {"fid", "kid", "precision", "recall", "density", "coverage"} <= set(run.metrics)
     assert run.metrics["fid"].n == 60 and run.metrics["fid"].floor is not None
     meta = run.metadata()

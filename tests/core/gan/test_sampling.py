@@ -1,4 +1,5 @@
-"""Per-class sampling is deterministic by seed; the grid and loss plot are real PNGs of the expected size."""
+"""Per-class sampling is deterministic by seed; the grid puts each class's real and generated images where its
+layout says; the loss plot is a real PNG of the expected size."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import torch
 from PIL import Image
 
 from synthaug.gan.networks import Generator, ModelConfig
-from synthaug.gan.sampling import loss_curve_png, sample_grid_png, sample_per_class, to_uint8
+from synthaug.gan.sampling import (
+    GRID_GAP,
+    GRID_HEADER,
+    GRID_PADDING,
+    loss_curve_png,
+    sample_grid_png,
+    sample_per_class,
+    to_uint8,
+)
 from tests.core.gan.helpers import TINY
 
 
@@ -44,10 +53,36 @@ def test_grid_has_a_row_per_class_with_real_beside_generated(fashion32):
     fake, fake_y = sample_per_class(Generator(TINY), 4)
     png = sample_grid_png(fake, fake_y, x, y, ["T-shirt", "Trouser", "Pullover"], per_class=4)
     image = Image.open(io.BytesIO(png))
-    assert image.format == "PNG" and image.height == 14 + 3 * 32
-    pixels = torch.from_numpy(np.array(image.convert("L"))).float()
-    first_real_tile = pixels[14:46, image.width - 8 * 32 - 8 : image.width - 7 * 32 - 8]
-    assert first_real_tile.std() > 10, "a real garment, not blank"
+    cell = 32 + GRID_PADDING
+    half = 4 * cell + GRID_PADDING
+    assert image.format == "PNG" and image.size[1] == GRID_HEADER + 3 * cell + GRID_PADDING
+    pixels = np.array(image.convert("L")).astype(int)
+    left = image.width - 2 * half - GRID_GAP
+
+    def tile(row: int, column: int, side: int) -> np.ndarray:
+        top, start = GRID_HEADER + GRID_PADDING + row * cell, left + side * (half + GRID_GAP) + GRID_PADDING
+        return pixels[top : top + 32, start + column * cell : start + column * cell + 32]
+
+    for row in range(3):
+        first_real = to_uint8(x[y == row][:1])[0, ..., 0]
+        assert np.abs(tile(row, 0, 0) - first_real).max() <= 1, f"row {row} starts with its class's first garment"
+        assert np.abs(tile(row, 3, 1) - to_uint8(fake[4 * row + 3 : 4 * row + 4])[0, ..., 0]).max() <= 1
+    assert (pixels[GRID_HEADER : GRID_HEADER + GRID_PADDING, left:] == 255).all(), "white padding between tiles"
+
+
+def test_grid_leaves_missing_images_white_and_scales_tiles(fashion32):
+    x, y = fashion32
+    fake, fake_y = x[:6], y[:6]
+    png = sample_grid_png(fake, fake_y, x[y == 0][:2], y[y == 0][:2], per_class=3, scale=2)
+    pixels = np.array(Image.open(io.BytesIO(png)).convert("L")).astype(int)
+    cell = 64 + GRID_PADDING
+    half = 3 * cell + GRID_PADDING
+    left = pixels.shape[1] - 2 * half - GRID_GAP
+    assert pixels.shape[0] == GRID_HEADER + cell + GRID_PADDING
+    third_real = pixels[GRID_HEADER + GRID_PADDING :, left + GRID_PADDING + 2 * cell :][:64, :64]
+    assert (third_real == 255).all(), "only 2 real images of the class: the third tile stays white"
+    second_real = pixels[GRID_HEADER + GRID_PADDING :, left + GRID_PADDING + cell :][:64, :64]
+    assert (second_real[::2, ::2] == second_real[1::2, 1::2]).all() and second_real.std() > 10, "2×2 blocks"
 
 
 def test_loss_curve_png_draws_each_series():

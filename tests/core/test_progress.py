@@ -16,8 +16,14 @@ def test_reports_are_throttled_and_the_last_one_always_comes(monkeypatch):
     assert seen == [(3, 5, 6.0), (5, 5, 8.0)]
 
 
-def test_no_callback_means_no_work():
-    Progress(None, total=3).update(3)
+def test_no_callback_means_no_work(monkeypatch):
+    readings = []
+    monkeypatch.setattr(synthaug.progress.time, "monotonic", lambda: readings.append(None) or float(len(readings)))
+    progress = Progress(None, total=3, interval_s=0)
+    started = len(readings)
+    for done in range(1, 4):
+        assert progress.update(done) is None
+    assert len(readings) == started, "update() without a callback must not even read the clock"
 
 
 def test_describe_says_rate_and_time_left():

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import cv2
 
 from synthaug.hashing import file_hash, pixel_hash, stable_id
 from synthaug.imageio import ImageDecodeError
@@ -86,7 +89,14 @@ def read_file(ctx: IngestContext, f: LandedFile) -> tuple[dict, bytes | None]:
 
 
 def make_checker(settings: DecodeSettings) -> Callable[[tuple[dict, bytes | None]], dict]:
-    """The per-file function a worker runs: `(row, data)` to the row fields that decoding fills in."""
+    """The per-file function a worker runs: `(row, data)` to the row fields that decoding fills in.
+
+    Decoder chatter (Pillow's warnings about corrupt EXIF, OpenCV's log lines) is silenced: the row says what
+    matters, and a batch of hostile files would otherwise flood the run's log.
+    """
+    warnings.simplefilter("ignore")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    cv2.setNumThreads(1)  # the pool already uses every core
     decode = resolve_target(settings.decoder)
 
     def check(item: tuple[dict, bytes | None]) -> dict:

@@ -37,7 +37,6 @@ FORMAT_EXTENSIONS = {
 REFUSED_FORMATS = {
     "EPS": "Pillow needs Ghostscript to render PostScript, and running it on untrusted files is unsafe; "
     "export the image to PNG",
-    "PDF": "a document, not an image; export its pages to PNG",
 }
 
 _EXTENSION_FORMATS = {
@@ -138,7 +137,8 @@ def decode_image(
                 "or a damaged header); re-export or replace the file",
             ) from None
         raise ImageDecodeError(
-            "not_an_image", "the content is not a recognised image format (PNG, JPEG, GIF, WebP, BMP, TIFF)"
+            "not_an_image",
+            "the content is not an image format Pillow reads (PNG, JPEG, GIF, WebP, BMP, TIFF and many more)",
         ) from None
     except Exception as exc:  # noqa: BLE001 - any parser failure is a per-file verdict, never a crash
         raise ImageDecodeError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -89,7 +90,7 @@ def test_byte_flipped_jpeg_is_caught_although_pil_and_opencv_decode_it(image_byt
 def test_text_file_named_png_is_not_an_image():
     err = rejected(b"name,label\ncat.png,cat\n", extension=".png")
     assert err.code == "not_an_image"
-    assert "not a recognised image format" in str(err)
+    assert "not an image format Pillow reads" in str(err)
 
 
 def test_png_header_claiming_50000_by_50000_pixels_is_refused_without_decoding(image_bytes):
@@ -244,3 +245,34 @@ def test_read_image_returns_the_same_pixels_as_ingest_decoding(tmp_path, image_b
     with pytest.raises(ImageDecodeError) as info:
         read_image(str(path), max_pixels=100)
     assert info.value.code == "too_many_pixels"
+
+
+def test_eps_is_refused_with_the_reason_and_pdf_is_not_an_image():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nnewpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n"
+    with pytest.raises(ImageDecodeError, match="Ghostscript") as refused:
+        decode_image(eps, extension=".eps")
+    assert refused.value.code == "unsupported_format"
+    pdf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(pdf, "PDF")
+    with pytest.raises(ImageDecodeError) as unknown:
+        decode_image(pdf.getvalue(), extension=".pdf")
+    assert unknown.value.code == "not_an_image"
+
+
+def test_a_multi_page_tiff_keeps_its_first_page_with_a_note():
+    pages = [Image.new("L", (6, 4), shade) for shade in (10, 200, 90)]
+    data = io.BytesIO()
+    pages[0].save(data, "TIFF", save_all=True, append_images=pages[1:])
+    decoded = decode_image(data.getvalue(), extension=".tif")
+    assert decoded.notes == ["multi-frame TIFF with 3 frames: first frame used"]
+    assert decoded.pixels.shape == (4, 6) and (decoded.pixels == 10).all()
+
+
+def test_a_tiff_whose_first_directory_lacks_its_width_is_corrupt_data_naming_the_exception():
+    """Pillow raises TypeError('Missing dimensions') for it; that once failed a whole batch."""
+    data = (
+        Path(__file__).parents[1] / "reliability" / "fuzz_regressions" / "typeerror-missing-dimensions.tif"
+    ).read_bytes()
+    with pytest.raises(ImageDecodeError, match="TypeError: Missing dimensions") as caught:
+        decode_image(data, extension=".tif")
+    assert caught.value.code == "corrupt_data"

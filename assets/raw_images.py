@@ -113,9 +113,7 @@ def raw_images(
             context.log.info(f"ingesting {batch_dir}")
             summary = ingest_batch(batch_dir, layout, landing.path, options, progress)
     except (StorageError, PoolError) as exc:
-        raise Failure(
-            description=f"batch {batch_id} could not be ingested, for a reason outside its files: {exc}"
-        ) from exc
+        raise Failure(description=str(exc)) from exc
     for warning in summary.warnings:
         context.log.warning(f"{batch_id}: {warning}")
     if summary.workers.failures:

@@ -85,9 +85,14 @@ def atomic_output(path: Path, *, fsync: bool = True) -> Iterator[Path]:
 def remove_orphaned_temporaries(path: Path) -> list[Path]:
     """Delete the temporaries of `path` left by writers that were killed mid-write (their pid is gone); a live
     writer's stay. Called after every successful write, so a rerun after a crash leaves no hidden leftovers."""
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.tmp-(\d+)-[0-9a-f]+$")
+    return remove_orphans(path.parent, re.compile(rf"^\.{re.escape(path.name)}\.tmp-(\d+)-[0-9a-f]+$"))
+
+
+def remove_orphans(folder: Path, pattern: re.Pattern) -> list[Path]:
+    """Delete the files in `folder` whose name matches `pattern` (group 1: the writer's pid) and whose writer
+    is gone; a live writer's files stay."""
     removed = []
-    for sibling in path.parent.iterdir():
+    for sibling in folder.iterdir():
         match = pattern.match(sibling.name)
         if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
             _remove_quietly(sibling)

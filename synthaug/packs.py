@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import uuid
 from pathlib import Path
 
-from synthaug.atomic import fsync_dir, storage_error
+from synthaug.atomic import fsync_dir, remove_orphans, storage_error
 
 PACK_PREFIX = "pack-"
 PACK_SUFFIX = ".bin"
+_TEMPORARY = re.compile(r"^\.pack-(\d+)-[0-9a-f]+\.tmp$")
 
 
 class PackWriter:
@@ -29,6 +31,7 @@ class PackWriter:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise storage_error(self.folder, exc) from exc
+        remove_orphans(self.folder, _TEMPORARY)  # a writer killed mid-pack left its temporary behind
         self._tmp = self.folder / f".pack-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
         self._digest = hashlib.sha256()
         self._offset = 0

@@ -168,7 +168,10 @@ class SupervisedPool:
             self._workers = [self._spawn(slot) for slot in range(max(1, workers))]
         except OSError as exc:
             self.close()
-            raise PoolError(f"could not start worker processes: {exc}") from exc
+            raise PoolError(
+                f"could not start worker processes ({exc}); this is a problem of the machine, not of the input: "
+                "free memory or processes, or lower workers"
+            ) from exc
 
     def __enter__(self) -> SupervisedPool:
         return self

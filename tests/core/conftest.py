@@ -231,7 +231,7 @@ def write_hostile_batch(landing: Path, batch_id: str = "hostile-001") -> Hostile
     put("cat/truncated.png", png[: len(png) // 2], bad("cat", "corrupt_data", "truncated"))
     put("cat/truncated.jpg", jpg[: len(jpg) // 2], bad("cat", "corrupt_data", "JPEG data is corrupt or truncated"))
     put("cat/flipped.jpg", ib.byte_flipped_jpeg(), bad("cat", "corrupt_data", "Corrupt JPEG data"))
-    put("dog/readme.png", b"this is a text file, not a PNG\n", bad("dog", "not_an_image", "not a recognised image"))
+    put("dog/readme.png", b"this is a text file, not a PNG\n", bad("dog", "not_an_image", "not an image format Pillow reads"))
     put("dog/bomb.png", ib.bomb_png(), bad("dog", "too_many_pixels", "decompression-bomb", "2500000000 pixels"))
     put(
         "dog/deep16.png",

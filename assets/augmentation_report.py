@@ -19,11 +19,11 @@ from pydantic import Field, field_validator
 
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.compute import ComputeUnavailable
-from synthaug.locking import exclusive_lock
-from synthaug.norm_stats import load_stats
-from synthaug.report import AugmentationReport, ReportConfig, build_report, load_report_data, write_report
-from synthaug.synthetic import read_synthetic
+from synthaug.core.compute import ComputeUnavailable
+from synthaug.core.locking import exclusive_lock
+from synthaug.report.build import AugmentationReport, ReportConfig, build_report, load_report_data, write_report
+from synthaug.synthetic.generate import read_synthetic
+from synthaug.tensors.norm_stats import load_stats
 
 _DEFAULTS = ReportConfig()
 

@@ -23,14 +23,14 @@ from pydantic import Field, field_validator
 from assets.partitions import BATCHES, batch_partitions
 from assets.raw_images import INGEST_JOB
 from resources.storage import StorageResource
-from synthaug.atomic import StorageError
-from synthaug.clean_sets import CleanSummary, MissingUpstream, clean_batch, missing_earlier_raw
-from synthaug.cleaning import REASONS, CleanRules
-from synthaug.layout import DataLayout
-from synthaug.locking import exclusive_lock
-from synthaug.progress import describe
-from synthaug.samples import examples_by_group, manifest_digest
-from synthaug.thumbnails import gallery_markdown
+from synthaug.clean.batch import CleanSummary, MissingUpstream, clean_batch, missing_earlier_raw
+from synthaug.clean.decision import REASONS, CleanRules
+from synthaug.core.atomic import StorageError
+from synthaug.core.layout import DataLayout
+from synthaug.core.locking import exclusive_lock
+from synthaug.core.progress import describe
+from synthaug.core.thumbnails import gallery_markdown
+from synthaug.ingest.samples import examples_by_group, manifest_digest
 
 _DEFAULTS = CleanRules()
 EXAMPLES_PER_REASON = 8

@@ -8,12 +8,12 @@ from pydantic import Field
 
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.compute import ComputeUnavailable
-from synthaug.locking import exclusive_lock
-from synthaug.metrics.classifier import ClassifierConfig
-from synthaug.model_stages import train_feature_extractor
-from synthaug.norm_stats import load_stats
-from synthaug.tensors import file_digest
+from synthaug.core.compute import ComputeUnavailable
+from synthaug.core.locking import exclusive_lock
+from synthaug.models.metrics.classifier import ClassifierConfig
+from synthaug.models.stages import train_feature_extractor
+from synthaug.tensors.build import file_digest
+from synthaug.tensors.norm_stats import load_stats
 
 _DEFAULTS = ClassifierConfig()
 

@@ -8,12 +8,12 @@ from pydantic import Field, field_validator
 
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.compute import ComputeUnavailable
-from synthaug.gan.checkpoints import CheckpointError
-from synthaug.gan.training import Budget, describe_progress
-from synthaug.locking import exclusive_lock
-from synthaug.model_stages import MIN_METRIC_IMAGES, gan_train_config, train_gan_checkpoint
-from synthaug.norm_stats import load_stats
+from synthaug.core.compute import ComputeUnavailable
+from synthaug.core.locking import exclusive_lock
+from synthaug.models.gan.checkpoints import CheckpointError
+from synthaug.models.gan.training import Budget, describe_progress
+from synthaug.models.stages import MIN_METRIC_IMAGES, gan_train_config, train_gan_checkpoint
+from synthaug.tensors.norm_stats import load_stats
 
 GPU_POOL = "gpu"  # the instance configs give every pool one slot: one training at a time
 GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}

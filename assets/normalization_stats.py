@@ -7,9 +7,9 @@ from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResu
 
 from assets.partitions import BATCHES
 from resources.storage import StorageResource
-from synthaug.atomic import StorageError
-from synthaug.locking import exclusive_lock
-from synthaug.norm_stats import compute_normalization_stats, write_normalization_stats
+from synthaug.core.atomic import StorageError
+from synthaug.core.locking import exclusive_lock
+from synthaug.tensors.norm_stats import compute_normalization_stats, write_normalization_stats
 
 
 @asset(

@@ -15,9 +15,13 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from assets.partitions import batch_partitions
 from resources.storage import LandingResource, StorageResource
-from synthaug.atomic import StorageError
-from synthaug.imageio import DEFAULT_MAX_PIXELS
-from synthaug.ingest import (
+from synthaug.core.atomic import StorageError
+from synthaug.core.layout import DataLayout
+from synthaug.core.locking import exclusive_lock
+from synthaug.core.progress import describe
+from synthaug.core.supervised_pool import PoolError
+from synthaug.core.thumbnails import gallery_markdown
+from synthaug.ingest.batch import (
     DEFAULT_DECODE_MEMORY_MB,
     DEFAULT_DECODE_TIMEOUT_S,
     DEFAULT_MAX_FILE_BYTES,
@@ -25,12 +29,8 @@ from synthaug.ingest import (
     IngestSummary,
     ingest_batch,
 )
-from synthaug.layout import DataLayout
-from synthaug.locking import exclusive_lock
-from synthaug.progress import describe
-from synthaug.samples import examples_by_group, manifest_digest
-from synthaug.supervised_pool import PoolError
-from synthaug.thumbnails import gallery_markdown
+from synthaug.ingest.imageio import DEFAULT_MAX_PIXELS
+from synthaug.ingest.samples import examples_by_group, manifest_digest
 
 MAX_ERROR_ROWS_SHOWN = 25
 INGEST_JOB = "ingest_batch"  # the job the landing sensor launches (pipelines/jobs.py) for one batch's raw_images

@@ -8,10 +8,10 @@ from pydantic import Field, field_validator
 
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.compute import ComputeUnavailable
-from synthaug.locking import exclusive_lock
-from synthaug.progress import describe
-from synthaug.synthetic import MODES, SyntheticConfig, SyntheticSummary, generate_synthetic
+from synthaug.core.compute import ComputeUnavailable
+from synthaug.core.locking import exclusive_lock
+from synthaug.core.progress import describe
+from synthaug.synthetic.generate import MODES, SyntheticConfig, SyntheticSummary, generate_synthetic
 
 _DEFAULTS = SyntheticConfig()
 

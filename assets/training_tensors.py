@@ -13,13 +13,13 @@ from pydantic import Field, field_validator
 
 from assets.partitions import batch_partitions
 from resources.storage import StorageResource
-from synthaug.atomic import StorageError
-from synthaug.augment import AugmentPolicy
-from synthaug.layout import DataLayout
-from synthaug.locking import exclusive_lock
-from synthaug.progress import describe
-from synthaug.splits import SplitRatios
-from synthaug.tensors import (
+from synthaug.core.atomic import StorageError
+from synthaug.core.layout import DataLayout
+from synthaug.core.locking import exclusive_lock
+from synthaug.core.progress import describe
+from synthaug.core.thumbnails import gallery_markdown
+from synthaug.tensors.augment import AugmentPolicy
+from synthaug.tensors.build import (
     MissingCleanSet,
     TensorConfig,
     TensorSummary,
@@ -27,7 +27,7 @@ from synthaug.tensors import (
     build_tensors,
     current_tensors,
 )
-from synthaug.thumbnails import gallery_markdown
+from synthaug.tensors.splits import SplitRatios
 
 _DEFAULTS = TensorConfig()
 _RATIOS = SplitRatios()

@@ -1,10 +1,10 @@
 """Benchmark the training-tensors stage, every figure measured side by side in one run:
 
-(a) augmentation: `synthaug.tensors.augment_images` (the path `training_tensors` runs for every train chunk:
+(a) augmentation: `synthaug.tensors.build.augment_images` (the path `training_tensors` runs for every train chunk:
     per-copy reseeding from image id and copy index, then stacking into the N×C×H×W shard layout) against a
     bare albumentations loop with the same policy (`build_transform`, one Compose per worker, seeded once)
     on the same 32×32 Fashion-MNIST images, both on `--workers` forkserver processes with the same chunks;
-(b) loader: images/s `synthaug.loader` serves (train + copies, GAN normalization, batch 64) with 0 and 2
+(b) loader: images/s `synthaug.tensors.loader` serves (train + copies, GAN normalization, batch 64) with 0 and 2
     workers, against what GAN training can consume: the fp32 matmul peak measured in this run divided by the
     ~105 MFLOP one 32×32 conditional-DCGAN image costs per training iteration (an upper bound: 100% utilisation);
 (c) peak RSS of `build_tensors` at each `--mem-sizes` size, each in a fresh interpreter (main process and the
@@ -62,7 +62,7 @@ _BARE: dict = {}
 def bare_job(job: tuple[list[np.ndarray], list[str], object, int]) -> np.ndarray:
     """The bare loop: one Compose per worker (seeded once), `copies` calls per image, results stacked."""
     images, _, policy, copies = job
-    from synthaug.augment import build_transform
+    from synthaug.tensors.augment import build_transform
 
     key = (policy, SIZE)
     if key not in _BARE:
@@ -73,9 +73,9 @@ def bare_job(job: tuple[list[np.ndarray], list[str], object, int]) -> np.ndarray
 
 
 def asset_job(job: tuple[list[np.ndarray], list[str], object, int]) -> np.ndarray:
-    """The asset's path: `synthaug.tensors.augment_images` (reseeded per copy, N·K×C×H×W)."""
+    """The asset's path: `synthaug.tensors.build.augment_images` (reseeded per copy, N·K×C×H×W)."""
     images, ids, policy, copies = job
-    from synthaug.tensors import augment_images
+    from synthaug.tensors.build import augment_images
 
     return augment_images(images, ids, policy, SIZE, copies)
 
@@ -85,9 +85,9 @@ def measure_augmentation(count: int, copies: int, workers: int, repeats: int) ->
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from synthaug.augment import AugmentPolicy
-    from synthaug.demo_data import load_fashion_mnist
-    from synthaug.tensors import prepare_image
+    from synthaug.ingest.demo_data import load_fashion_mnist
+    from synthaug.tensors.augment import AugmentPolicy
+    from synthaug.tensors.build import prepare_image
 
     images, _ = load_fashion_mnist("train")
     prepared = [prepare_image(img, SIZE, 1, "center_crop")[0] for img in images[:count]]
@@ -95,7 +95,7 @@ def measure_augmentation(count: int, copies: int, workers: int, repeats: int) ->
     policy = AugmentPolicy.for_channels(1)
     jobs = [(prepared[i : i + CHUNK], ids[i : i + CHUNK], policy, copies) for i in range(0, count, CHUNK)]
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["synthaug.tensors", "albumentations"])
+    ctx.set_forkserver_preload(["synthaug.tensors.build", "albumentations"])
     times: dict[str, list[float]] = {"bare": [], "asset": []}
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         for fn in (bare_job, asset_job):  # warm-up: every worker imports and builds its Compose
@@ -141,10 +141,10 @@ def write_clean_set(root: Path, batch: str, count: int, data: tuple[np.ndarray, 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from synthaug.demo_data import CLASS_NAMES
-    from synthaug.hashing import pixel_hash, stable_id
-    from synthaug.layout import DataLayout
-    from synthaug.packs import PackWriter
+    from synthaug.core.hashing import pixel_hash, stable_id
+    from synthaug.core.layout import DataLayout
+    from synthaug.core.packs import PackWriter
+    from synthaug.ingest.demo_data import CLASS_NAMES
 
     layout = DataLayout(root)
     images, labels = data
@@ -194,10 +194,10 @@ def matmul_peak(threads: int, seconds: float = 3.0) -> dict:
 
 def measure_loader(workdir: Path, count: int, copies: int, workers: int, data: tuple[np.ndarray, np.ndarray]) -> dict:
     """Build tensors of `count` images (timed), then time one epoch of the loader with 0 and `workers` workers."""
-    from synthaug.layout import DataLayout
-    from synthaug.loader import make_loader
-    from synthaug.norm_stats import compute_normalization_stats, write_normalization_stats
-    from synthaug.tensors import TensorConfig, build_tensors
+    from synthaug.core.layout import DataLayout
+    from synthaug.tensors.build import TensorConfig, build_tensors
+    from synthaug.tensors.loader import make_loader
+    from synthaug.tensors.norm_stats import compute_normalization_stats, write_normalization_stats
 
     root = workdir / "loader-root"
     shutil.rmtree(root, ignore_errors=True)
@@ -257,8 +257,8 @@ def mem_child(argv: Sequence[str]) -> int:
     p.add_argument("--workers", type=int, required=True)
     args = p.parse_args(argv)
 
-    from synthaug.layout import DataLayout
-    from synthaug.tensors import TensorConfig, build_tensors
+    from synthaug.core.layout import DataLayout
+    from synthaug.tensors.build import TensorConfig, build_tensors
 
     before = _maxrss_bytes(resource.RUSAGE_SELF)
     with DescendantPeaks() as peaks:
@@ -378,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="synthaug-tensors-bench-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        from synthaug.demo_data import load_fashion_mnist
+        from synthaug.ingest.demo_data import load_fashion_mnist
 
         data = load_fashion_mnist("train")
         aug = loader = None

@@ -1,4 +1,4 @@
-"""Benchmark the image-cleaning stage (`synthaug.cleaning.clean_paths`) against imagededup and cleanvision.
+"""Benchmark the image-cleaning stage (`synthaug.clean.decision.clean_paths`) against imagededup and cleanvision.
 
 One run, on one labeled set made by `benchmarks/cleaning_dataset.py` (generated, or reused from `--workdir`):
 
@@ -13,7 +13,7 @@ One run, on one labeled set made by `benchmarks/cleaning_dataset.py` (generated,
    corrupt files are therefore not scored for it.
 4. **Sweeps for choosing defaults** (ours): blur threshold on the `sharpness` score (best precision with recall
    >= 0.9, and the best F1; also per source kind), percentile mode, and `hash_threshold` 0..16 (F1 per value).
-5. **Hash search scale**: `synthaug.hamming.pairs_within` on 1M random 64-bit hashes against themselves and a new
+5. **Hash search scale**: `synthaug.clean.hamming.pairs_within` on 1M random 64-bit hashes against themselves and a new
    10k batch against the 1M index (planted near pairs must all be found); `--skip-1m` skips it.
 
 Metric definitions (the same for every tool):
@@ -179,7 +179,7 @@ def warm_cache(paths: list[str]) -> None:
 
 def run_ours(paths: list[str], workers: int) -> tuple[pd.DataFrame, float]:
     """`clean_paths` with default rules; returns its frame and wall seconds."""
-    from synthaug.cleaning import CleanRules, clean_paths
+    from synthaug.clean.decision import CleanRules, clean_paths
 
     t0 = time.perf_counter()
     frame = clean_paths([Path(p) for p in paths], CleanRules(), workers=workers)
@@ -342,8 +342,8 @@ def hash_sweep(truth: Truth, paths: list[str], frame: pd.DataFrame, rules: objec
     """
     from dataclasses import replace
 
-    from synthaug import cleaning
-    from synthaug.hamming import hex_to_uint64, pairs_within
+    from synthaug.clean import decision as cleaning
+    from synthaug.clean.hamming import hex_to_uint64, pairs_within
 
     ids = [f"{i:09d}" for i in range(len(paths))]
     log("sweeps: features_frame for the hash sweep")
@@ -399,7 +399,7 @@ def hash_sweep(truth: Truth, paths: list[str], frame: pd.DataFrame, rules: objec
 
 def hash_scale(n_index: int, n_new: int, threshold: int, workers: int, seed: int) -> dict:
     """Time `pairs_within` self-search on `n_index` hashes and `n_new` new ones against them; check planted pairs."""
-    from synthaug.hamming import pairs_within
+    from synthaug.clean.hamming import pairs_within
 
     rng = np.random.default_rng([seed, 64])
     index = np.frombuffer(rng.bytes(8 * n_index), dtype=np.uint64).copy()
@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Labeled set: {len(paths)} files in {image_dir}")
         print("  " + ", ".join(f"{k}: {v}" for k, v in truth.frame["category"].value_counts().sort_index().items()))
 
-        from synthaug.cleaning import CleanRules
+        from synthaug.clean.decision import CleanRules
 
         rules = CleanRules()
         results["rules"] = asdict(rules)
@@ -734,7 +734,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_1m:
             scale = hash_scale(args.index_size, args.new_size, 10, 2, args.seed)
             results["hash_scale"] = scale
-            print(f"\nHash search (synthaug.hamming.pairs_within, threshold 10, {scale['workers']} workers)")
+            print(f"\nHash search (synthaug.clean.hamming.pairs_within, threshold 10, {scale['workers']} workers)")
             print(
                 f"  {scale['n_index']:,} x itself: {scale['self_seconds']:.1f} s, {scale['self_pairs']} pairs, "
                 f"planted {scale['self_planted_found']}/{scale['self_planted']} found"

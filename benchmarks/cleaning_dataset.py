@@ -151,7 +151,7 @@ _CACHE: dict[str, np.ndarray] = {}
 
 def _fmnist() -> np.ndarray:
     if "fmnist" not in _CACHE:
-        from synthaug.demo_data import load_fashion_mnist
+        from synthaug.ingest.demo_data import load_fashion_mnist
 
         _CACHE["fmnist"] = load_fashion_mnist("train")[0]
     return _CACHE["fmnist"]

@@ -1,4 +1,4 @@
-"""Benchmark `synthaug.ingest.ingest_batch`: throughput against a bare decode loop, and peak memory vs batch size.
+"""Benchmark `synthaug.ingest.batch.ingest_batch`: throughput against a bare decode loop, and peak memory vs batch size.
 
 Generates real images into a landing folder (`<workdir>/landing/<batch>/<class>/<file>`):
 
@@ -40,7 +40,7 @@ import numpy as np
 
 TARGET_RATIO = 0.5
 MEMORY_GROWTH_TOLERANCE = 1.10  # 100k/10k peak ratio up to this counts as "does not grow"
-READY_MARKER = "_READY"  # same as synthaug.landing.READY_MARKER; skipped by scan_batch
+READY_MARKER = "_READY"  # same as synthaug.ingest.landing.READY_MARKER; skipped by scan_batch
 SEED = 20240611
 
 
@@ -55,7 +55,7 @@ def log(message: str) -> None:
 
 
 def _load_fmnist() -> tuple[np.ndarray, np.ndarray]:
-    from synthaug.demo_data import load_fashion_mnist
+    from synthaug.ingest.demo_data import load_fashion_mnist
 
     return load_fashion_mnist("train")
 
@@ -138,7 +138,7 @@ def ensure_set(landing: Path, kind: str, count: int, data: tuple[np.ndarray, np.
     """Generate (or reuse, when complete) the batch `<kind>-<count>` under `landing`."""
     import cv2
 
-    from synthaug.demo_data import CLASS_NAMES
+    from synthaug.ingest.demo_data import CLASS_NAMES
 
     name = f"{kind}-{count}" if kind == "png28" else f"{kind}-{jpeg_size}px-{count}"
     final = landing / name
@@ -175,8 +175,8 @@ def ensure_set(landing: Path, kind: str, count: int, data: tuple[np.ndarray, np.
 
 
 def list_files(batch_dir: Path, landing: Path) -> list[Path]:
-    """The files ingest will read, in ingest's order (from `synthaug.landing.scan_batch`)."""
-    from synthaug.landing import scan_batch
+    """The files ingest will read, in ingest's order (from `synthaug.ingest.landing.scan_batch`)."""
+    from synthaug.ingest.landing import scan_batch
 
     return [batch_dir / f.rel_path for f in scan_batch(batch_dir, landing).files]
 
@@ -208,8 +208,8 @@ def bare_decode(paths: Sequence[Path]) -> float:
 
 def run_ingest(batch_dir: Path, landing: Path, data_root: Path, workers: int) -> float:
     """Seconds for `ingest_batch` of the whole batch into a fresh `data_root` (removed afterwards)."""
-    from synthaug.ingest import IngestOptions, ingest_batch
-    from synthaug.layout import DataLayout
+    from synthaug.core.layout import DataLayout
+    from synthaug.ingest.batch import IngestOptions, ingest_batch
 
     shutil.rmtree(data_root, ignore_errors=True)
     try:
@@ -357,8 +357,8 @@ def mem_child(argv: Sequence[str]) -> int:
 
     import multiprocessing.forkserver
 
-    from synthaug.ingest import IngestOptions, ingest_batch
-    from synthaug.layout import DataLayout
+    from synthaug.core.layout import DataLayout
+    from synthaug.ingest.batch import IngestOptions, ingest_batch
 
     before = _maxrss_bytes(resource.RUSAGE_SELF)
     options = IngestOptions(workers=args.workers)

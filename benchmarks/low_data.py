@@ -76,8 +76,8 @@ def official_test(
     classes: tuple[str, ...], size: int, channels: int, limit: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The official Fashion-MNIST test split, converted exactly as training_tensors converts landed images."""
-    from synthaug.demo_data import CLASS_NAMES, load_fashion_mnist
-    from synthaug.tensors import prepare_image, to_chw
+    from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
+    from synthaug.tensors.build import prepare_image, to_chw
 
     images, labels = load_fashion_mnist("test")
     if limit is not None:
@@ -104,7 +104,7 @@ def run_pipeline(per_class: int, root: Path, args: argparse.Namespace) -> None:
     from assets.training_tensors import training_tensors
     from resources.compute import ComputeResource
     from resources.storage import LandingResource, StorageResource
-    from synthaug.demo_data import export_to_landing
+    from synthaug.ingest.demo_data import export_to_landing
 
     landing, data_root = root / "landing", root / "data"
     batch_id = f"low{per_class}-001"
@@ -146,9 +146,9 @@ def run_pipeline(per_class: int, root: Path, args: argparse.Namespace) -> None:
 
 def has_synthetic_set(root: Path) -> bool:
     """True when `root` holds a finished pipeline run of one size (its synthetic set and statistics exist)."""
-    from synthaug.layout import DataLayout
-    from synthaug.norm_stats import load_stats
-    from synthaug.synthetic import read_synthetic
+    from synthaug.core.layout import DataLayout
+    from synthaug.synthetic.generate import read_synthetic
+    from synthaug.tensors.norm_stats import load_stats
 
     layout = DataLayout(root / "data")
     try:
@@ -161,11 +161,11 @@ def has_synthetic_set(root: Path) -> bool:
 
 def run_report(per_class: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The three arms on the official test split; the report is also written under the size's data root."""
-    from synthaug.compute import torch_threads
-    from synthaug.layout import DataLayout
-    from synthaug.norm_stats import load_stats
-    from synthaug.report import ReportConfig, build_report, load_report_data, write_report
-    from synthaug.synthetic import read_synthetic
+    from synthaug.core.compute import torch_threads
+    from synthaug.core.layout import DataLayout
+    from synthaug.report.build import ReportConfig, build_report, load_report_data, write_report
+    from synthaug.synthetic.generate import read_synthetic
+    from synthaug.tensors.norm_stats import load_stats
 
     layout = DataLayout(root / "data")
     stats = load_stats(layout)

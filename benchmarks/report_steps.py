@@ -25,7 +25,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 if TYPE_CHECKING:
-    from synthaug.report import SeedRun
+    from synthaug.report.build import SeedRun
 
 
 def log(message: str) -> None:
@@ -35,11 +35,11 @@ def log(message: str) -> None:
 
 def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict[int, list[SeedRun]]:
     """Every arm trained with every seed at every step budget: {steps: runs in seed order}."""
-    from synthaug.compute import torch_threads
-    from synthaug.layout import DataLayout
-    from synthaug.norm_stats import load_stats
-    from synthaug.report import ARMS, ReportConfig, load_report_data, train_arm
-    from synthaug.synthetic import read_synthetic
+    from synthaug.core.compute import torch_threads
+    from synthaug.core.layout import DataLayout
+    from synthaug.report.build import ARMS, ReportConfig, load_report_data, train_arm
+    from synthaug.synthetic.generate import read_synthetic
+    from synthaug.tensors.norm_stats import load_stats
 
     layout = DataLayout(data_root)
     try:
@@ -73,7 +73,7 @@ def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict
 
 def print_table(results: dict[int, list[SeedRun]]) -> None:
     """One row per step budget: val per arm, the paired gains and the cost per model."""
-    from synthaug.report import ARMS, mean_ci, paired_gain
+    from synthaug.report.build import ARMS, mean_ci, paired_gain
 
     print("| steps | (a) real val | (b) + classic val | (c) + synthetic val | (b) − (a) | (c) − (b) | s/model |")
     print("|---|---|---|---|---|---|---|")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from synthaug import settings
+from synthaug.core import settings
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 INSTANCE_TEMPLATES = {"sqlite": CONFIG_DIR / "dagster.yaml", "postgres": CONFIG_DIR / "dagster.postgres.yaml"}
@@ -103,7 +103,7 @@ def fail_orphaned_cli_runs(instance) -> list[str]:
     Returns the run ids it marked."""
     from dagster import DagsterRunStatus, RunsFilter
 
-    from synthaug.processes import process_alive
+    from synthaug.core.processes import process_alive
 
     active = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
     filters = RunsFilter(statuses=active, tags={"synthaug/launched_by": "cli", "synthaug/host": socket.gethostname()})
@@ -141,7 +141,7 @@ def _load_run_config(path: str | None) -> dict:
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
     """Land Fashion-MNIST train images as PNG batches."""
-    from synthaug.demo_data import DemoDataUnavailable, export_to_landing
+    from synthaug.ingest.demo_data import DemoDataUnavailable, export_to_landing
 
     landing = Path(args.landing) if args.landing else settings.landing_dir()
     try:
@@ -165,7 +165,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 def register_batches(instance, quiet_period_s: float) -> list[str]:
     """Register every complete, valid batch in the landing folder as a partition; return the new ones."""
     from assets.partitions import BATCHES
-    from synthaug.landing import batch_readiness_from_mtimes, invalid_batch_id_reason, list_batch_folders
+    from synthaug.ingest.landing import batch_readiness_from_mtimes, invalid_batch_id_reason, list_batch_folders
 
     landing = settings.landing_dir()
     new = []
@@ -282,7 +282,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from dagster import AssetKey
 
     from assets.partitions import BATCHES
-    from synthaug.landing import list_batch_folders
+    from synthaug.ingest.landing import list_batch_folders
 
     prepare_dagster_home()
     with open_instance() as instance:
@@ -358,7 +358,7 @@ def _print_verdict(instance) -> None:
     """The augmentation report's verdict and where to read it: the report folder and the check in the UI."""
     from dagster import AssetKey
 
-    from synthaug.report import read_report
+    from synthaug.report.build import read_report
 
     event = instance.get_latest_materialization_event(AssetKey("augmentation_report"))
     if event is None:

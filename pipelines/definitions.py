@@ -18,7 +18,7 @@ from pipelines.schedules import training_schedule
 from pipelines.sensors import landing_sensor, training_growth_sensor
 from resources.compute import ComputeResource
 from resources.storage import LandingResource, StorageResource
-from synthaug import settings
+from synthaug.core import settings
 
 defs = Definitions(
     assets=with_automation(

@@ -22,8 +22,8 @@ from dagster import (
 from assets.partitions import BATCHES, batch_partitions
 from pipelines.jobs import ingest_job, training_job
 from resources.storage import LandingResource
-from synthaug.growth import parse_growth_share, training_due
-from synthaug.landing import PendingBatch, batch_readiness, invalid_batch_id_reason, list_batch_folders
+from synthaug.ingest.landing import PendingBatch, batch_readiness, invalid_batch_id_reason, list_batch_folders
+from synthaug.models.growth import parse_growth_share, training_due
 
 SENSOR_INTERVAL_S = int(os.environ.get("SYNTHAUG_SENSOR_INTERVAL_SECONDS", "15"))
 GROWTH_INTERVAL_S = int(os.environ.get("SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS", "60"))

@@ -3,7 +3,7 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from synthaug.compute import Compute, resolve_compute, spare_one_core
+from synthaug.core.compute import Compute, resolve_compute, spare_one_core
 
 
 class ComputeResource(ConfigurableResource):

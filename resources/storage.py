@@ -5,7 +5,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from synthaug.layout import DataLayout
+from synthaug.core.layout import DataLayout
 
 
 class StorageResource(ConfigurableResource):

@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 from dagster import DagsterInstance, instance_for_test
 
-from synthaug.demo_data import CLASS_NAMES, load_fashion_mnist
+from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
+from tests.unit_fixtures import (  # noqa: F401 - fixtures of the stage unit tests, shared by every folder
+    deadline,
+    hostile_batch,
+    hostile_batch_writer,
+    image_bytes,
+    layout,
+    tree_snapshot,
+)
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 

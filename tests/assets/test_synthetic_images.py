@@ -10,8 +10,8 @@ from dagster import AssetKey, materialize
 from assets.synthetic_images import synthetic_images
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.layout import DataLayout
-from synthaug.synthetic import read_synthetic
+from synthaug.core.layout import DataLayout
+from synthaug.synthetic.generate import read_synthetic
 from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _train
 
 

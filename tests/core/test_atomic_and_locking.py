@@ -12,9 +12,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from synthaug.atomic import StorageError, atomic_output, atomic_write_bytes
-from synthaug.locking import LockTimeout, exclusive_lock
-from synthaug.manifest import RAW_MANIFEST_SCHEMA, read_manifest, write_manifest
+from synthaug.core.atomic import StorageError, atomic_output, atomic_write_bytes
+from synthaug.core.locking import LockTimeout, exclusive_lock
+from synthaug.core.manifest import read_manifest, write_manifest
+from synthaug.ingest.batch import RAW_MANIFEST_SCHEMA
 
 
 def leftovers(folder: Path) -> list[str]:

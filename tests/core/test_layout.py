@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthaug.layout import DataLayout
+from synthaug.core.layout import DataLayout
 
 
 def test_a_string_root_gives_the_same_layout_as_a_path(tmp_path: Path):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import synthaug.progress
-from synthaug.progress import Progress, describe
+import synthaug.core.progress
+from synthaug.core.progress import Progress, describe
 
 
 def test_reports_are_throttled_and_the_last_one_always_comes(monkeypatch):
     clock = iter([0.0, 1.0, 2.0, 6.0, 7.0, 8.0, 13.0])
-    monkeypatch.setattr(synthaug.progress.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(synthaug.core.progress.time, "monotonic", lambda: next(clock))
     seen = []
     progress = Progress(lambda done, total, elapsed: seen.append((done, total, elapsed)), total=5, interval_s=5)
     for done in range(1, 6):
@@ -18,7 +18,7 @@ def test_reports_are_throttled_and_the_last_one_always_comes(monkeypatch):
 
 def test_no_callback_means_no_work(monkeypatch):
     readings = []
-    monkeypatch.setattr(synthaug.progress.time, "monotonic", lambda: readings.append(None) or float(len(readings)))
+    monkeypatch.setattr(synthaug.core.progress.time, "monotonic", lambda: readings.append(None) or float(len(readings)))
     progress = Progress(None, total=3, interval_s=0)
     started = len(readings)
     for done in range(1, 4):

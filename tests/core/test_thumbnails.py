@@ -9,7 +9,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from synthaug.thumbnails import fit_thumbnail, gallery_markdown, image_row, markdown_image, png_bytes
+from synthaug.core.thumbnails import fit_thumbnail, gallery_markdown, image_row, markdown_image, png_bytes
 
 DATA_URI = re.compile(r"!\[(?P<alt>[^\]]*)\]\(data:image/png;base64,(?P<b64>[A-Za-z0-9+/=]+)\)")
 

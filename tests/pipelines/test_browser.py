@@ -20,7 +20,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
 from pipelines import cli
-from synthaug.demo_data import CLASS_NAMES
+from synthaug.ingest.demo_data import CLASS_NAMES
 from tests.pipelines.services import CHROMIUM_FLAGS, REPO, DagsterDev
 
 ARTIFACTS = REPO / "test-artifacts" / "browser"

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from dagster import AssetKey, DagsterInstance, RunsFilter
 
-from synthaug.demo_data import export_to_landing
+from synthaug.ingest.demo_data import export_to_landing
 from tests.pipelines.services import REPO, DagsterDev, wait_for
 
 

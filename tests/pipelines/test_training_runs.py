@@ -16,7 +16,7 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from assets.gan_checkpoint import GPU_POOL
 from pipelines.cli import setup_instance
-from synthaug.gan.checkpoints import list_checkpoints, load_file
+from synthaug.models.gan.checkpoints import list_checkpoints, load_file
 from tests.pipelines.services import dagster_daemon
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synthaug.supervised_pool import Failed, PoolLimits, SupervisedPool
+from synthaug.core.supervised_pool import Failed, PoolLimits, SupervisedPool
 
 REGRESSIONS = Path(__file__).parent / "fuzz_regressions"
 ESCAPES = {"decoder_error", "decode_timeout", "decode_crash", "decode_memory"}
@@ -148,8 +148,8 @@ def verdicts(
     named: Iterator[tuple[str, bytes]], workers: int = 2, limits: PoolLimits = PoolLimits(seconds_per_item=10.0)
 ) -> Iterator[tuple[str, bytes, str, str]]:
     """`(name, data, error_code or "ok", error)` per case, from the per-file entry point in supervised workers."""
-    from synthaug.file_check import DecodeSettings
-    from synthaug.imageio import DEFAULT_MAX_PIXELS
+    from synthaug.ingest.file_check import DecodeSettings
+    from synthaug.ingest.imageio import DEFAULT_MAX_PIXELS
 
     settings = DecodeSettings(DEFAULT_MAX_PIXELS)
 
@@ -163,7 +163,7 @@ def verdicts(
         if unit:
             yield unit
 
-    with SupervisedPool("synthaug.file_check:make_checker", (settings,), workers=workers, limits=limits) as pool:
+    with SupervisedPool("synthaug.ingest.file_check:make_checker", (settings,), workers=workers, limits=limits) as pool:
         for (row, data), out in pool.map_units(units()):
             if isinstance(out, Failed):
                 code = "decoder_error" if out.kind == "exception" else f"decode_{out.kind}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ctypes
 import time
 
-from synthaug.imageio import DecodedImage, decode_image
+from synthaug.ingest.imageio import DecodedImage, decode_image
 
 HANG, HOG, SEGFAULT, ODD = b"HANG", b"HOG!", b"SEGV", b"ODD!"
 

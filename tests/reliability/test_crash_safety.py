@@ -31,7 +31,7 @@ import pytest
 import torch
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from synthaug.gan.checkpoints import load_file
+from synthaug.models.gan.checkpoints import load_file
 from tests.reliability.outputs import REPO
 
 BATCH = "fmnist-001"

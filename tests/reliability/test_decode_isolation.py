@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from synthaug.ingest import IngestOptions, ingest_batch
-from synthaug.layout import DataLayout
+from synthaug.core.layout import DataLayout
+from synthaug.ingest.batch import IngestOptions, ingest_batch
 from tests.reliability.hostile_decoders import HANG, HOG, ODD, SEGFAULT
 
 DECODER = "tests.reliability.hostile_decoders:misbehaving_decode"

@@ -30,8 +30,8 @@ import torch
 from dagster import DagsterInstance
 
 from assets.partitions import BATCHES
-from synthaug.atomic import StorageError
-from synthaug.gan.checkpoints import list_checkpoints, load_latest, save_checkpoint
+from synthaug.core.atomic import StorageError
+from synthaug.models.gan.checkpoints import list_checkpoints, load_latest, save_checkpoint
 from tests.pipelines.cheap_runs import cheap_ops, run_cheap
 
 STAGES = ["raw_images", "clean_images", "training_tensors"]

@@ -17,9 +17,9 @@ from assets.clean_images import clean_images
 from assets.partitions import BATCHES
 from assets.raw_images import raw_images
 from resources.storage import LandingResource, StorageResource
-from synthaug.file_check import DecodeSettings, check_bytes
-from synthaug.imageio import DEFAULT_MAX_PIXELS
-from synthaug.supervised_pool import PoolLimits
+from synthaug.core.supervised_pool import PoolLimits
+from synthaug.ingest.file_check import DecodeSettings, check_bytes
+from synthaug.ingest.imageio import DEFAULT_MAX_PIXELS
 from tests.reliability.fuzz import ESCAPES, REGRESSIONS, cases, seed_corpus, verdicts
 from tests.reliability.hostile_batch import Hostile
 

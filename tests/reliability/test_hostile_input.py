@@ -26,8 +26,8 @@ from dagster import AssetKey, materialize
 from assets.partitions import BATCHES
 from assets.raw_images import raw_images
 from resources.storage import LandingResource, StorageResource
-from synthaug.ingest import IngestOptions, IngestSummary, ingest_batch
-from synthaug.layout import DataLayout
+from synthaug.core.layout import DataLayout
+from synthaug.ingest.batch import IngestOptions, IngestSummary, ingest_batch
 from tests.reliability.hostile_batch import Hostile, grey_png, zeros_png
 
 MAX_INGEST_RSS = 1 << 30
@@ -155,8 +155,8 @@ _MEASURE_INGEST = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from synthaug.ingest import IngestOptions, ingest_batch
-    from synthaug.layout import DataLayout
+    from synthaug.ingest.batch import IngestOptions, ingest_batch
+    from synthaug.core.layout import DataLayout
     batch, landing, data_root = map(Path, sys.argv[1:4])
     summary = ingest_batch(batch, DataLayout(data_root), landing, IngestOptions(workers=1))
     status = Path("/proc/self/status").read_text().splitlines()

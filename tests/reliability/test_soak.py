@@ -32,11 +32,11 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunSta
 from assets.partitions import BATCHES
 from assets.raw_images import INGEST_JOB
 from pipelines.sensors import ingest_run_key
-from synthaug.clean_sets import clean_batch
-from synthaug.cleaning import CleanRules
-from synthaug.demo_data import CLASS_NAMES
-from synthaug.layout import DataLayout
-from synthaug.tensors import current_tensors
+from synthaug.clean.batch import clean_batch
+from synthaug.clean.decision import CleanRules
+from synthaug.core.layout import DataLayout
+from synthaug.ingest.demo_data import CLASS_NAMES
+from synthaug.tensors.build import current_tensors
 from tests.pipelines.services import dagster_daemon
 from tests.reliability.outputs import dagster_home
 

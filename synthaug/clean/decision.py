@@ -1,0 +1,184 @@
+"""The cleaning decision: for every raw image, kept or removed, and why.
+
+Rules run in order and the first that fires is the reason: `corrupt`, `too_small`,
+`low_information` (near-constant: low std or low entropy), `blurry` (sharpness below an absolute
+threshold or below a percentile of the batch), then `exact_duplicate` / `near_duplicate` across this
+batch and every earlier-arrived batch (see `synthaug.clean.dedup` for the keep rule). A batch's result
+depends only on itself and earlier batches, never on the order partitions were materialized in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synthaug.clean.dedup import CropSearch, find_duplicates
+from synthaug.clean.features import HASH_ALGORITHMS, Source, compute_features
+from synthaug.clean.quality import WORK_SIZE
+from synthaug.core.progress import ProgressFn
+
+REASONS = ("corrupt", "too_small", "low_information", "blurry", "exact_duplicate", "near_duplicate")
+SCORE_COLUMNS = ["min_side", "std", "entropy", "sharpness"]
+
+
+@dataclass(frozen=True)
+class CleanRules:
+    """Thresholds of every rule. Defaults were chosen by measurement (benchmarks/cleaning_benchmark.py)."""
+
+    min_side: int = 16
+    min_std: float = 2.0
+    min_entropy: float = 1.0
+    blur_mode: str = "absolute"
+    blur_threshold: float = 450.0
+    blur_percentile: float = 5.0
+    hash_algorithm: str = "phash"
+    hash_threshold: int = 4
+    verify_min_correlation: float = 0.98
+    crop_hash_threshold: int = 16
+    crop_max_share: float = 0.15
+    crop_min_correlation: float = 0.975
+    work_size: int = WORK_SIZE
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.min_side < 1:
+            problems.append(f"min_side must be at least 1, got {self.min_side}")
+        for name in ("min_std", "min_entropy", "blur_threshold"):
+            value = getattr(self, name)
+            if not value >= 0:  # also rejects NaN, which would switch the rule off silently
+                problems.append(f"{name} must be a number >= 0, got {value}")
+        if self.blur_mode not in ("absolute", "percentile", "off"):
+            problems.append(f"blur_mode must be 'absolute', 'percentile' or 'off', got {self.blur_mode!r}")
+        if not 0 <= self.blur_percentile < 100:
+            problems.append(f"blur_percentile must be in [0, 100), got {self.blur_percentile}")
+        if self.hash_algorithm not in HASH_ALGORITHMS:
+            problems.append(f"hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}, got {self.hash_algorithm!r}")
+        if not 0 <= self.hash_threshold <= 64:
+            problems.append(f"hash_threshold must be between 0 and 64, got {self.hash_threshold}")
+        if not -1 <= self.verify_min_correlation <= 1:
+            problems.append(
+                f"verify_min_correlation must be in [-1, 1] (0 or less: off), got {self.verify_min_correlation}"
+            )
+        if not 0 <= self.crop_hash_threshold <= 64:
+            problems.append(
+                f"crop_hash_threshold must be between 0 and 64 (0: crop links off), got {self.crop_hash_threshold}"
+            )
+        if not 0 < self.crop_max_share < 1:
+            problems.append(f"crop_max_share must be in (0, 1), got {self.crop_max_share}")
+        if not -1 <= self.crop_min_correlation <= 1:
+            problems.append(f"crop_min_correlation must be in [-1, 1], got {self.crop_min_correlation}")
+        if self.work_size < 8:
+            problems.append(f"work_size must be at least 8, got {self.work_size}")
+        if problems:
+            raise ValueError("invalid cleaning rules: " + "; ".join(problems))
+
+    def crop_search(self) -> CropSearch | None:
+        """Settings of the crop links, or None when they are switched off (`crop_hash_threshold` 0)."""
+        if self.crop_hash_threshold == 0:
+            return None
+        return CropSearch(self.crop_hash_threshold, self.crop_max_share, self.crop_min_correlation)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def features_frame(
+    image_ids: list[str],
+    paths: list[Source | None],
+    rules: CleanRules,
+    workers: int = 0,
+    progress: ProgressFn | None = None,
+) -> pd.DataFrame:
+    """Features of each image (None source or undecodable → `ok` False), in the given order."""
+    todo = [i for i, p in enumerate(paths) if p]
+    computed = compute_features([paths[i] for i in todo], rules.hash_algorithm, rules.work_size, workers, progress)
+    records: list[dict] = [{} for _ in paths]
+    for i, feats in zip(todo, computed, strict=True):
+        records[i] = feats or {}
+    columns = [*SCORE_COLUMNS, "width", "height", "pixel_hash", "thumb"]
+    frame = pd.DataFrame({col: [r.get(col) for r in records] for col in columns}, index=range(len(paths)))
+    # 64-bit hashes must never pass through float64 (pandas' choice for a column with gaps): it drops bits
+    frame["phash"] = pd.Series([None if "phash" not in r else np.uint64(r["phash"]) for r in records], dtype=object)
+    frame.insert(0, "image_id", image_ids)
+    frame["ok"] = frame["pixel_hash"].notna()
+    return frame
+
+
+def quality_verdicts(features: pd.DataFrame, rules: CleanRules) -> tuple[pd.Series, float | None]:
+    """Reason per image from the single-image rules (None when it passes them) and the blur cutoff used."""
+    reason = pd.Series([None] * len(features), index=features.index, dtype=object)
+    ok = features["ok"].to_numpy(dtype=bool)
+    reason[~ok] = "corrupt"
+    min_side = features["min_side"].to_numpy(dtype=np.float64)
+    std = features["std"].to_numpy(dtype=np.float64)
+    entropy = features["entropy"].to_numpy(dtype=np.float64)
+    sharp = features["sharpness"].to_numpy(dtype=np.float64)
+    open_ = reason.isna().to_numpy().copy()
+    small = open_ & (min_side < rules.min_side)
+    reason[small] = "too_small"
+    open_ &= ~small
+    flat = open_ & ((std < rules.min_std) | (entropy < rules.min_entropy))
+    reason[flat] = "low_information"
+    open_ &= ~flat
+    cutoff = None
+    if rules.blur_mode == "absolute":
+        cutoff = rules.blur_threshold
+    elif rules.blur_mode == "percentile" and open_.any():
+        cutoff = float(np.percentile(sharp[open_], rules.blur_percentile))
+    if cutoff is not None:
+        reason[open_ & (sharp < cutoff)] = "blurry"
+    return reason, cutoff
+
+
+def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> pd.DataFrame:
+    """Decide for the LAST of `batches` (earlier ones in arrival order give the cross-batch context).
+
+    Returns one row per image of the last batch: image_id, status, reason, duplicate_of, duplicate_match
+    (exact, hash or crop), hash_distance, cluster_size, cluster_diameter, cluster_chained, the scores,
+    phash (hex) and blur_cutoff.
+    """
+    target = batches[-1]
+    verdicts = [quality_verdicts(b, rules) for b in batches]
+    reason, cutoff = verdicts[-1]
+    pool = []
+    for arrival, (frame, (why, _)) in enumerate(zip(batches, verdicts, strict=True)):
+        passing = frame[why.isna().to_numpy()].copy()
+        passing["arrival"] = arrival
+        pool.append(passing)
+    candidates = pd.concat(pool, ignore_index=True) if pool else target.iloc[0:0]
+    dups = find_duplicates(candidates, rules.hash_threshold, workers, rules.verify_min_correlation, rules.crop_search())
+    dups = dups[candidates["arrival"].to_numpy() == len(batches) - 1].set_index("image_id")
+
+    out = target[["image_id", *SCORE_COLUMNS]].copy()
+    out["phash"] = [None if pd.isna(h) else f"{int(h):016x}" for h in target["phash"]]
+    joined = dups.reindex(target["image_id"])
+    is_dup = joined["is_keeper"].eq(False).to_numpy()
+    exact = joined["exact"].fillna(False).to_numpy(dtype=bool)
+    reason = reason.to_numpy(dtype=object, copy=True)
+    reason[is_dup & exact] = "exact_duplicate"
+    reason[is_dup & ~exact] = "near_duplicate"
+    out["status"] = np.where(pd.isna(reason), "kept", "removed")
+    out["reason"] = reason
+    out["duplicate_of"] = np.where(is_dup, joined["keeper"].to_numpy(dtype=object), None)
+    out["duplicate_match"] = np.where(is_dup, joined["match"].to_numpy(dtype=object), None)
+    out["hash_distance"] = joined["distance"].to_numpy()
+    out["cluster_size"] = joined["cluster_size"].to_numpy()
+    out["cluster_diameter"] = joined["cluster_diameter"].to_numpy()
+    out["cluster_chained"] = joined["chained"].to_numpy(dtype=object)
+    out["blur_cutoff"] = cutoff
+    return out.reset_index(drop=True)
+
+
+def clean_paths(paths: list[Path], rules: CleanRules = CleanRules(), workers: int = 0) -> pd.DataFrame:
+    """Clean a flat list of image files as one batch (benchmarks, ad-hoc use): one row per path, in order."""
+    ids = [f"{i:09d}" for i in range(len(paths))]
+    features = features_frame(ids, [str(p) for p in paths], rules, workers)
+    result = decide([features], rules, workers=max(1, workers))
+    by_id = dict(zip(ids, (str(p) for p in paths), strict=True))
+    result.insert(0, "path", [by_id[i] for i in result["image_id"]])
+    result["duplicate_of"] = [by_id.get(d) if d else None for d in result["duplicate_of"]]
+    return result.drop(columns=["image_id"])

@@ -1,0 +1,1 @@
+"""Stage 1: landed batches to decoded, validated, content-addressed raw images with a manifest."""

@@ -1,0 +1,1 @@
+"""Stage 4: the feature extractor and GAN stages, their networks, training loop and metrics."""

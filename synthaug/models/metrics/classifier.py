@@ -1,0 +1,281 @@
+"""A small CNN classifier trained on real images: the feature extractor of the quality metrics (FID/KID/PR), the
+class-confidence filter and memorization check of the synthetic set, and the model of CAS. Deterministic for a
+seed on a given machine and thread count."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from synthaug.core.atomic import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Input shape, classes and training settings of the classifier."""
+
+    channels: int = 1
+    resolution: int = 32
+    num_classes: int = 10
+    width: int = 32
+    feature_dim: int = 128
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 5e-3
+    weight_decay: float = 5e-4
+    flip: bool = True
+    seed: int = 0
+    shift: int = 2
+    steps: int | None = None
+    val_every: int = 0
+    extra_per_batch: int = 0
+    extra_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 2:
+            raise ValueError(f"a classifier needs at least 2 classes, got {self.num_classes}")
+        if self.resolution % 4 or self.resolution < 8:
+            raise ValueError(f"classifier resolution must be a multiple of 4 and at least 8, got {self.resolution}")
+        if not 0 <= self.shift < self.resolution // 2:
+            raise ValueError(f"classifier shift must be in [0, {self.resolution // 2}), got {self.shift}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"classifier steps must be at least 1 (or None for epochs), got {self.steps}")
+        if self.val_every < 0 or self.extra_per_batch < 0 or self.extra_weight < 0:
+            raise ValueError(
+                f"classifier val_every ({self.val_every}), extra_per_batch ({self.extra_per_batch}) and "
+                f"extra_weight ({self.extra_weight}) must not be negative"
+            )
+
+
+class SmallCNN(nn.Module):
+    """Three conv stages (BN, ReLU, max-pool after the first two), global average pool, a feature layer, logits."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        w = config.width
+
+        def block(c_in: int, c_out: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+        self.body = nn.Sequential(
+            block(config.channels, w),
+            block(w, w),
+            nn.MaxPool2d(2),
+            block(w, 2 * w),
+            block(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            block(2 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.feature = nn.Sequential(nn.Linear(4 * w, config.feature_dim), nn.ReLU())
+        self.head = nn.Linear(config.feature_dim, config.num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer embedding (B×feature_dim): the metric feature space."""
+        return self.feature(self.body(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (B×num_classes)."""
+        return self.head(self.features(x))
+
+
+@dataclass
+class ClassifierResult:
+    """A trained classifier, its validation accuracy (None without a val set), loss per epoch and time taken.
+
+    With `val_every`, `model` is the state of the best val accuracy seen, taken after step `best_step`."""
+
+    model: SmallCNN
+    val_accuracy: float | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    best_step: int | None = None
+    steps: int = 0
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images (0..255) → float in [-1, 1]; float images are returned as float32 unchanged."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(127.5).sub_(1.0)
+    return x.float()
+
+
+def _check(x: torch.Tensor, y: torch.Tensor | None, config: ClassifierConfig, what: str) -> None:
+    expected = (config.channels, config.resolution, config.resolution)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"{what} images must be N×{'×'.join(map(str, expected))}, got {tuple(x.shape)}")
+    if y is not None and (len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() >= config.num_classes))):
+        raise ValueError(f"{what} labels must be {len(x)} class indices in [0, {config.num_classes})")
+
+
+def train_classifier(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: ClassifierConfig,
+    *,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+    extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> ClassifierResult:
+    """Train SmallCNN on (x, y) with AdamW, one-cycle LR, random flips and shifts of up to `shift` pixels; report
+    val accuracy.
+
+    x: N×C×H×W uint8 or float in [-1, 1]; y: N class indices. The global RNG is left untouched.
+    `config.steps` fixes the number of optimizer steps whatever N is (default: `epochs` passes over x).
+    `config.val_every` > 0 measures val accuracy every that many steps (and at the end) and returns the best
+    state. `extra` (e.g. synthetic images) adds `extra_per_batch` of its images to every batch, drawn from their
+    own generator so the batches of x stay the same as without them, their loss weighted by `extra_weight`.
+    """
+    _check(x, y, config, "training")
+    if len(x) < 2:
+        raise ValueError(f"a classifier needs at least 2 training images, got {len(x)}")
+    mixing = extra is not None and config.extra_per_batch > 0 and len(extra[0]) > 0
+    if mixing:
+        _check(extra[0], extra[1], config, "extra training")
+    start = time.monotonic()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = SmallCNN(config)
+        rng = torch.Generator().manual_seed(config.seed)
+        extra_rng = torch.Generator().manual_seed(config.seed + 1_000_003)
+        steps_per_epoch = (len(x) + config.batch_size - 1) // config.batch_size
+        total_steps = config.steps if config.steps is not None else config.epochs * steps_per_epoch
+        passes = config.epochs if config.steps is None else -(-config.steps // steps_per_epoch)
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total_steps)
+        history: list[dict[str, float]] = []
+        y = y.long()
+        extra_order, extra_pos = torch.empty(0, dtype=torch.long), 0
+        best: tuple[float, int, dict] | None = None
+        selecting = bool(config.val_every) and val is not None and len(val[0]) > 0
+        step, epoch = 0, 0
+        while step < total_steps if config.steps is not None else epoch < passes:
+            model.train()
+            order = torch.randperm(len(x), generator=rng)
+            total, seen = 0.0, 0
+            for i in range(0, len(x), config.batch_size):
+                idx = order[i : i + config.batch_size]
+                if len(idx) < 2:
+                    continue
+                xb = _augment(as_float(x[idx]), rng, config.flip, config.shift)
+                if mixing:
+                    if extra_pos + config.extra_per_batch > len(extra_order):
+                        extra_order, extra_pos = torch.randperm(len(extra[0]), generator=extra_rng), 0
+                    pick = extra_order[extra_pos : extra_pos + config.extra_per_batch]
+                    extra_pos += len(pick)
+                    xe = _augment(as_float(extra[0][pick]), extra_rng, config.flip, config.shift)
+                    out = model(torch.cat([xb, xe]))
+                    loss = F.cross_entropy(out[: len(idx)], y[idx], label_smoothing=0.05)
+                    extra_loss = F.cross_entropy(out[len(idx) :], extra[1][pick].long(), label_smoothing=0.05)
+                    objective = loss + config.extra_weight * extra_loss
+                else:
+                    loss = F.cross_entropy(model(xb), y[idx], label_smoothing=0.05)
+                    objective = loss
+                opt.zero_grad(set_to_none=True)
+                objective.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                total, seen = total + loss.item() * len(idx), seen + len(idx)
+                if selecting and (step % config.val_every == 0 or step == total_steps):
+                    best = _keep_best(model, val, step, best)
+                    model.train()
+                if step >= total_steps:
+                    break
+            epoch += 1
+            history.append({"epoch": float(epoch), "loss": total / max(seen, 1)})
+            if progress is not None:
+                progress(epoch, passes, time.monotonic() - start)
+    model.eval()
+    if best is not None:
+        model.load_state_dict(best[2])
+        return ClassifierResult(model, best[0], history, time.monotonic() - start, best[1], step)
+    val_accuracy = accuracy(model, *val) if val is not None and len(val[0]) else None
+    return ClassifierResult(model, val_accuracy, history, time.monotonic() - start, None, step)
+
+
+def _keep_best(
+    model: SmallCNN, val: tuple[torch.Tensor, torch.Tensor], step: int, best: tuple[float, int, dict] | None
+) -> tuple[float, int, dict]:
+    """(val accuracy, step, state) of the better of `best` and the model now; a tie goes to the later step."""
+    score = accuracy(model, *val)
+    if best is not None and score < best[0]:
+        return best
+    return score, step, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _augment(x: torch.Tensor, rng: torch.Generator, flip: bool, shift: int = 2) -> torch.Tensor:
+    """Random horizontal flip (when the classes allow it) and a shift of up to `shift` pixels (reflect padding)."""
+    flips = torch.rand(len(x), generator=rng) < 0.5
+    if flip:
+        x = torch.where(flips[:, None, None, None], x.flip(3), x)
+    if not shift:
+        return x
+    dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=rng))
+    padded = F.pad(x, (shift, shift, shift, shift), mode="reflect")
+    h, w = x.shape[2:]
+    return padded[:, :, shift + dy : shift + dy + h, shift + dx : shift + dx + w]
+
+
+@torch.no_grad()
+def _batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    outs = [fn(as_float(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def logits(model: SmallCNN, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Class logits of images x (uint8 or [-1, 1] float), in eval mode."""
+    _check(x, None, model.config, "classified")
+    model.eval()
+    return _batched(model, x, batch_size)
+
+
+def predict_proba(model: SmallCNN, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Softmax class probabilities (N×num_classes)."""
+    return logits(model, x, batch_size).softmax(dim=1)
+
+
+def extract_features(model: SmallCNN, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Penultimate-layer features (N×feature_dim), float64 for the metric arithmetic."""
+    _check(x, None, model.config, "feature")
+    model.eval()
+    return _batched(model.features, x, batch_size).double()
+
+
+def accuracy(model: SmallCNN, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
+    """Fraction of images whose arg-max class is the label."""
+    _check(x, y, model.config, "evaluation")
+    if not len(x):
+        raise ValueError("cannot measure accuracy on an empty set")
+    return float((logits(model, x, batch_size).argmax(1) == y.long()).float().mean())
+
+
+def save_classifier(model: SmallCNN, path: Path, val_accuracy: float | None = None) -> Path:
+    """Write config, weights and val accuracy atomically to `path` (torch.save format)."""
+    buffer = io.BytesIO()
+    torch.save({"config": asdict(model.config), "state": model.state_dict(), "val_accuracy": val_accuracy}, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+def load_classifier(path: Path) -> tuple[SmallCNN, float | None]:
+    """Read a classifier written by `save_classifier`; returns (model in eval mode, val accuracy)."""
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        model = SmallCNN(ClassifierConfig(**data["config"]))
+        model.load_state_dict(data["state"])
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable classifier ({exc}): rematerialize feature_extractor") from exc
+    return model.eval(), data.get("val_accuracy")

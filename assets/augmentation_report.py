@@ -21,7 +21,9 @@ from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.compute import ComputeUnavailable
 from synthaug.core.locking import exclusive_lock
-from synthaug.report.build import AugmentationReport, ReportConfig, build_report, load_report_data, write_report
+from synthaug.report.build import AugmentationReport, build_report
+from synthaug.report.data import ReportConfig, load_report_data
+from synthaug.report.write import write_report
 from synthaug.synthetic.generate import read_synthetic
 from synthaug.tensors.norm_stats import load_stats
 

@@ -163,7 +163,9 @@ def run_report(per_class: int, root: Path, args: argparse.Namespace) -> dict[str
     """The three arms on the official test split; the report is also written under the size's data root."""
     from synthaug.core.compute import torch_threads
     from synthaug.core.layout import DataLayout
-    from synthaug.report.build import ReportConfig, build_report, load_report_data, write_report
+    from synthaug.report.build import build_report
+    from synthaug.report.data import ReportConfig, load_report_data
+    from synthaug.report.write import write_report
     from synthaug.synthetic.generate import read_synthetic
     from synthaug.tensors.norm_stats import load_stats
 

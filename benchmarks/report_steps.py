@@ -25,7 +25,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 if TYPE_CHECKING:
-    from synthaug.report.build import SeedRun
+    from synthaug.report.arms import SeedRun
 
 
 def log(message: str) -> None:
@@ -37,7 +37,8 @@ def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict
     """Every arm trained with every seed at every step budget: {steps: runs in seed order}."""
     from synthaug.core.compute import torch_threads
     from synthaug.core.layout import DataLayout
-    from synthaug.report.build import ARMS, ReportConfig, load_report_data, train_arm
+    from synthaug.report.arms import ARMS, train_arm
+    from synthaug.report.data import ReportConfig, load_report_data
     from synthaug.synthetic.generate import read_synthetic
     from synthaug.tensors.norm_stats import load_stats
 
@@ -73,7 +74,8 @@ def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict
 
 def print_table(results: dict[int, list[SeedRun]]) -> None:
     """One row per step budget: val per arm, the paired gains and the cost per model."""
-    from synthaug.report.build import ARMS, mean_ci, paired_gain
+    from synthaug.report.arms import ARMS
+    from synthaug.report.stats import mean_ci, paired_gain
 
     print("| steps | (a) real val | (b) + classic val | (c) + synthetic val | (b) − (a) | (c) − (b) | s/model |")
     print("|---|---|---|---|---|---|---|")

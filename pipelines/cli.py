@@ -358,7 +358,7 @@ def _print_verdict(instance) -> None:
     """The augmentation report's verdict and where to read it: the report folder and the check in the UI."""
     from dagster import AssetKey
 
-    from synthaug.report.build import read_report
+    from synthaug.report.write import read_report
 
     event = instance.get_latest_materialization_event(AssetKey("augmentation_report"))
     if event is None:

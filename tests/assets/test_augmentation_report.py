@@ -10,7 +10,7 @@ from dagster import AssetCheckSeverity, AssetKey, materialize
 
 from assets.augmentation_report import augmentation_report
 from synthaug.core.layout import DataLayout
-from synthaug.report.build import read_report
+from synthaug.report.write import read_report
 from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _train
 from tests.assets.test_synthetic_images import _synthesize
 

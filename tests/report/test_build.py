@@ -16,24 +16,13 @@ from PIL import Image
 from synthaug.core.compute import torch_threads
 from synthaug.core.plots import ARM_COLOURS
 from synthaug.models.metrics.classifier import ClassifierConfig, accuracy, train_classifier
-from synthaug.report.build import (
-    ARMS,
-    AugmentationReport,
-    ReportConfig,
-    ReportData,
-    SeedRun,
-    arms_plot_png,
-    build_report,
-    classifier_config,
-    decide,
-    mean_ci,
-    paired_gain,
-    per_class_plot_png,
-    read_report,
-    t_critical,
-    train_arm,
-    write_report,
-)
+from synthaug.report.arms import ARMS, SeedRun, classifier_config, train_arm
+from synthaug.report.build import AugmentationReport, build_report
+from synthaug.report.data import ReportConfig, ReportData
+from synthaug.report.pictures import arms_plot_png, per_class_plot_png
+from synthaug.report.stats import mean_ci, paired_gain, t_critical
+from synthaug.report.verdict import decide
+from synthaug.report.write import read_report, write_report
 
 CLASSES = ("T-shirt_top", "Trouser", "Pullover")
 

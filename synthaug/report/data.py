@@ -1,0 +1,162 @@
+"""What the augmentation report trains and tests on: its configuration, and the real and synthetic images of every
+batch as uint8 tensors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from synthaug.core.layout import DataLayout
+from synthaug.tensors.build import UNLABELED, current_tensors
+from synthaug.tensors.norm_stats import NormStats
+
+Images = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """How the arms are trained and how the verdict is reached; invalid values raise ValueError naming the field."""
+
+    seeds: int = 3
+    first_seed: int = 0
+    steps: int | None = None
+    epochs: float = 6.0
+    min_steps: int = 200
+    batch_size: int = 64
+    width: int = 16
+    lr: float = 5e-3
+    evaluations: int = 8
+    synthetic_per_batch: int = 32
+    synthetic_weight: float = 0.3
+    require_val_ci: bool = True
+    cas: bool = True
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        for name, low in (("seeds", 2), ("min_steps", 1), ("batch_size", 2), ("width", 1), ("evaluations", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"report {name} must be an integer of at least {low}, got {value!r}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"report steps must be at least 1 (or None: from epochs), got {self.steps}")
+        if self.epochs <= 0 or self.lr <= 0:
+            raise ValueError(f"report epochs ({self.epochs}) and lr ({self.lr}) must be positive")
+        if self.synthetic_per_batch < 0 or self.synthetic_weight < 0:
+            raise ValueError(
+                f"report synthetic_per_batch ({self.synthetic_per_batch}) and synthetic_weight "
+                f"({self.synthetic_weight}) must not be negative"
+            )
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"report confidence must be in (0, 1), got {self.confidence}")
+
+    def steps_for(self, num_train: int) -> int:
+        """Optimizer steps of every arm: `steps`, or `epochs` passes over the original real train split (at least
+        `min_steps`). The same for all arms, so more data never means more training."""
+        if self.steps is not None:
+            return self.steps
+        return max(self.min_steps, math.ceil(self.epochs * num_train / self.batch_size))
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the arms train and test on: uint8 N×C×H×W images with int64 label indices into `classes`.
+
+    `train` is the original real train split, `train_aug` its classic-augmentation copies, `synthetic` the
+    accepted synthetic images; `test` may come from anywhere (the pipeline's test split, or an official one)."""
+
+    classes: tuple[str, ...]
+    train: Images
+    train_aug: Images
+    val: Images
+    test: Images
+    synthetic: Images
+    flip: bool = True
+    test_source: str = "the pipeline's real test split"
+
+    @property
+    def labeled(self) -> bool:
+        """True when there are at least 2 classes and labeled train, val and test images to train and measure."""
+        return len(self.classes) >= 2 and all(len(part[0]) >= 2 for part in (self.train, self.val, self.test))
+
+    def sizes(self) -> dict[str, int]:
+        """Images per part."""
+        parts = ("train", "train_aug", "val", "test", "synthetic")
+        return {name: int(len(getattr(self, name)[0])) for name in parts}
+
+
+def _stream(layout: DataLayout, stats: NormStats, stream: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every labeled image of one tensor stream over all batches (uint8) and its global label index."""
+    xs, ys = [], []
+    shape = (stats.channels, stats.size, stats.size)
+    for batch_id in stats.batches:
+        tensor_set = current_tensors(layout, batch_id)
+        if tensor_set is None:
+            raise FileNotFoundError(f"batch {batch_id} has no training tensors: materialize training_tensors")
+        if tensor_set.shape != shape:
+            raise ValueError(
+                f"batch {batch_id} has tensors of shape {tensor_set.shape}, the statistics expect {shape}: "
+                "rematerialize normalization_stats"
+            )
+        lut = np.asarray([stats.class_to_index.get(c, UNLABELED) for c in tensor_set.classes] + [UNLABELED])
+        for x_path, y_path, rows in tensor_set.shards(stream):
+            if rows:
+                y = lut[np.load(y_path).astype(np.int64)]
+                keep = y >= 0
+                xs.append(np.asarray(np.load(x_path, mmap_mode="r"))[keep])
+                ys.append(y[keep])
+    if not xs:
+        return np.empty((0, *shape), np.uint8), np.empty(0, np.int64)
+    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
+
+
+def _flip_allowed(layout: DataLayout, stats: NormStats) -> bool:
+    """Online horizontal flips only when the pipeline's own augmentation flips (some classes are not symmetric)."""
+    for batch_id in stats.batches:
+        tensor_set = current_tensors(layout, batch_id)
+        if tensor_set is not None:
+            return float(tensor_set.meta["config"]["policy"].get("hflip_p", 0.0)) > 0
+    return True
+
+
+def load_report_data(
+    layout: DataLayout,
+    stats: NormStats,
+    synthetic: tuple[np.ndarray, np.ndarray],
+    *,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    test_source: str | None = None,
+) -> ReportData:
+    """The real train, train_aug, val (and, unless `test` is given, test) streams of every batch, with the
+    accepted synthetic images (uint8 N×C×H×W, label indices into `stats.classes`; unlabeled ones are dropped)."""
+    shape = (stats.channels, stats.size, stats.size)
+    syn_x, syn_y = np.asarray(synthetic[0]), np.asarray(synthetic[1]).astype(np.int64)
+    if len(syn_x) and tuple(syn_x.shape[1:]) != shape:
+        raise ValueError(
+            f"synthetic images are {tuple(syn_x.shape[1:])}, the training tensors {shape}: "
+            "rematerialize synthetic_images from the current gan_checkpoint"
+        )
+    if len(syn_y) and syn_y.max(initial=-1) >= len(stats.classes):
+        raise ValueError(
+            f"synthetic labels go up to {int(syn_y.max())} but normalization_stats has {len(stats.classes)} classes: "
+            "rematerialize synthetic_images"
+        )
+    keep = syn_y >= 0
+    parts = {s: _stream(layout, stats, s) for s in ("train", "train_aug", "val")}
+    parts["test"] = test if test is not None else _stream(layout, stats, "test")
+
+    def tensors(pair: tuple[np.ndarray, np.ndarray]) -> Images:
+        return torch.from_numpy(np.ascontiguousarray(pair[0])), torch.from_numpy(np.asarray(pair[1], np.int64))
+
+    return ReportData(
+        classes=tuple(stats.classes),
+        train=tensors(parts["train"]),
+        train_aug=tensors(parts["train_aug"]),
+        val=tensors(parts["val"]),
+        test=tensors(parts["test"]),
+        synthetic=tensors((syn_x[keep], syn_y[keep])),
+        flip=_flip_allowed(layout, stats),
+        test_source=test_source or "the pipeline's real test split",
+    )

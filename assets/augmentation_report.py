@@ -2,24 +2,22 @@
 several seeds, CIs, the paired gain, CAS and a verdict decided on the val split; the check
 `synthetic_set_recommended` flags (WARN) every set that is not recommended."""
 
-import base64
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 from pydantic import Field, field_validator
 
+from assets.support import core_failures, image_md
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.core.compute import ComputeUnavailable
+from synthaug.core.errors import InvalidInput
 from synthaug.core.locking import exclusive_lock
 from synthaug.report.build import AugmentationReport, build_report
 from synthaug.report.data import ReportConfig, load_report_data
@@ -108,12 +106,12 @@ def augmentation_report(
     compute: ComputeResource,
 ) -> MaterializeResult:
     layout = storage.layout()
-    try:
+    with core_failures("augmentation_report: "):
         device = compute.resolve()
         synthetic = read_synthetic(layout)
         stats = load_stats(layout)
         if tuple(synthetic.classes) != tuple(stats.classes):
-            raise ValueError(
+            raise InvalidInput(
                 f"the synthetic set was made for classes {list(synthetic.classes)}, normalization_stats now has "
                 f"{list(stats.classes)}: rematerialize gan_checkpoint and synthetic_images"
             )
@@ -125,16 +123,14 @@ def augmentation_report(
         with exclusive_lock(layout.lock_path("augmentation_report"), what="augmentation_report"):
             report = build_report(data, config.core(), manifest=synthetic.manifest, progress=context.log.info)
             written = write_report(report, layout.report_dir(), data)
-    except (ComputeUnavailable, FileNotFoundError, ValueError) as exc:
-        raise Failure(description=f"augmentation_report: {exc}") from exc
     context.log.info(report.verdict)
     metadata = _metadata(report, str(written.path), str(synthetic.path))
-    metadata["arms_plot"] = MetadataValue.md(_image_md("arms: mean and 95% CI over seeds", written.arms_png))
+    metadata["arms_plot"] = MetadataValue.md(image_md("arms: mean and 95% CI over seeds", written.arms_png))
     if report.arms:
-        metadata["per_class_plot"] = MetadataValue.md(_image_md("per-class test accuracy", written.per_class_png))
+        metadata["per_class_plot"] = MetadataValue.md(image_md("per-class test accuracy", written.per_class_png))
     if written.samples_png:
         metadata["real_vs_synthetic"] = MetadataValue.md(
-            _image_md("per class: real train images, then accepted synthetic ones", written.samples_png)
+            image_md("per class: real train images, then accepted synthetic ones", written.samples_png)
         )
     return MaterializeResult(
         metadata=metadata,
@@ -200,8 +196,3 @@ def _check_metadata(report: AugmentationReport) -> dict:
                 metadata[f"{name}_ci_low_points"] = round(100 * gain.low, 2)
                 metadata[f"{name}_ci_high_points"] = round(100 * gain.high, 2)
     return metadata
-
-
-def _image_md(title: str, png: bytes) -> str:
-    """A PNG embedded in markdown (Dagster has no image metadata type)."""
-    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -22,13 +22,12 @@ from pydantic import Field, field_validator
 
 from assets.partitions import BATCHES, batch_partitions
 from assets.raw_images import INGEST_JOB
+from assets.support import core_failures, log_progress
 from resources.storage import StorageResource
-from synthaug.clean.batch import CleanSummary, MissingUpstream, clean_batch, missing_earlier_raw
+from synthaug.clean.batch import CleanSummary, clean_batch, missing_earlier_raw
 from synthaug.clean.decision import REASONS, CleanRules
-from synthaug.core.atomic import StorageError
 from synthaug.core.layout import DataLayout
 from synthaug.core.locking import exclusive_lock
-from synthaug.core.progress import describe
 from synthaug.core.thumbnails import gallery_markdown
 from synthaug.ingest.samples import examples_by_group, manifest_digest
 
@@ -107,19 +106,17 @@ def clean_images(
     context: AssetExecutionContext, config: CleanImagesConfig, storage: StorageResource
 ) -> MaterializeResult:
     batch_id = context.partition_key
-    try:
+    with core_failures("clean_images config: "):
         rules = config.rules()
-    except ValueError as exc:
-        raise Failure(description=f"clean_images config: {exc}") from exc
     layout = storage.layout()
     arrival = context.instance.get_dynamic_partitions(BATCHES)
     _wait_for_earlier_ingests(context, layout, arrival, batch_id, config.wait_for_earlier_seconds)
     context.log.info(f"cleaning {batch_id} against {arrival.index(batch_id)} earlier batch(es)")
-    try:
-        with exclusive_lock(layout.lock_path(f"clean_images-{batch_id}"), what=f"clean_images for batch {batch_id}"):
-            summary = clean_batch(layout, arrival, batch_id, rules, config.workers, _feature_logger(context))
-    except (MissingUpstream, StorageError) as exc:
-        raise Failure(description=str(exc)) from exc
+    with (
+        core_failures(),
+        exclusive_lock(layout.lock_path(f"clean_images-{batch_id}"), what=f"clean_images for batch {batch_id}"),
+    ):
+        summary = clean_batch(layout, arrival, batch_id, rules, config.workers, _feature_logger(context))
     removed = summary.total - summary.kept
     share = removed / summary.total if summary.total else 1.0
     if summary.kept == 0:
@@ -191,7 +188,7 @@ def _feature_logger(context: AssetExecutionContext):
     """Progress callbacks that log the feature computation of each batch with its rate and time left."""
 
     def for_batch(batch_id: str):
-        return lambda done, total, elapsed: context.log.info(describe(f"features of {batch_id}", done, total, elapsed))
+        return log_progress(context.log.info, f"features of {batch_id}")
 
     return for_batch
 

@@ -3,12 +3,12 @@ GAN quality metrics (FID, KID, precision/recall) and of the synthetic set's filt
 
 from collections.abc import Callable
 
-from dagster import AssetExecutionContext, Config, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from assets.support import core_failures
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.core.compute import ComputeUnavailable
 from synthaug.core.locking import exclusive_lock
 from synthaug.models.metrics.classifier import ClassifierConfig
 from synthaug.models.stages import train_feature_extractor
@@ -53,7 +53,7 @@ def feature_extractor(
     context: AssetExecutionContext, config: FeatureExtractorConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
     layout = storage.layout()
-    try:
+    with core_failures("feature_extractor: "):
         threads = compute.resolve().threads  # the classifier trains on CPU tensors: only the thread count applies
         context.log.info(f"training the feature extractor on {threads} CPU thread(s)")
         stats = load_stats(layout)
@@ -66,8 +66,6 @@ def feature_extractor(
                 min_steps=config.min_steps,
                 evaluations=config.evaluations,
             )
-    except (ComputeUnavailable, FileNotFoundError, ValueError) as exc:
-        raise Failure(description=f"feature_extractor: {exc}") from exc
     metadata = {
         "path": MetadataValue.path(str(summary.path)),
         "num_train_images": summary.num_train,

@@ -1,16 +1,13 @@
 """`gan_checkpoint`: the class-conditional GAN (or VAE) trained on every batch's train split, resumable, in the
 `gpu` pool so two trainings never overlap; loss curve, sample grid and quality metrics in the UI."""
 
-import base64
-
-from dagster import AssetExecutionContext, Config, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field, field_validator
 
+from assets.support import core_failures, image_md
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.core.compute import ComputeUnavailable
 from synthaug.core.locking import exclusive_lock
-from synthaug.models.gan.checkpoints import CheckpointError
 from synthaug.models.gan.training import Budget, describe_progress
 from synthaug.models.stages import MIN_METRIC_IMAGES, gan_train_config, train_gan_checkpoint
 from synthaug.tensors.norm_stats import load_stats
@@ -72,7 +69,7 @@ def gan_checkpoint(
     context: AssetExecutionContext, config: GanCheckpointConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
     layout = storage.layout()
-    try:
+    with core_failures("gan_checkpoint: "):
         budget = config.budget()
         device = compute.resolve()
         stats = load_stats(layout)
@@ -92,8 +89,6 @@ def gan_checkpoint(
                 metric_samples_per_class=config.metric_samples_per_class,
                 seed=config.seed,
             )
-    except (ComputeUnavailable, CheckpointError, FileNotFoundError, ValueError) as exc:
-        raise Failure(description=f"gan_checkpoint: {exc}") from exc
     if run.train.resumed_from_step is not None:
         context.log.info(
             f"resumed from step {run.train.resumed_from_step}, the newest valid checkpoint of this version"
@@ -103,7 +98,7 @@ def gan_checkpoint(
         "checkpoint": MetadataValue.path(str(run.checkpoint)),
         "num_train_images": stats.num_train,
         **{k: v for k, v in run.metadata().items() if v is not None},
-        "loss_curve": MetadataValue.md(_image_md("loss curve", run.loss_curve_png)),
+        "loss_curve": MetadataValue.md(image_md("loss curve", run.loss_curve_png)),
     }
     if not run.metrics:
         context.log.warning(
@@ -112,11 +107,6 @@ def gan_checkpoint(
         )
     if run.sample_grid_png:
         metadata["samples"] = MetadataValue.md(
-            _image_md("per class: real images, then generated ones", run.sample_grid_png)
+            image_md("per class: real images, then generated ones", run.sample_grid_png)
         )
     return MaterializeResult(metadata=metadata, data_version=DataVersion(f"{run.train.version}-{run.train.step}"))
-
-
-def _image_md(title: str, png: bytes) -> str:
-    """A PNG embedded in markdown (Dagster has no image metadata type)."""
-    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -3,11 +3,11 @@ class-name -> index mapping that every training stage uses."""
 
 import hashlib
 
-from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets.partitions import BATCHES
+from assets.support import core_failures
 from resources.storage import StorageResource
-from synthaug.core.atomic import StorageError
 from synthaug.core.locking import exclusive_lock
 from synthaug.tensors.norm_stats import compute_normalization_stats, write_normalization_stats
 
@@ -27,14 +27,12 @@ def normalization_stats(context: AssetExecutionContext, storage: StorageResource
     def batch_lock(batch_id: str):
         return exclusive_lock(layout.lock_path(f"training_tensors-{batch_id}"), what=f"tensors of batch {batch_id}")
 
-    try:
-        with exclusive_lock(layout.lock_path("normalization_stats"), what="normalization_stats"):
-            stats = compute_normalization_stats(layout, batches, batch_lock)
-            path = write_normalization_stats(layout, stats)
-    except ValueError as exc:
-        raise Failure(description=f"normalization_stats: {exc}") from exc
-    except StorageError as exc:
-        raise Failure(description=str(exc)) from exc
+    with (
+        core_failures("normalization_stats: "),
+        exclusive_lock(layout.lock_path("normalization_stats"), what="normalization_stats"),
+    ):
+        stats = compute_normalization_stats(layout, batches, batch_lock)
+        path = write_normalization_stats(layout, stats)
     if stats.missing_batches:
         context.log.warning(f"batches without training tensors are left out: {list(stats.missing_batches)}")
     return MaterializeResult(

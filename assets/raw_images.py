@@ -14,12 +14,10 @@ from dagster import (
 from pydantic import Field, ValidationInfo, field_validator
 
 from assets.partitions import batch_partitions
+from assets.support import core_failures, log_progress
 from resources.storage import LandingResource, StorageResource
-from synthaug.core.atomic import StorageError
 from synthaug.core.layout import DataLayout
 from synthaug.core.locking import exclusive_lock
-from synthaug.core.progress import describe
-from synthaug.core.supervised_pool import PoolError
 from synthaug.core.thumbnails import gallery_markdown
 from synthaug.ingest.batch import (
     DEFAULT_DECODE_MEMORY_MB,
@@ -97,9 +95,7 @@ def raw_images(
         )
     layout = storage.layout()
 
-    def progress(done: int, total: int, elapsed: float) -> None:
-        context.log.info(describe(f"ingest {batch_id} (files)", done, total, elapsed))
-
+    progress = log_progress(context.log.info, f"ingest {batch_id} (files)")
     options = IngestOptions(
         max_pixels=config.max_pixels,
         max_file_bytes=config.max_file_bytes,
@@ -108,12 +104,12 @@ def raw_images(
         decode_memory_mb=config.decode_memory_mb,
         strict_jpeg=config.strict_jpeg,
     )
-    try:
-        with exclusive_lock(layout.lock_path(f"raw_images-{batch_id}"), what=f"raw_images for batch {batch_id}"):
-            context.log.info(f"ingesting {batch_dir}")
-            summary = ingest_batch(batch_dir, layout, landing.path, options, progress)
-    except (StorageError, PoolError) as exc:
-        raise Failure(description=str(exc)) from exc
+    with (
+        core_failures(),
+        exclusive_lock(layout.lock_path(f"raw_images-{batch_id}"), what=f"raw_images for batch {batch_id}"),
+    ):
+        context.log.info(f"ingesting {batch_dir}")
+        summary = ingest_batch(batch_dir, layout, landing.path, options, progress)
     for warning in summary.warnings:
         context.log.warning(f"{batch_id}: {warning}")
     if summary.workers.failures:

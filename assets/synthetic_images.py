@@ -1,16 +1,13 @@
 """`synthetic_images`: per-class samples from the EMA generator of the latest GAN checkpoint, filtered for class
 confidence and memorization of train images, published as an ImageFolder tree with a provenance manifest."""
 
-import base64
-
-from dagster import AssetExecutionContext, Config, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field, field_validator
 
+from assets.support import core_failures, image_md, log_progress
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.core.compute import ComputeUnavailable
 from synthaug.core.locking import exclusive_lock
-from synthaug.core.progress import describe
 from synthaug.synthetic.generate import MODES, SyntheticConfig, SyntheticSummary, generate_synthetic
 
 _DEFAULTS = SyntheticConfig()
@@ -87,21 +84,13 @@ def synthetic_images(
     context: AssetExecutionContext, config: SyntheticImagesConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
     layout = storage.layout()
-    try:
+    with core_failures("synthetic_images: "):
         core = config.core()
         device = compute.resolve()
         context.log.info(f"sampling and nearest-neighbour search on {device.describe()}")
         with exclusive_lock(layout.lock_path("synthetic_images"), what="synthetic_images"):
-            summary = generate_synthetic(
-                layout,
-                core,
-                progress=lambda done, total, elapsed: context.log.info(
-                    describe("synthetic images", done, total, elapsed)
-                ),
-                device=device.device,
-            )
-    except (ComputeUnavailable, FileNotFoundError, ValueError) as exc:
-        raise Failure(description=f"synthetic_images: {exc}") from exc
+            progress = log_progress(context.log.info, "synthetic images")
+            summary = generate_synthetic(layout, core, progress=progress, device=device.device)
     for note in summary.notes:
         context.log.warning(note)
     return MaterializeResult(metadata=_metadata(summary), data_version=DataVersion(summary.data_version))
@@ -133,11 +122,11 @@ def _metadata(summary: SyntheticSummary) -> dict:
         metadata["notes"] = MetadataValue.md("\n".join(f"- {n}" for n in summary.notes))
     if summary.grid_png:
         metadata["samples"] = MetadataValue.md(
-            _image_md("per class: real train images, then accepted synthetic ones", summary.grid_png)
+            image_md("per class: real train images, then accepted synthetic ones", summary.grid_png)
         )
     if summary.rejected_png:
         metadata["rejected_samples"] = MetadataValue.md(
-            _image_md("per class: the nearest real train image, then the rejected sample", summary.rejected_png)
+            image_md("per class: the nearest real train image, then the rejected sample", summary.rejected_png)
         )
     return metadata
 
@@ -154,8 +143,3 @@ def _per_class_table(per_class: dict[str, dict[str, int]]) -> str:
             f"| {c['memorized']} | {c['shortfall']} |"
         )
     return "\n".join(lines)
-
-
-def _image_md(title: str, png: bytes) -> str:
-    """A PNG embedded in markdown (Dagster has no image metadata type)."""
-    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -4,7 +4,6 @@ from dagster import (
     AssetExecutionContext,
     Config,
     DataVersion,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -12,15 +11,13 @@ from dagster import (
 from pydantic import Field, field_validator
 
 from assets.partitions import batch_partitions
+from assets.support import core_failures, log_progress
 from resources.storage import StorageResource
-from synthaug.core.atomic import StorageError
 from synthaug.core.layout import DataLayout
 from synthaug.core.locking import exclusive_lock
-from synthaug.core.progress import describe
 from synthaug.core.thumbnails import gallery_markdown
 from synthaug.tensors.augment import AugmentPolicy
 from synthaug.tensors.build import (
-    MissingCleanSet,
     TensorConfig,
     TensorSummary,
     augmentation_examples,
@@ -101,17 +98,15 @@ def training_tensors(
     context: AssetExecutionContext, config: TrainingTensorsConfig, storage: StorageResource
 ) -> MaterializeResult:
     batch_id = context.partition_key
-    try:
+    with core_failures("training_tensors config: "):
         tensor_config = config.tensor_config()
-    except ValueError as exc:
-        raise Failure(description=f"training_tensors config: {exc}") from exc
     layout = storage.layout()
-    progress = lambda done, total, elapsed: context.log.info(describe(f"tensors of {batch_id}", done, total, elapsed))  # noqa: E731
-    try:
-        with exclusive_lock(layout.lock_path(f"training_tensors-{batch_id}"), what=f"tensors of batch {batch_id}"):
-            summary = build_tensors(layout, batch_id, tensor_config, config.workers, progress)
-    except (MissingCleanSet, StorageError) as exc:
-        raise Failure(description=str(exc)) from exc
+    progress = log_progress(context.log.info, f"tensors of {batch_id}")
+    with (
+        core_failures(),
+        exclusive_lock(layout.lock_path(f"training_tensors-{batch_id}"), what=f"tensors of batch {batch_id}"),
+    ):
+        summary = build_tensors(layout, batch_id, tensor_config, config.workers, progress)
     if sum(summary.counts.values()) == 0:
         context.log.warning(f"batch {batch_id}: the clean set is empty; its shards are empty")
     return MaterializeResult(

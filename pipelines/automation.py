@@ -11,7 +11,6 @@ free of policy and an asset that is not (yet) in the code location is simply ski
   sensor launch it (pipelines/schedules.py, pipelines/sensors.py);
 - `synthetic_images` and `augmentation_report` follow a new checkpoint, and only that."""
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from dagster import (
@@ -24,7 +23,9 @@ from dagster import (
     map_asset_specs,
 )
 
-AUTOMATION_INTERVAL_S = int(os.environ.get("SYNTHAUG_AUTOMATION_INTERVAL_SECONDS", "30"))
+from synthaug.core import settings
+
+AUTOMATION_INTERVAL_S = settings.automation_interval_seconds()
 CHECKPOINT_CHAIN = ("gan_checkpoint", "synthetic_images")
 
 

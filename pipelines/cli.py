@@ -24,12 +24,12 @@ POSTGRES_ENV = ("SYNTHAUG_PG_HOST", "SYNTHAUG_PG_PORT", "SYNTHAUG_PG_USER", "SYN
 
 def instance_kind() -> str:
     """`SYNTHAUG_INSTANCE`: `sqlite` (default, files under DAGSTER_HOME) or `postgres` (the SYNTHAUG_PG_* server)."""
-    kind = os.environ.get("SYNTHAUG_INSTANCE", "").strip().lower() or "sqlite"
+    kind = settings.instance_kind_text() or "sqlite"
     if kind not in INSTANCE_TEMPLATES:
         raise SystemExit(
             f"synthaug: SYNTHAUG_INSTANCE={kind!r} is not an instance kind; use one of {', '.join(INSTANCE_TEMPLATES)}"
         )
-    missing = [name for name in POSTGRES_ENV if not os.environ.get(name)] if kind == "postgres" else []
+    missing = settings.missing_variables(POSTGRES_ENV) if kind == "postgres" else []
     if missing:
         raise SystemExit(
             f"synthaug: SYNTHAUG_INSTANCE=postgres reads the server from {', '.join(POSTGRES_ENV)}, "
@@ -58,7 +58,7 @@ def prepare_dagster_home() -> Path:
     target = home / "dagster.yaml"
     if not target.exists():
         shutil.copyfile(INSTANCE_TEMPLATES[kind], target)
-    elif os.environ.get("SYNTHAUG_INSTANCE", "").strip() and _uses_postgres(target) != (kind == "postgres"):
+    elif settings.instance_kind_text() and _uses_postgres(target) != (kind == "postgres"):
         found = "a PostgreSQL" if _uses_postgres(target) else "an SQLite"
         raise SystemExit(
             f"synthaug: {target} configures {found} instance, but SYNTHAUG_INSTANCE={kind}; point DAGSTER_HOME at "
@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--download-dir", help="if the files are not installed, download with torchvision here")
     demo.set_defaults(func=cmd_demo_data)
 
-    quiet = float(os.environ.get("SYNTHAUG_QUIET_PERIOD_SECONDS", "120"))
+    quiet = settings.quiet_period_seconds()
     reg = sub.add_parser("register", help="register complete landed batches as partitions")
     reg.add_argument(
         "--quiet-period",

@@ -1,7 +1,5 @@
 """The code location loaded by `workspace.yaml`: every asset, job, sensor and resource of synthaug."""
 
-import os
-
 from dagster import Definitions, in_process_executor
 
 from assets.augmentation_report import augmentation_report
@@ -41,10 +39,10 @@ defs = Definitions(
     executor=in_process_executor,
     resources={
         "storage": StorageResource(data_root=str(settings.data_root())),
-        "compute": ComputeResource(device=os.environ.get("SYNTHAUG_DEVICE", "auto")),
+        "compute": ComputeResource(device=settings.device()),
         "landing": LandingResource(
             landing_dir=str(settings.landing_dir()),
-            quiet_period_seconds=float(os.environ.get("SYNTHAUG_QUIET_PERIOD_SECONDS", "120")),
+            quiet_period_seconds=settings.quiet_period_seconds(),
         ),
     },
 )

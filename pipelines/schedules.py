@@ -1,7 +1,5 @@
 """The training schedule: retrain the feature extractor and the GAN on a cron (SYNTHAUG_TRAINING_CRON)."""
 
-import os
-
 from dagster import (
     AssetKey,
     DefaultScheduleStatus,
@@ -12,9 +10,10 @@ from dagster import (
 )
 
 from pipelines.jobs import training_job
+from synthaug.core import settings
 
-TRAINING_CRON = os.environ.get("SYNTHAUG_TRAINING_CRON", "").strip() or "0 2 * * *"
-TRAINING_TIMEZONE = os.environ.get("SYNTHAUG_TRAINING_TIMEZONE", "").strip() or "UTC"
+TRAINING_CRON = settings.training_cron()
+TRAINING_TIMEZONE = settings.training_timezone()
 
 
 @schedule(

@@ -2,7 +2,6 @@
 sensor requests training when the train data has grown enough since the last checkpoint."""
 
 import json
-import os
 import time
 
 from dagster import (
@@ -22,11 +21,12 @@ from dagster import (
 from assets.partitions import BATCHES, batch_partitions
 from pipelines.jobs import ingest_job, training_job
 from resources.storage import LandingResource
+from synthaug.core import settings
 from synthaug.ingest.landing import PendingBatch, batch_readiness, invalid_batch_id_reason, list_batch_folders
 from synthaug.models.growth import parse_growth_share, training_due
 
-SENSOR_INTERVAL_S = int(os.environ.get("SYNTHAUG_SENSOR_INTERVAL_SECONDS", "15"))
-GROWTH_INTERVAL_S = int(os.environ.get("SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS", "60"))
+SENSOR_INTERVAL_S = settings.sensor_interval_seconds()
+GROWTH_INTERVAL_S = settings.growth_sensor_interval_seconds()
 
 
 def ingest_run_key(batch_id: str) -> str:
@@ -82,7 +82,7 @@ TRAINING_STATUSES = [
 
 def growth_share() -> float:
     """`SYNTHAUG_TRAINING_GROWTH_SHARE`: retrain once the train images grew by this share (default 0.2 = 20 %)."""
-    return parse_growth_share(os.environ.get("SYNTHAUG_TRAINING_GROWTH_SHARE"))
+    return parse_growth_share(settings.training_growth_share_text())
 
 
 def _latest_count(instance: DagsterInstance, asset: str) -> tuple[int | None, int | None]:

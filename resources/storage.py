@@ -6,6 +6,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from synthaug.core.layout import DataLayout
+from synthaug.core.settings import DEFAULT_QUIET_PERIOD_S
 
 
 class StorageResource(ConfigurableResource):
@@ -23,7 +24,7 @@ class LandingResource(ConfigurableResource):
 
     landing_dir: str = Field(description="Folder users drop batches into (SYNTHAUG_LANDING_DIR).")
     quiet_period_seconds: float = Field(
-        default=120.0,
+        default=DEFAULT_QUIET_PERIOD_S,
         description="A batch without a _READY file counts as complete once unchanged this long.",
     )
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from synthaug.clean.decision import CleanRules, decide, features_frame
 from synthaug.core.atomic import atomic_output
+from synthaug.core.errors import InvalidInput, SynthaugError
 from synthaug.core.layout import DataLayout
 from synthaug.core.progress import ProgressFn
 from synthaug.ingest.samples import manifest_digest
@@ -63,7 +64,7 @@ CLEAN_COLUMNS = [
 ]
 
 
-class MissingUpstream(RuntimeError):
+class MissingUpstream(SynthaugError, RuntimeError):
     """An earlier batch's raw manifest is missing, so cross-batch dedup cannot be decided yet."""
 
 
@@ -155,7 +156,7 @@ def clean_batch(
     never call it).
     """
     if batch_id not in arrival:
-        raise ValueError(f"batch {batch_id} is not among the registered batches {arrival}")
+        raise InvalidInput(f"batch {batch_id} is not among the registered batches {arrival}")
     context = arrival[: arrival.index(batch_id) + 1]
     frames = [batch_features(layout, b, rules, workers, progress(b) if progress else None) for b in context]
     decision = decide(frames, rules, workers=max(1, workers))

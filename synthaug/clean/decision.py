@@ -18,6 +18,7 @@ import pandas as pd
 from synthaug.clean.dedup import CropSearch, find_duplicates
 from synthaug.clean.features import HASH_ALGORITHMS, Source, compute_features
 from synthaug.clean.quality import WORK_SIZE
+from synthaug.core.errors import InvalidInput
 from synthaug.core.progress import ProgressFn
 
 REASONS = ("corrupt", "too_small", "low_information", "blurry", "exact_duplicate", "near_duplicate")
@@ -73,7 +74,7 @@ class CleanRules:
         if self.work_size < 8:
             problems.append(f"work_size must be at least 8, got {self.work_size}")
         if problems:
-            raise ValueError("invalid cleaning rules: " + "; ".join(problems))
+            raise InvalidInput("invalid cleaning rules: " + "; ".join(problems))
 
     def crop_search(self) -> CropSearch | None:
         """Settings of the crop links, or None when they are switched off (`crop_hash_threshold` 0)."""

@@ -15,6 +15,7 @@ import scipy.fftpack
 from PIL import Image
 
 from synthaug.clean.quality import WORK_SIZE, scores_of, thumbnail_vector, to_grey, working_grey
+from synthaug.core.errors import InvalidInput
 from synthaug.core.hashing import pixel_hash
 from synthaug.core.packs import read_object
 from synthaug.core.progress import Progress, ProgressFn
@@ -47,7 +48,7 @@ def perceptual_hash(pixels: np.ndarray, algorithm: str = "phash") -> int:
     try:
         fn = HASH_ALGORITHMS[algorithm]
     except KeyError:
-        raise ValueError(f"unknown hash algorithm {algorithm!r}; choose one of {sorted(HASH_ALGORITHMS)}") from None
+        raise InvalidInput(f"unknown hash algorithm {algorithm!r}; choose one of {sorted(HASH_ALGORITHMS)}") from None
     if algorithm == "phash" and pixels.ndim == 2:
         return fast_phash(pixels)
     return int(str(fn(Image.fromarray(pixels))), 16)

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from synthaug.core.errors import SynthaugError
 from synthaug.core.processes import process_alive
 
 
-class StorageError(OSError):
+class StorageError(SynthaugError, OSError):
     """A write under the data root failed; the message names the path and what to do."""
 
     def __str__(self) -> str:

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 
 import torch
 
+from synthaug.core import settings
+from synthaug.core.errors import InvalidInput, SynthaugError
+
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-class ComputeUnavailable(RuntimeError):
+class ComputeUnavailable(SynthaugError, RuntimeError):
     """The configured device cannot be used on this machine; the message says what to change."""
 
 
@@ -78,9 +81,9 @@ def resolve_compute(
     `local_rank` (default: $LOCAL_RANK under torchrun) picks the GPU of this process.
     """
     if device not in DEVICES:
-        raise ValueError(f"compute device must be one of {list(DEVICES)}, got {device!r}")
+        raise InvalidInput(f"compute device must be one of {list(DEVICES)}, got {device!r}")
     if precision not in PRECISIONS:
-        raise ValueError(f"compute precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        raise InvalidInput(f"compute precision must be one of {list(PRECISIONS)}, got {precision!r}")
     has_cuda = torch.cuda.is_available()
     if device == "cuda" and not has_cuda:
         raise ComputeUnavailable(
@@ -90,7 +93,7 @@ def resolve_compute(
         )
     kind = "cuda" if device == "auto" and has_cuda else ("cpu" if device == "auto" else device)
     if kind == "cuda":
-        rank = local_rank if local_rank is not None else int(os.environ.get("LOCAL_RANK", "0"))
+        rank = local_rank if local_rank is not None else settings.local_rank()
         torch_device = torch.device("cuda", rank % torch.cuda.device_count())
         torch.cuda.set_device(torch_device)
         torch.backends.cudnn.benchmark = True
@@ -100,7 +103,7 @@ def resolve_compute(
         torch_device = torch.device("cpu")
     if threads is not None:
         if threads < 1:
-            raise ValueError(f"compute threads must be at least 1, got {threads}")
+            raise InvalidInput(f"compute threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
     use_bf16 = precision == "bf16" or (kind == "cuda" and precision == "auto")
     return Compute(

@@ -9,11 +9,12 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from synthaug.core.atomic import storage_error
+from synthaug.core.errors import SynthaugError
 
 POLL_INTERVAL_S = 0.2
 
 
-class LockTimeout(RuntimeError):
+class LockTimeout(SynthaugError, RuntimeError):
     """Another process held the lock for longer than we were willing to wait."""
 
 

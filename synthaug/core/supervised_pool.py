@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from synthaug.core.errors import SynthaugError
+
 _IDLE = -1.0
 _SLOT = 3  # per worker in shared memory: task serial, item index within the task, start time of that item
 MAX_DEATHS_WITHOUT_PROGRESS = 3
 
 
-class PoolError(RuntimeError):
+class PoolError(SynthaugError, RuntimeError):
     """The pool itself cannot work (workers fail to start): a problem of the set-up, not of any item."""
 
 

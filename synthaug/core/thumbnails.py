@@ -7,6 +7,8 @@ import base64
 import cv2
 import numpy as np
 
+from synthaug.core.errors import InvalidInput
+
 
 def fit_thumbnail(pixels: np.ndarray, cell: int) -> np.ndarray:
     """Scale an image (grey or RGB uint8) to fit a `cell`×`cell` RGB tile, centred on white."""
@@ -38,13 +40,18 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     """Encode an RGB uint8 image as PNG."""
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
-        raise ValueError("PNG encoding of a thumbnail failed")
+        raise InvalidInput("PNG encoding of a thumbnail failed")
     return buf.tobytes()
 
 
 def markdown_image(rgb: np.ndarray, alt: str) -> str:
     """An inline markdown image (data URI); the Dagster UI renders it in metadata."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png_bytes(rgb)).decode()})"
+    return markdown_png(png_bytes(rgb), alt)
+
+
+def markdown_png(png: bytes, alt: str) -> str:
+    """PNG bytes as an inline markdown image (data URI)."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def gallery_markdown(groups: dict[str, list[np.ndarray]], cell: int = 40, title: str = "group") -> str:

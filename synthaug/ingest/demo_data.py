@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from synthaug.core.errors import InvalidInput, SynthaugError
 from synthaug.ingest.landing import READY_MARKER, invalid_batch_id_reason
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -35,7 +36,7 @@ _FILES = {
 }
 
 
-class DemoDataUnavailable(RuntimeError):
+class DemoDataUnavailable(SynthaugError, RuntimeError):
     """Fashion-MNIST is neither installed nor downloadable here."""
 
 
@@ -54,7 +55,7 @@ def read_idx(path: Path) -> np.ndarray:
         data = fh.read()
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (header {data[:4].hex()})")
+        raise InvalidInput(f"{path} is not an unsigned-byte IDX file (header {data[:4].hex()})")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
@@ -75,7 +76,7 @@ def load_fashion_mnist(
     falls back to torchvision's downloader.
     """
     if split not in _FILES:
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+        raise InvalidInput(f"split must be 'train' or 'test', not {split!r}")
     directory = Path(source_dir) if source_dir else DEBIAN_DIR
     image_stem, label_stem = _FILES[split]
     images_path, labels_path = _find(directory, image_stem), _find(directory, label_stem)
@@ -119,21 +120,21 @@ def export_to_landing(
     never sees a half-written batch. Existing batches with the same name are left alone.
     """
     if per_class < 1 or batches < 1:
-        raise ValueError(f"per_class ({per_class}) and batches ({batches}) must both be at least 1")
+        raise InvalidInput(f"per_class ({per_class}) and batches ({batches}) must both be at least 1")
     if per_class < batches:
-        raise ValueError(f"per_class ({per_class}) must be at least batches ({batches}) so no batch misses a class")
+        raise InvalidInput(f"per_class ({per_class}) must be at least batches ({batches}) so no batch misses a class")
     images, labels = load_fashion_mnist("train", source_dir, download_dir)
     landing = Path(landing)
     landing.mkdir(parents=True, exist_ok=True)
     chosen = {c: np.flatnonzero(labels == c)[:per_class] for c in range(len(CLASS_NAMES))}
     short = {CLASS_NAMES[c]: len(idx) for c, idx in chosen.items() if len(idx) < per_class}
     if short:
-        raise ValueError(f"the train split has fewer than {per_class} images for {short}")
+        raise InvalidInput(f"the train split has fewer than {per_class} images for {short}")
     result = ExportResult([], [])
     for b in range(batches):
         batch_id = f"{batch_prefix}-{b + 1:03d}"
         if reason := invalid_batch_id_reason(batch_id):
-            raise ValueError(reason)
+            raise InvalidInput(reason)
         final = landing / batch_id
         counts = {}
         if final.exists():

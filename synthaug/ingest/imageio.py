@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from synthaug.core.errors import SynthaugError
 from synthaug.ingest.jpeg_policy import JpegColorspace, JpegCorrupt, decode_jpeg
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -51,7 +52,7 @@ _EXTENSION_FORMATS = {
 }
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(SynthaugError, ValueError):
     """The bytes are not a usable image; `code` is a short machine-readable reason."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -15,6 +15,8 @@ import re
 import numpy as np
 import simplejpeg
 
+from synthaug.core.errors import SynthaugError
+
 MAX_REPAIRS = 4
 MAX_TRAILING_PADDING = 16  # stray bytes just before the end marker that count as padding, not lost data
 _EXTRANEOUS = re.compile(r"(\d+) extraneous bytes before marker 0x([0-9a-f]{2})", re.IGNORECASE)
@@ -22,11 +24,11 @@ _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _SOS, _EOI, _APP2 = 0xDA, 0xD9, 0xE2
 
 
-class JpegCorrupt(ValueError):
+class JpegCorrupt(SynthaugError, ValueError):
     """libjpeg reported damage that loses or invents pixels (or, in strict mode, any warning)."""
 
 
-class JpegColorspace(ValueError):
+class JpegColorspace(SynthaugError, ValueError):
     """The JPEG's colour space (CMYK, YCCK) cannot be decoded to grey or RGB here; let Pillow convert it."""
 
 

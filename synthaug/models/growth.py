@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from synthaug.core.errors import InvalidInput
+
 DEFAULT_GROWTH_SHARE = 0.2
 
 
@@ -23,9 +25,9 @@ def parse_growth_share(text: str | None, default: float = DEFAULT_GROWTH_SHARE) 
     try:
         share = float(text)
     except ValueError:
-        raise ValueError(f"growth share {text!r} is not a number; use e.g. 0.2 for 20 %") from None
+        raise InvalidInput(f"growth share {text!r} is not a number; use e.g. 0.2 for 20 %") from None
     if not math.isfinite(share) or share <= 0:
-        raise ValueError(f"growth share must be a finite number above 0 (0.2 = 20 %), got {text!r}")
+        raise InvalidInput(f"growth share must be a finite number above 0 (0.2 = 20 %), got {text!r}")
     return share
 
 
@@ -34,9 +36,9 @@ def training_due(current: int, at_checkpoint: int | None, share: float) -> Growt
 
     `at_checkpoint` None means no checkpoint exists yet: due as soon as there is any train image."""
     if share <= 0:
-        raise ValueError(f"growth share must be above 0, got {share}")
+        raise InvalidInput(f"growth share must be above 0, got {share}")
     if current < 0 or (at_checkpoint is not None and at_checkpoint < 0):
-        raise ValueError(f"image counts cannot be negative (current {current}, at checkpoint {at_checkpoint})")
+        raise InvalidInput(f"image counts cannot be negative (current {current}, at checkpoint {at_checkpoint})")
     if at_checkpoint is None:
         if current == 0:
             return GrowthDecision(False, "no checkpoint yet and no train images to learn from")

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from synthaug.core.atomic import atomic_write_bytes
+from synthaug.core.errors import InvalidInput, SynthaugError
 from synthaug.core.processes import process_alive
 
 MAGIC = b"SYNTHAUG-CKPT1\n"
@@ -29,7 +30,7 @@ _NAME = re.compile(r"^ckpt-(\d{9})\.pt$")
 _TEMPORARY = re.compile(r"^\.ckpt-\d{9}\.pt\.tmp-(\d+)-[0-9a-f]+$")  # synthaug.core.atomic's naming
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SynthaugError, ValueError):
     """A checkpoint file is unreadable; the message names the file and why."""
 
 
@@ -85,7 +86,7 @@ def decode(data: bytes, path: Path) -> dict[str, Any]:
 def save_checkpoint(root: Path, version: str, step: int, state: Mapping[str, Any], keep: int = 3) -> Path:
     """Write the checkpoint of `version` at `step` atomically, then delete all but the newest `keep` of that version."""
     if keep < 1:
-        raise ValueError(f"keep must be at least 1, got {keep}")
+        raise InvalidInput(f"keep must be at least 1, got {keep}")
     path = checkpoint_path(root, version, step)
     atomic_write_bytes(path, encode({**state, "version": version, "step": step}))
     for old in list_checkpoints(root, version)[:-keep]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import torch
 
+from synthaug.core.errors import InvalidInput
+
 POLICIES = ("color", "translation", "cutout")
 
 
@@ -19,7 +21,7 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     parts = tuple(p.strip() for p in policy.split(",") if p.strip())
     unknown = [p for p in parts if p not in POLICIES]
     if unknown:
-        raise ValueError(
+        raise InvalidInput(
             f"unknown DiffAugment policy parts {unknown}: use a comma-separated subset of {list(POLICIES)}"
         )
     return parts

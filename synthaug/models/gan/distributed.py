@@ -3,13 +3,14 @@ CPU, nccl on GPU), wrap modules in DDP, and agree on stopping so no rank waits f
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from synthaug.core import settings
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ def init_from_env(device: torch.device) -> World:
     """Join the process group torchrun set up in the environment (WORLD_SIZE > 1); a no-op for a single process."""
     if dist.is_available() and dist.is_initialized():
         return current_world()
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    size = settings.world_size()
     if size <= 1:
         return World()
     backend = "nccl" if device.type == "cuda" else "gloo"

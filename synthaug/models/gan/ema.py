@@ -8,6 +8,8 @@ import copy
 import torch
 from torch import nn
 
+from synthaug.core.errors import InvalidInput
+
 
 def ema_decay(step: int, beta: float, warmup_steps: int) -> float:
     """Decay used after `step` updates: min(beta, (1 + step) / (warmup_steps + step)), 0 while step is 0."""
@@ -21,7 +23,7 @@ class GeneratorEma:
 
     def __init__(self, generator: nn.Module, beta: float = 0.999, warmup_steps: int = 10) -> None:
         if not 0.0 <= beta < 1.0:
-            raise ValueError(f"EMA beta must be in [0, 1), got {beta}")
+            raise InvalidInput(f"EMA beta must be in [0, 1), got {beta}")
         self.beta = beta
         self.warmup_steps = warmup_steps
         self.steps = 0

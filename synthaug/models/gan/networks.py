@@ -12,6 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
+from synthaug.core.errors import InvalidInput
+
 RESOLUTIONS = (32, 64, 128)
 
 
@@ -27,13 +29,13 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
-            raise ValueError(f"resolution must be one of {list(RESOLUTIONS)}, got {self.resolution}")
+            raise InvalidInput(f"resolution must be one of {list(RESOLUTIONS)}, got {self.resolution}")
         if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+            raise InvalidInput(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         if self.num_classes < 0:
-            raise ValueError(f"num_classes must be 0 (unconditional) or more, got {self.num_classes}")
+            raise InvalidInput(f"num_classes must be 0 (unconditional) or more, got {self.num_classes}")
         if self.width < 4 or self.z_dim < 1:
-            raise ValueError(f"width must be at least 4 and z_dim at least 1, got {self.width} and {self.z_dim}")
+            raise InvalidInput(f"width must be at least 4 and z_dim at least 1, got {self.width} and {self.z_dim}")
 
     @property
     def levels(self) -> int:
@@ -169,7 +171,7 @@ class Discriminator(nn.Module):
             out = out + (self.embed(y) * h).sum(dim=1)
         if with_classes:
             if self.classifier is None:
-                raise ValueError("this discriminator has no class head: build it with class_head=True and classes")
+                raise InvalidInput("this discriminator has no class head: build it with class_head=True and classes")
             return out, self.classifier(h)
         return out
 
@@ -187,7 +189,9 @@ def _check_labels(y: torch.Tensor | None, num_classes: int, batch: int) -> torch
     if not num_classes:
         return None
     if y is None:
-        raise ValueError(f"this model is conditional on {num_classes} classes: pass labels (B,) in [0, {num_classes})")
+        raise InvalidInput(
+            f"this model is conditional on {num_classes} classes: pass labels (B,) in [0, {num_classes})"
+        )
     if y.shape != (batch,):
-        raise ValueError(f"labels must have shape ({batch},), got {tuple(y.shape)}")
+        raise InvalidInput(f"labels must have shape ({batch},), got {tuple(y.shape)}")
     return y

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from synthaug.core.compute import Compute
+from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.models.gan import checkpoints
 from synthaug.models.gan.checkpoints import Checkpoint
 from synthaug.models.gan.networks import Generator
@@ -72,7 +73,7 @@ def load_sampler(checkpoint_root: Path, version: str | None = None) -> tuple[tor
     version = version if version is not None else checkpoints.latest_version(checkpoint_root)
     found = checkpoints.load_latest(checkpoint_root, version) if version is not None else None
     if found is None:
-        raise FileNotFoundError(
+        raise MissingInput(
             f"no valid GAN checkpoint under {checkpoint_root}"
             + (f" for version {version}" if version else "")
             + ": materialize gan_checkpoint first"
@@ -87,7 +88,7 @@ def check_class_counts(class_counts: Mapping[str, int]) -> None:
     """Refuse to train a conditional model on a class with fewer than 2 images (it cannot be learned or split)."""
     small = {name: n for name, n in class_counts.items() if n < 2}
     if small:
-        raise ValueError(
+        raise InvalidInput(
             f"classes {small} have fewer than 2 training images: add images to them or remove their folders "
             "from the landed batches, then rematerialize the training tensors"
         )

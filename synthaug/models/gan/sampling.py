@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.utils import make_grid
 
+from synthaug.core.errors import InvalidInput
 from synthaug.core.plots import FONT_SIZE, SERIES_COLOURS, figure_png, message_png, new_figure
 from synthaug.tensors.build import UNLABELED
 
@@ -38,12 +39,12 @@ def sample_per_class(
     """
     num_classes = sampler.config.num_classes
     if per_class < 0:
-        raise ValueError(f"per_class must not be negative, got {per_class}")
+        raise InvalidInput(f"per_class must not be negative, got {per_class}")
     if num_classes:
         classes = list(range(num_classes)) if classes is None else list(classes)
         unknown = [c for c in classes if not 0 <= c < num_classes]
         if unknown:
-            raise ValueError(f"classes {unknown} are outside [0, {num_classes}) of this generator")
+            raise InvalidInput(f"classes {unknown} are outside [0, {num_classes}) of this generator")
         labels = torch.tensor(classes, dtype=torch.long).repeat_interleave(per_class)
     else:
         labels = torch.full((per_class,), UNLABELED, dtype=torch.long)

@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synthaug.core.compute import Compute, resolve_compute
+from synthaug.core.errors import InvalidInput
 from synthaug.models.gan import checkpoints, distributed
 from synthaug.models.gan.diffaugment import default_policy, diff_augment, parse_policy
 from synthaug.models.gan.ema import GeneratorEma
@@ -52,11 +53,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
-            raise ValueError(f"family must be one of {list(FAMILIES)}, got {self.family!r}")
+            raise InvalidInput(f"family must be one of {list(FAMILIES)}, got {self.family!r}")
         if self.diffaugment != "auto":
             parse_policy(self.diffaugment)
         if self.aux_class_weight < 0:
-            raise ValueError(f"aux_class_weight must not be negative, got {self.aux_class_weight}")
+            raise InvalidInput(f"aux_class_weight must not be negative, got {self.aux_class_weight}")
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -87,11 +88,13 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.steps is None and self.minutes is None:
-            raise ValueError("a training budget needs steps or minutes (or both): set Budget(steps=...) or minutes=...")
+            raise InvalidInput(
+                "a training budget needs steps or minutes (or both): set Budget(steps=...) or minutes=..."
+            )
         if (self.steps is not None and self.steps < 0) or (self.minutes is not None and self.minutes < 0):
-            raise ValueError(f"budget steps and minutes must not be negative, got {self.steps} and {self.minutes}")
+            raise InvalidInput(f"budget steps and minutes must not be negative, got {self.steps} and {self.minutes}")
         if self.checkpoint_every < 1 or self.log_every < 1:
-            raise ValueError("checkpoint_every and log_every must be at least 1")
+            raise InvalidInput("checkpoint_every and log_every must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -391,10 +394,10 @@ def _labels(y: torch.Tensor, num_classes: int, batch: int) -> torch.Tensor | Non
         return None
     y = torch.as_tensor(y, dtype=torch.long)
     if y.shape != (batch,):
-        raise ValueError(f"a batch of {batch} images came with labels of shape {tuple(y.shape)}: expected ({batch},)")
+        raise InvalidInput(f"a batch of {batch} images came with labels of shape {tuple(y.shape)}: expected ({batch},)")
     bad = y[(y < 0) | (y >= num_classes)]
     if bad.numel():
-        raise ValueError(
+        raise InvalidInput(
             f"labels {sorted(set(bad.tolist()))[:5]} are outside [0, {num_classes}) of this conditional model "
             "(-1 = unlabeled): train on labeled images only (labeled_only=True), or set num_classes=0"
         )
@@ -425,7 +428,7 @@ def _batches(
             served += 1
             yield group[world.rank], epoch, (position // world.size + index + 1) * world.size
         if served == 0 and position == 0:
-            raise ValueError(
+            raise InvalidInput(
                 f"the training data produced no batches in epoch {epoch}"
                 + (f" (fewer than {world.size} batches, one per rank)" if world.size > 1 else "")
                 + ": check that the tensors hold labeled training images, or lower the batch size"

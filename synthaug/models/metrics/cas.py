@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from synthaug.core.errors import InvalidInput
 from synthaug.models.metrics.classifier import ClassifierConfig, accuracy, train_classifier
 
 
@@ -49,7 +50,7 @@ def classification_accuracy_score(
     """Accuracy on `test` of a classifier trained on `fake` only, and of one trained on as many real images."""
     fake_x, fake_y = fake
     if len(fake_x) < 2:
-        raise ValueError(f"CAS needs at least 2 generated images, got {len(fake_x)}")
+        raise InvalidInput(f"CAS needs at least 2 generated images, got {len(fake_x)}")
     n = min(len(fake_x), len(real_train[0]))
     fake_idx = _balanced_subset(fake_y, n, config.seed)
     real_idx = _balanced_subset(real_train[1], n, config.seed)

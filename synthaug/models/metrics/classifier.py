@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synthaug.core.atomic import atomic_write_bytes
+from synthaug.core.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,15 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got {self.num_classes}")
+            raise InvalidInput(f"a classifier needs at least 2 classes, got {self.num_classes}")
         if self.resolution % 4 or self.resolution < 8:
-            raise ValueError(f"classifier resolution must be a multiple of 4 and at least 8, got {self.resolution}")
+            raise InvalidInput(f"classifier resolution must be a multiple of 4 and at least 8, got {self.resolution}")
         if not 0 <= self.shift < self.resolution // 2:
-            raise ValueError(f"classifier shift must be in [0, {self.resolution // 2}), got {self.shift}")
+            raise InvalidInput(f"classifier shift must be in [0, {self.resolution // 2}), got {self.shift}")
         if self.steps is not None and self.steps < 1:
-            raise ValueError(f"classifier steps must be at least 1 (or None for epochs), got {self.steps}")
+            raise InvalidInput(f"classifier steps must be at least 1 (or None for epochs), got {self.steps}")
         if self.val_every < 0 or self.extra_per_batch < 0 or self.extra_weight < 0:
-            raise ValueError(
+            raise InvalidInput(
                 f"classifier val_every ({self.val_every}), extra_per_batch ({self.extra_per_batch}) and "
                 f"extra_weight ({self.extra_weight}) must not be negative"
             )
@@ -112,9 +113,9 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
 def _check(x: torch.Tensor, y: torch.Tensor | None, config: ClassifierConfig, what: str) -> None:
     expected = (config.channels, config.resolution, config.resolution)
     if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-        raise ValueError(f"{what} images must be N×{'×'.join(map(str, expected))}, got {tuple(x.shape)}")
+        raise InvalidInput(f"{what} images must be N×{'×'.join(map(str, expected))}, got {tuple(x.shape)}")
     if y is not None and (len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() >= config.num_classes))):
-        raise ValueError(f"{what} labels must be {len(x)} class indices in [0, {config.num_classes})")
+        raise InvalidInput(f"{what} labels must be {len(x)} class indices in [0, {config.num_classes})")
 
 
 def train_classifier(
@@ -137,7 +138,7 @@ def train_classifier(
     """
     _check(x, y, config, "training")
     if len(x) < 2:
-        raise ValueError(f"a classifier needs at least 2 training images, got {len(x)}")
+        raise InvalidInput(f"a classifier needs at least 2 training images, got {len(x)}")
     mixing = extra is not None and config.extra_per_batch > 0 and len(extra[0]) > 0
     if mixing:
         _check(extra[0], extra[1], config, "extra training")
@@ -255,7 +256,7 @@ def accuracy(model: SmallCNN, x: torch.Tensor, y: torch.Tensor, batch_size: int 
     """Fraction of images whose arg-max class is the label."""
     _check(x, y, model.config, "evaluation")
     if not len(x):
-        raise ValueError("cannot measure accuracy on an empty set")
+        raise InvalidInput("cannot measure accuracy on an empty set")
     return float((logits(model, x, batch_size).argmax(1) == y.long()).float().mean())
 
 
@@ -277,5 +278,5 @@ def load_classifier(path: Path) -> tuple[SmallCNN, float | None]:
     except FileNotFoundError:
         raise
     except Exception as exc:
-        raise ValueError(f"{path} is not a readable classifier ({exc}): rematerialize feature_extractor") from exc
+        raise InvalidInput(f"{path} is not a readable classifier ({exc}): rematerialize feature_extractor") from exc
     return model.eval(), data.get("val_accuracy")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from synthaug.core.errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class MetricValue:
@@ -27,7 +29,7 @@ class MetricValue:
 def _stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     f = features.double()
     if f.ndim != 2 or f.shape[0] < 2:
-        raise ValueError(f"need at least 2 feature vectors (N×D), got shape {tuple(f.shape)}")
+        raise InvalidInput(f"need at least 2 feature vectors (N×D), got shape {tuple(f.shape)}")
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
 
@@ -53,7 +55,7 @@ def kernel_distance(
     a, b = a.double(), b.double()
     m = min(subset_size, len(a), len(b))
     if m < 2:
-        raise ValueError(f"KID needs at least 2 feature vectors per set, got {len(a)} and {len(b)}")
+        raise InvalidInput(f"KID needs at least 2 feature vectors per set, got {len(a)} and {len(b)}")
     d = a.shape[1]
     rng = torch.Generator().manual_seed(seed)
     values = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from synthaug.core.errors import InvalidInput
 from synthaug.models.metrics.fid import MetricValue
 
 
@@ -33,7 +34,7 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, *, k: int = 5, chun
     """Precision, recall, density and coverage of fake features against real features (k nearest neighbours)."""
     fake, real = fake.double(), real.double()
     if min(len(fake), len(real)) <= k:
-        raise ValueError(f"precision/recall with k={k} needs more than {k} vectors per set: {len(fake)}, {len(real)}")
+        raise InvalidInput(f"precision/recall with k={k} needs more than {k} vectors per set: {len(fake)}, {len(real)}")
     real_r, fake_r = _kth_radius(real, k, chunk), _kth_radius(fake, k, chunk)
     in_real, counts = _inside(fake, real, real_r, chunk)
     in_fake, _ = _inside(real, fake, fake_r, chunk)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from synthaug.core.errors import InvalidInput
 from synthaug.models.metrics.cas import classification_accuracy_score
 from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN, extract_features
 from synthaug.models.metrics.fid import MetricValue, fid_with_floor, kid_with_floor
@@ -53,7 +54,7 @@ def _pr(inputs: MetricInputs) -> list[MetricValue]:
 
 def _cas(inputs: MetricInputs) -> list[MetricValue]:
     if inputs.test is None or inputs.classifier_config is None:
-        raise ValueError("the 'cas' metric needs a real test set and a classifier config in MetricInputs")
+        raise InvalidInput("the 'cas' metric needs a real test set and a classifier config in MetricInputs")
     result = classification_accuracy_score(inputs.fake, inputs.real, inputs.test, inputs.classifier_config)
     extra = {"cas_ratio": result.ratio}
     return [MetricValue("cas", result.cas, result.real_accuracy, result.n_train, extra)]
@@ -66,7 +67,7 @@ def compute_metrics(names: Sequence[str], inputs: MetricInputs) -> dict[str, Met
     """Run the named metrics; returns every value by its name (`pr` gives precision, recall, density, coverage)."""
     unknown = [n for n in names if n not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metrics {unknown}: choose from {sorted(METRICS)}")
+        raise InvalidInput(f"unknown metrics {unknown}: choose from {sorted(METRICS)}")
     out: dict[str, MetricValue] = {}
     for name in names:
         for value in METRICS[name](inputs):

@@ -12,7 +12,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from assets.support import core_failures, image_md
 from resources.compute import ComputeResource
@@ -31,58 +31,28 @@ _DEFAULTS = ReportConfig()
 class AugmentationReportConfig(Config):
     """How the reference classifier is trained in every arm, and how strict the verdict is."""
 
-    seeds: int = Field(_DEFAULTS.seeds, description="Seeds per arm (at least 3); the gain is paired by seed.")
-    steps: int | None = Field(None, description="Optimizer steps per arm (None: `epochs` passes over the train split).")
-    epochs: float = Field(_DEFAULTS.epochs, description="Passes over the real train split when `steps` is None.")
-    min_steps: int = Field(_DEFAULTS.min_steps, description="Floor of the step budget when `steps` is None.")
-    batch_size: int = Field(_DEFAULTS.batch_size, description="Real images per step, in every arm.")
-    width: int = Field(_DEFAULTS.width, description="Channels of the classifier's first conv stage.")
-    lr: float = Field(_DEFAULTS.lr, description="Peak learning rate (one-cycle).")
-    evaluations: int = Field(_DEFAULTS.evaluations, description="Val checks per training; the best one is kept.")
+    seeds: int = Field(_DEFAULTS.seeds, ge=3, description="Seeds per arm (at least 3); the gain is paired by seed.")
+    steps: int | None = Field(
+        None, ge=1, description="Optimizer steps per arm (None: `epochs` passes over the train split)."
+    )
+    epochs: float = Field(_DEFAULTS.epochs, gt=0, description="Passes over the real train split when `steps` is None.")
+    min_steps: int = Field(_DEFAULTS.min_steps, ge=1, description="Floor of the step budget when `steps` is None.")
+    batch_size: int = Field(_DEFAULTS.batch_size, ge=1, description="Real images per step, in every arm.")
+    width: int = Field(_DEFAULTS.width, ge=1, description="Channels of the classifier's first conv stage.")
+    lr: float = Field(_DEFAULTS.lr, gt=0, description="Peak learning rate (one-cycle).")
+    evaluations: int = Field(_DEFAULTS.evaluations, ge=1, description="Val checks per training; the best one is kept.")
     synthetic_per_batch: int = Field(
         _DEFAULTS.synthetic_per_batch,
+        ge=0,
         description="Synthetic images added to every batch of arm (c); 0 pools them with the real images instead.",
     )
-    synthetic_weight: float = Field(_DEFAULTS.synthetic_weight, description="Loss weight of the synthetic images.")
+    synthetic_weight: float = Field(
+        _DEFAULTS.synthetic_weight, ge=0, description="Loss weight of the synthetic images."
+    )
     require_val_ci: bool = Field(
         True, description="Recommend only when the paired val gain's 95% CI is above zero (else: its mean)."
     )
     cas: bool = Field(True, description="Also measure CAS (train on synthetic only, test on real).")
-
-    @field_validator("seeds")
-    @classmethod
-    def _three_seeds(cls, value: int) -> int:
-        if value < 3:
-            raise ValueError(f"augmentation_report config: seeds must be at least 3 for a 95% CI, got {value}")
-        return value
-
-    @field_validator("min_steps", "batch_size", "width", "evaluations")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError(f"augmentation_report config: must be at least 1, got {value}")
-        return value
-
-    @field_validator("steps")
-    @classmethod
-    def _steps(cls, value: int | None) -> int | None:
-        if value is not None and value < 1:
-            raise ValueError(f"augmentation_report config: steps must be at least 1 or null, got {value}")
-        return value
-
-    @field_validator("epochs", "lr")
-    @classmethod
-    def _positive_float(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"augmentation_report config: must be positive, got {value}")
-        return value
-
-    @field_validator("synthetic_per_batch", "synthetic_weight")
-    @classmethod
-    def _not_negative(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError(f"augmentation_report config: must not be negative, got {value}")
-        return value
 
     def core(self) -> ReportConfig:
         """The core's config."""

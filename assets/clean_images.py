@@ -18,7 +18,7 @@ from dagster import (
     RunsFilter,
     asset,
 )
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from assets.partitions import BATCHES, batch_partitions
 from assets.raw_images import INGEST_JOB
@@ -69,20 +69,15 @@ class CleanImagesConfig(Config):
         description="Crop links: a window of the larger image's thumbnail must correlate this much.",
     )
     work_size: int = Field(_DEFAULTS.work_size, description="Side of the fixed working resolution for sharpness.")
-    max_removed_share: float = Field(0.5, description="The blocking check fails when a larger share is removed.")
+    max_removed_share: float = Field(
+        0.5, ge=0, le=1, description="The blocking check fails when a larger share is removed."
+    )
     workers: int = Field(0, description="Feature processes; 0 uses every CPU core.")
     wait_for_earlier_seconds: float = Field(
         3600.0,
         description="How long to wait for an earlier batch whose raw_images run is still queued or running "
         "(duplicates are decided against every earlier batch); a missing one with no such run fails at once.",
     )
-
-    @field_validator("max_removed_share")
-    @classmethod
-    def _share(cls, value: float) -> float:
-        if not 0 <= value <= 1:
-            raise ValueError(f"clean_images config: max_removed_share must be in [0, 1], got {value}")
-        return value
 
     def rules(self) -> CleanRules:
         """The core's rules; raises ValueError naming every invalid field."""

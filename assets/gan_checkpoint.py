@@ -2,7 +2,7 @@
 `gpu` pool so two trainings never overlap; loss curve, sample grid and quality metrics in the UI."""
 
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from assets.support import core_failures, image_md
 from resources.compute import ComputeResource
@@ -22,33 +22,22 @@ class GanCheckpointConfig(Config):
     family: str = Field("gan", description="'gan' (projection-D SN hinge cGAN) or 'vae' (conditional VAE).")
     width: int = Field(
         16,
+        ge=1,
         description="Base channel width of both networks (16: on 2 CPU cores it reaches class-recognizable samples "
         "within the default budget; 32 or more on a GPU).",
     )
-    z_dim: int = Field(128, description="Latent size.")
-    batch_size: int = Field(64, description="Real images per step.")
+    z_dim: int = Field(128, ge=1, description="Latent size.")
+    batch_size: int = Field(64, ge=1, description="Real images per step.")
     budget_minutes: float | None = Field(8.0, description="Stop after this many training minutes (None: no limit).")
     budget_steps: int | None = Field(None, description="Stop after this many steps (None: no limit).")
-    checkpoint_every: int = Field(500, description="Steps between checkpoints; a killed run resumes from the last.")
-    metric_samples_per_class: int = Field(200, description="Generated images per class for FID/KID/PR/CAS.")
+    checkpoint_every: int = Field(
+        500, ge=1, description="Steps between checkpoints; a killed run resumes from the last."
+    )
+    metric_samples_per_class: int = Field(200, ge=1, description="Generated images per class for FID/KID/PR/CAS.")
     aux_class_weight: float = Field(
-        0.0, description="Weight of an auxiliary class loss on the discriminator's features (AC-GAN); 0 = off."
+        0.0, ge=0, description="Weight of an auxiliary class loss on the discriminator's features (AC-GAN); 0 = off."
     )
     seed: int = Field(0, description="Seed of initialization, batches and samples.")
-
-    @field_validator("batch_size", "checkpoint_every", "width", "z_dim", "metric_samples_per_class")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError(f"gan_checkpoint config: must be at least 1, got {value}")
-        return value
-
-    @field_validator("aux_class_weight")
-    @classmethod
-    def _not_negative(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError(f"gan_checkpoint config: aux_class_weight must not be negative, got {value}")
-        return value
 
     def budget(self) -> Budget:
         """The core's budget; raises ValueError when neither steps nor minutes are set."""

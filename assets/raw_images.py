@@ -11,7 +11,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from assets.partitions import batch_partitions
 from assets.support import core_failures, log_progress
@@ -38,17 +38,19 @@ class RawImagesConfig(Config):
     """Limits for ingest; defaults suit photos and scans alike."""
 
     max_pixels: int = Field(
-        DEFAULT_MAX_PIXELS, description="Images with more pixels are refused (decompression bombs)."
+        DEFAULT_MAX_PIXELS, gt=0, description="Images with more pixels are refused (decompression bombs)."
     )
-    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, description="Files larger than this are refused unread.")
-    workers: int = Field(0, description="Decode processes; 0 uses every CPU core.")
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, gt=0, description="Files larger than this are refused unread.")
+    workers: int = Field(0, ge=0, description="Decode processes; 0 uses every CPU core.")
     decode_timeout_s: float = Field(
         DEFAULT_DECODE_TIMEOUT_S,
+        gt=0,
         description="Seconds one file may take to decode; a file that takes longer is recorded as decode_timeout "
         "and its worker replaced.",
     )
     decode_memory_mb: int = Field(
         DEFAULT_DECODE_MEMORY_MB,
+        ge=0,
         description="Memory (MiB) a decode worker may use beyond its start; a file that needs more is recorded as "
         "decode_memory and its worker replaced. 0 turns the ceiling off.",
     )
@@ -57,22 +59,6 @@ class RawImagesConfig(Config):
         description="Treat every libjpeg warning as corrupt data. Off: warnings that lose no pixels (stray bytes "
         "between header segments, a bad ICC marker, end-marker padding) keep the image with a note.",
     )
-
-    @field_validator("max_pixels", "max_file_bytes", "decode_timeout_s")
-    @classmethod
-    def _positive(cls, value: int, info: ValidationInfo) -> int:
-        if value <= 0:
-            raise ValueError(f"raw_images config: {info.field_name} must be greater than 0, got {value}")
-        return value
-
-    @field_validator("workers", "decode_memory_mb")
-    @classmethod
-    def _non_negative(cls, value: int, info: ValidationInfo) -> int:
-        if value < 0:
-            raise ValueError(
-                f"raw_images config: {info.field_name} must be 0 (see its description) or more, got {value}"
-            )
-        return value
 
 
 @asset(

@@ -17,25 +17,34 @@ class SyntheticImagesConfig(Config):
     """How many images per class, and the confidence and memorization filters (0 turns a filter off)."""
 
     mode: str = Field(_DEFAULTS.mode, description="'ratio' (ratio × real train count), 'balance' or 'count'.")
-    ratio: float = Field(_DEFAULTS.ratio, description="mode 'ratio': images per real train image of the class.")
-    per_class: int = Field(_DEFAULTS.per_class, description="mode 'count': images per class.")
+    ratio: float = Field(_DEFAULTS.ratio, ge=0, description="mode 'ratio': images per real train image of the class.")
+    per_class: int = Field(_DEFAULTS.per_class, ge=0, description="mode 'count': images per class.")
     classes: list[str] = Field([], description="Class names to generate (empty: every class).")
     min_confidence: float = Field(
-        _DEFAULTS.min_confidence, description="Reject when the extractor's probability of the class is below this."
+        _DEFAULTS.min_confidence,
+        ge=0,
+        le=1,
+        description="Reject when the extractor's probability of the class is below this.",
     )
     memorization_ratio: float = Field(
         _DEFAULTS.memorization_ratio,
+        ge=0,
         description="Reject when the nearest train image is closer in pixels than this × the real-vs-real distance.",
     )
     feature_memorization_ratio: float = Field(
         _DEFAULTS.feature_memorization_ratio,
+        ge=0,
         description="The same in the feature extractor's space (stricter: small extractors crowd distinct images).",
     )
-    max_shift: int = Field(_DEFAULTS.max_shift, description="Pixels a copy may be shifted and still count as one.")
-    oversample: float = Field(_DEFAULTS.oversample, description="Extra candidates drawn per missing image.")
-    max_rounds: int = Field(_DEFAULTS.max_rounds, description="Sampling rounds before a class is reported short.")
+    max_shift: int = Field(
+        _DEFAULTS.max_shift, ge=0, description="Pixels a copy may be shifted and still count as one."
+    )
+    oversample: float = Field(_DEFAULTS.oversample, ge=1, description="Extra candidates drawn per missing image.")
+    max_rounds: int = Field(_DEFAULTS.max_rounds, ge=1, description="Sampling rounds before a class is reported short.")
     max_candidates: float = Field(
-        _DEFAULTS.max_candidates, description="At most this × the planned count is drawn per class (bounds the time)."
+        _DEFAULTS.max_candidates,
+        ge=1,
+        description="At most this × the planned count is drawn per class (bounds the time).",
     )
     seed: int = Field(_DEFAULTS.seed, description="Seed of the latents (per round and class).")
 
@@ -44,27 +53,6 @@ class SyntheticImagesConfig(Config):
     def _mode(cls, value: str) -> str:
         if value not in MODES:
             raise ValueError(f"synthetic_images config: mode must be one of {list(MODES)}, got {value!r}")
-        return value
-
-    @field_validator("min_confidence")
-    @classmethod
-    def _probability(cls, value: float) -> float:
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"synthetic_images config: min_confidence must be in [0, 1], got {value}")
-        return value
-
-    @field_validator("ratio", "memorization_ratio", "feature_memorization_ratio", "per_class", "max_shift")
-    @classmethod
-    def _not_negative(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError(f"synthetic_images config: must not be negative, got {value}")
-        return value
-
-    @field_validator("oversample", "max_rounds", "max_candidates")
-    @classmethod
-    def _at_least_one(cls, value: float) -> float:
-        if value < 1:
-            raise ValueError(f"synthetic_images config: must be at least 1, got {value}")
         return value
 
     def core(self) -> SyntheticConfig:

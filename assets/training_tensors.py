@@ -8,7 +8,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from assets.partitions import batch_partitions
 from assets.support import core_failures, log_progress
@@ -43,7 +43,7 @@ class TrainingTensorsConfig(Config):
     val_ratio: float = Field(_RATIOS.val, description="Share of images in the val split.")
     test_ratio: float = Field(_RATIOS.test, description="Share of images in the test split.")
     shard_size: int = Field(_DEFAULTS.shard_size, description="Images per .npy shard.")
-    workers: int = Field(0, description="Worker processes; 0 uses every CPU core.")
+    workers: int = Field(0, ge=0, description="Worker processes; 0 uses every CPU core.")
     augment_seed: int = Field(0, description="Mixed into every copy's seed; change it for a different draw.")
     hflip_p: float | None = Field(None, description="Horizontal flip probability.")
     vflip_p: float | None = Field(None, description="Vertical flip probability (default 0).")
@@ -63,13 +63,6 @@ class TrainingTensorsConfig(Config):
     colour_p: float | None = Field(None, description="Hue/saturation jitter probability (RGB only).")
     hue_shift_limit: float | None = Field(None, description="Largest hue shift (OpenCV units).")
     saturation_limit: float | None = Field(None, description="Largest saturation shift.")
-
-    @field_validator("workers")
-    @classmethod
-    def _workers(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"training_tensors config: workers must be >= 0, got {value}")
-        return value
 
     def tensor_config(self) -> TensorConfig:
         """The core's configuration; raises ValueError naming the first invalid field."""

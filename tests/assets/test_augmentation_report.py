@@ -82,4 +82,5 @@ def test_fewer_than_three_seeds_is_refused_before_any_work(instance, landing, da
     result = _report(instance, landing, data_root, seeds=2)
     assert not result.success
     failure = [e for e in result.get_step_failure_events() if e.step_key == "augmentation_report"][0]
-    assert "seeds must be at least 3" in str(failure.step_failure_data.error)
+    error = str(failure.step_failure_data.error)
+    assert "seeds" in error and "greater than or equal to 3" in error

@@ -66,5 +66,6 @@ def test_an_out_of_range_config_fails_before_any_work(instance, landing, data_ro
     result = _synthesize(instance, landing, data_root, min_confidence=1.5)
     assert not result.success
     failure = [e for e in result.get_step_failure_events() if e.step_key == "synthetic_images"][0]
-    assert "min_confidence must be in [0, 1], got 1.5" in str(failure.step_failure_data.error)
+    error = str(failure.step_failure_data.error)
+    assert "min_confidence" in error and "less than or equal to 1" in error and "input_value=1.5" in error
     assert not DataLayout(data_root).synthetic_dir().exists()

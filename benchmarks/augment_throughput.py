@@ -47,7 +47,7 @@ from ingest_throughput import (  # noqa: E402 - benchmark helpers shared with th
 
 TARGET_AUGMENT_RATIO = 0.80
 TARGET_LOADER_FACTOR = 10.0
-GAN_FLOP_PER_IMAGE = 105e6  # conditional DCGAN, 32x32, width 32: D step + G step (FIELD_NOTES.md)
+GAN_FLOP_PER_IMAGE = 105e6  # conditional DCGAN, 32x32, width 32: FLOPs of one D step + one G step per image
 SIZE = 32
 CHUNK = 128
 

@@ -42,7 +42,7 @@ def decide(gain_val: Interval | None, gain_test: Interval | None, require_val_ci
     )
 
 
-LARGE_GAIN = 0.04  # synthetic data from a GAN on the same small set usually adds 0-3 points (see the field notes)
+LARGE_GAIN = 0.04  # synthetic data from a GAN trained on the same small set usually adds 0-3 points
 
 
 def sanity_warnings(arms: dict[str, ArmSummary], gain_test: Interval | None, steps: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""The code location loads, validates with the Dagster CLI, and respects the layering in DESIGN.md."""
+"""The code location loads, validates with the Dagster CLI, and respects the layering: `synthaug/` imports none of
+dagster, assets, resources or pipelines; `resources/` imports neither assets nor pipelines; `assets/` no pipelines."""
 
 from __future__ import annotations
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -18,6 +16,7 @@ from synthaug.clean.quality import WORK_SIZE, scores_of, thumbnail_vector, to_gr
 from synthaug.core.errors import InvalidInput
 from synthaug.core.hashing import pixel_hash
 from synthaug.core.packs import read_object
+from synthaug.core.pools import bounded_map
 from synthaug.core.progress import Progress, ProgressFn
 from synthaug.ingest.imageio import ImageDecodeError, decode_image, read_image
 
@@ -107,16 +106,13 @@ def compute_features(
     jobs = [(p, algorithm, work_size) for p in sources]
     reporter = Progress(progress, len(jobs))
     workers = workers or os.cpu_count() or 1
+    if len(jobs) < PARALLEL_MIN_IMAGES:
+        workers = 1
     results: list[dict | None] = []
-    if workers == 1 or len(jobs) < PARALLEL_MIN_IMAGES:
-        for job in jobs:
-            results.append(_features_star(job))
-            reporter.update(len(results))
-        return results
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["synthaug.clean.features"])
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_single_threaded) as pool:
-        for result in pool.map(_features_star, jobs, chunksize=64):
-            results.append(result)
-            reporter.update(len(results))
+    pool = bounded_map(
+        _features_star, jobs, workers, preload=["synthaug.clean.features"], initializer=_single_threaded, chunksize=64
+    )
+    for result in pool:
+        results.append(result)
+        reporter.update(len(results))
     return results

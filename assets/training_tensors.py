@@ -17,13 +17,9 @@ from synthaug.core.layout import DataLayout
 from synthaug.core.locking import exclusive_lock
 from synthaug.core.thumbnails import gallery_markdown
 from synthaug.tensors.augment import AugmentPolicy
-from synthaug.tensors.build import (
-    TensorConfig,
-    TensorSummary,
-    augmentation_examples,
-    build_tensors,
-    current_tensors,
-)
+from synthaug.tensors.build import TensorSummary, build_tensors
+from synthaug.tensors.config import TensorConfig
+from synthaug.tensors.readback import augmentation_examples, current_tensors
 from synthaug.tensors.splits import SplitRatios
 
 _DEFAULTS = TensorConfig()

@@ -1,6 +1,6 @@
 """Benchmark the training-tensors stage, every figure measured side by side in one run:
 
-(a) augmentation: `synthaug.tensors.build.augment_images` (the path `training_tensors` runs for every train chunk:
+(a) augmentation: `synthaug.tensors.prepare.augment_images` (the path `training_tensors` runs for every train chunk:
     per-copy reseeding from image id and copy index, then stacking into the N×C×H×W shard layout) against a
     bare albumentations loop with the same policy (`build_transform`, one Compose per worker, seeded once)
     on the same 32×32 Fashion-MNIST images, both on `--workers` forkserver processes with the same chunks;
@@ -73,9 +73,9 @@ def bare_job(job: tuple[list[np.ndarray], list[str], object, int]) -> np.ndarray
 
 
 def asset_job(job: tuple[list[np.ndarray], list[str], object, int]) -> np.ndarray:
-    """The asset's path: `synthaug.tensors.build.augment_images` (reseeded per copy, N·K×C×H×W)."""
+    """The asset's path: `synthaug.tensors.prepare.augment_images` (reseeded per copy, N·K×C×H×W)."""
     images, ids, policy, copies = job
-    from synthaug.tensors.build import augment_images
+    from synthaug.tensors.prepare import augment_images
 
     return augment_images(images, ids, policy, SIZE, copies)
 
@@ -87,7 +87,7 @@ def measure_augmentation(count: int, copies: int, workers: int, repeats: int) ->
 
     from synthaug.ingest.demo_data import load_fashion_mnist
     from synthaug.tensors.augment import AugmentPolicy
-    from synthaug.tensors.build import prepare_image
+    from synthaug.tensors.prepare import WORKER_PRELOAD, prepare_image
 
     images, _ = load_fashion_mnist("train")
     prepared = [prepare_image(img, SIZE, 1, "center_crop")[0] for img in images[:count]]
@@ -95,7 +95,7 @@ def measure_augmentation(count: int, copies: int, workers: int, repeats: int) ->
     policy = AugmentPolicy.for_channels(1)
     jobs = [(prepared[i : i + CHUNK], ids[i : i + CHUNK], policy, copies) for i in range(0, count, CHUNK)]
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["synthaug.tensors.build", "albumentations"])
+    ctx.set_forkserver_preload(list(WORKER_PRELOAD))
     times: dict[str, list[float]] = {"bare": [], "asset": []}
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         for fn in (bare_job, asset_job):  # warm-up: every worker imports and builds its Compose
@@ -195,7 +195,8 @@ def matmul_peak(threads: int, seconds: float = 3.0) -> dict:
 def measure_loader(workdir: Path, count: int, copies: int, workers: int, data: tuple[np.ndarray, np.ndarray]) -> dict:
     """Build tensors of `count` images (timed), then time one epoch of the loader with 0 and `workers` workers."""
     from synthaug.core.layout import DataLayout
-    from synthaug.tensors.build import TensorConfig, build_tensors
+    from synthaug.tensors.build import build_tensors
+    from synthaug.tensors.config import TensorConfig
     from synthaug.tensors.loader import make_loader
     from synthaug.tensors.norm_stats import compute_normalization_stats, write_normalization_stats
 
@@ -258,7 +259,8 @@ def mem_child(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
 
     from synthaug.core.layout import DataLayout
-    from synthaug.tensors.build import TensorConfig, build_tensors
+    from synthaug.tensors.build import build_tensors
+    from synthaug.tensors.config import TensorConfig
 
     before = _maxrss_bytes(resource.RUSAGE_SELF)
     with DescendantPeaks() as peaks:

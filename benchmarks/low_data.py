@@ -77,7 +77,7 @@ def official_test(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The official Fashion-MNIST test split, converted exactly as training_tensors converts landed images."""
     from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
-    from synthaug.tensors.build import prepare_image, to_chw
+    from synthaug.tensors.prepare import prepare_image, to_chw
 
     images, labels = load_fashion_mnist("test")
     if limit is not None:

@@ -17,9 +17,9 @@ from synthaug.models.gan.networks import ModelConfig
 from synthaug.models.gan.pipeline import EvalData, GanRun, train_gan
 from synthaug.models.gan.training import Budget, TrainConfig, TrainProgress
 from synthaug.models.metrics.classifier import ClassifierConfig, load_classifier, save_classifier, train_classifier
-from synthaug.tensors.build import current_tensors
-from synthaug.tensors.loader import ShardDataset, ShardLoader
+from synthaug.tensors.loader import ShardDataset, ShardLoader, normalize
 from synthaug.tensors.norm_stats import NormStats
+from synthaug.tensors.readback import current_tensors, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
 MIN_METRIC_IMAGES = 20  # below this many val or test images the metrics (k-NN, covariances) mean nothing
@@ -32,15 +32,10 @@ def data_version(stats: NormStats) -> str:
 
 def load_split(layout: DataLayout, stats: NormStats, split: str, *, limit: int | None = None, seed: int = 0) -> Images:
     """Every labeled image of one split over all batches as [-1, 1] floats and label indices (`limit`: a random
-    sample of at most that many, fixed by `seed`)."""
-    dataset = ShardDataset(
-        layout, stats, splits=(split,), normalization="gan", batch_size=1024, shuffle=False, labeled_only=True
-    )
-    parts = list(dataset)
-    if not parts:
-        shape = (0, stats.channels, stats.size, stats.size)
-        return torch.empty(shape), torch.empty(0, dtype=torch.long)
-    x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    sample of at most that many, fixed by `seed`); classes follow `read_split`'s rule."""
+    pixels, labels = read_split(layout, stats, split, labeled_only=True)
+    scale, offset = stats.affine("gan")
+    x, y = torch.from_numpy(normalize(pixels, scale, offset)), torch.from_numpy(labels)
     if limit is not None and len(x) > limit:
         pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit]
         x, y = x[pick], y[pick]

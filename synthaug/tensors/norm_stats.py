@@ -18,7 +18,8 @@ import numpy as np
 
 from synthaug.core.atomic import atomic_write_bytes
 from synthaug.core.layout import DataLayout
-from synthaug.tensors.build import UNLABELED_NAME, TensorSet, current_tensors
+from synthaug.tensors.config import UNLABELED_NAME
+from synthaug.tensors.readback import TensorSet, current_tensors
 
 STATS_FORMAT = 1
 _BLOCK_ROWS = 4096

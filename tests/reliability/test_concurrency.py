@@ -22,7 +22,7 @@ from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
 from resources.storage import LandingResource, StorageResource
 from synthaug.core.layout import DataLayout
-from synthaug.tensors.build import current_tensors
+from synthaug.tensors.readback import current_tensors
 from tests.reliability.outputs import REPO, TINY, assert_nothing_stray, dagster_home, data_tree
 
 STAGES = {"raw_images": raw_images, "clean_images": clean_images, "training_tensors": training_tensors}

@@ -36,7 +36,7 @@ from synthaug.clean.batch import clean_batch
 from synthaug.clean.decision import CleanRules
 from synthaug.core.layout import DataLayout
 from synthaug.ingest.demo_data import CLASS_NAMES
-from synthaug.tensors.build import current_tensors
+from synthaug.tensors.readback import current_tensors
 from tests.pipelines.services import dagster_daemon
 from tests.reliability.outputs import dagster_home
 

@@ -14,20 +14,16 @@ import pyarrow.parquet as pq
 import pytest
 
 import synthaug.tensors.build
+import synthaug.tensors.prepare
 from synthaug.clean.batch import clean_batch
 from synthaug.clean.decision import CleanRules
 from synthaug.core.layout import DataLayout
 from synthaug.core.packs import read_object
 from synthaug.ingest.batch import IngestOptions, ingest_batch
 from synthaug.ingest.imageio import decode_image
-from synthaug.tensors.build import (
-    STREAMS,
-    MissingCleanSet,
-    TensorConfig,
-    build_tensors,
-    current_tensors,
-    prepare_image,
-)
+from synthaug.tensors.build import MissingCleanSet, build_tensors
+from synthaug.tensors.config import STREAMS, TensorConfig
+from synthaug.tensors.readback import current_tensors
 from synthaug.tensors.splits import SplitRatios, split_of
 
 # Sharpness is the cleaning stage's business, with its own tests; here every decodable garment should pass.
@@ -194,21 +190,11 @@ def test_a_crash_midway_leaves_the_previous_generation_current(make_batch, landi
             raise OSError("disk vanished")
         return real(*args, **kwargs)
 
-    real = synthaug.tensors.build.augment_images
-    monkeypatch.setattr(synthaug.tensors.build, "augment_images", failing)
+    real = synthaug.tensors.prepare.augment_images
+    monkeypatch.setattr(synthaug.tensors.prepare, "augment_images", failing)
     with pytest.raises(OSError, match="disk vanished"):
         build_tensors(layout, "b1", TensorConfig(shard_size=8, copies=3), workers=1)
     assert layout.tensors_pointer("b1").read_bytes() == pointer
     assert files(current_tensors(layout, "b1").path) == before
     assert [p.name for p in layout.tensors_dir("b1").iterdir() if p.name.startswith(".")] == []
     assert json.loads(pointer)["generation"] in {p.name for p in layout.tensors_dir("b1").iterdir()}
-
-
-def test_prepare_image_pads_or_stretches_on_request(fashion_train):
-    wide = np.zeros((20, 40), np.uint8)
-    wide[:, :20] = 200
-    padded, notes = prepare_image(wide, 16, 1, "pad")
-    assert notes == ["padded 40x20->40x40", "resized 40x40->16x16"] and padded.shape == (16, 16, 1)
-    assert padded[0, 0, 0] == 0 and padded[8, 2, 0] == 200
-    stretched, notes = prepare_image(wide, 16, 1, "stretch")
-    assert notes == ["stretched 40x20", "resized 40x20->16x16"] and stretched[0, 2, 0] == 200

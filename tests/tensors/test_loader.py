@@ -23,9 +23,11 @@ from synthaug.clean.decision import CleanRules
 from synthaug.core.layout import DataLayout
 from synthaug.ingest.batch import IngestOptions, ingest_batch
 from synthaug.tensors.augment import AugmentPolicy, build_transform
-from synthaug.tensors.build import TensorConfig, build_tensors, current_tensors
+from synthaug.tensors.build import build_tensors
+from synthaug.tensors.config import TensorConfig
 from synthaug.tensors.loader import ShardDataset, ShardLoader, make_loader
 from synthaug.tensors.norm_stats import NormStats, compute_normalization_stats, write_normalization_stats
+from synthaug.tensors.readback import current_tensors
 
 REPO = Path(__file__).resolve().parents[2]
 BATCHES = ["b1", "b2", "loose"]

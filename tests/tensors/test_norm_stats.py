@@ -14,8 +14,10 @@ from synthaug.clean.batch import clean_batch
 from synthaug.clean.decision import CleanRules
 from synthaug.core.layout import DataLayout
 from synthaug.ingest.batch import IngestOptions, ingest_batch
-from synthaug.tensors.build import TensorConfig, build_tensors, current_tensors
+from synthaug.tensors.build import build_tensors
+from synthaug.tensors.config import TensorConfig
 from synthaug.tensors.norm_stats import NormStats, compute_normalization_stats, load_stats, write_normalization_stats
+from synthaug.tensors.readback import current_tensors
 
 RULES = CleanRules(blur_mode="off")
 

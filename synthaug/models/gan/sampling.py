@@ -16,7 +16,7 @@ from torchvision.utils import make_grid
 
 from synthaug.core.errors import InvalidInput
 from synthaug.core.plots import FONT_SIZE, SERIES_COLOURS, figure_png, message_png, new_figure
-from synthaug.tensors.build import UNLABELED
+from synthaug.tensors.config import UNLABELED
 
 GRID_HEADER = 14
 GRID_PADDING = 2

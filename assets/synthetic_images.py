@@ -8,7 +8,8 @@ from assets.support import core_failures, image_md, log_progress
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.locking import exclusive_lock
-from synthaug.synthetic.generate import MODES, SyntheticConfig, SyntheticSummary, generate_synthetic
+from synthaug.synthetic.generate import SyntheticSummary, generate_synthetic
+from synthaug.synthetic.plan import MODES, SyntheticConfig
 
 _DEFAULTS = SyntheticConfig()
 

@@ -147,7 +147,7 @@ def run_pipeline(per_class: int, root: Path, args: argparse.Namespace) -> None:
 def has_synthetic_set(root: Path) -> bool:
     """True when `root` holds a finished pipeline run of one size (its synthetic set and statistics exist)."""
     from synthaug.core.layout import DataLayout
-    from synthaug.synthetic.generate import read_synthetic
+    from synthaug.synthetic.readback import read_synthetic
     from synthaug.tensors.norm_stats import load_stats
 
     layout = DataLayout(root / "data")
@@ -166,7 +166,7 @@ def run_report(per_class: int, root: Path, args: argparse.Namespace) -> dict[str
     from synthaug.report.build import build_report
     from synthaug.report.data import ReportConfig, load_report_data
     from synthaug.report.write import write_report
-    from synthaug.synthetic.generate import read_synthetic
+    from synthaug.synthetic.readback import read_synthetic
     from synthaug.tensors.norm_stats import load_stats
 
     layout = DataLayout(root / "data")

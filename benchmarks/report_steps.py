@@ -39,7 +39,7 @@ def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict
     from synthaug.core.layout import DataLayout
     from synthaug.report.arms import ARMS, train_arm
     from synthaug.report.data import ReportConfig, load_report_data
-    from synthaug.synthetic.generate import read_synthetic
+    from synthaug.synthetic.readback import read_synthetic
     from synthaug.tensors.norm_stats import load_stats
 
     layout = DataLayout(data_root)

@@ -11,7 +11,7 @@ from assets.synthetic_images import synthetic_images
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.layout import DataLayout
-from synthaug.synthetic.generate import read_synthetic
+from synthaug.synthetic.readback import read_synthetic
 from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _train
 
 

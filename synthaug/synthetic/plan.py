@@ -1,0 +1,114 @@
+"""What a synthetic set should hold: the settings (`SyntheticConfig`, checked before any work) and the per-class
+plan of how many images to make (`plan_counts`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+MODES = ("ratio", "balance", "count")
+MIN_REFERENCE_IMAGES = 20  # fewer real val images than this: the real-vs-real reference comes from the train split
+MAX_REFERENCE_IMAGES = 1000  # the median of this many nearest-neighbour distances is stable to about ±5 %
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """How many images to make per class, and the two filters.
+
+    Count: `mode` "ratio" makes `ratio` × each class's real train count; "balance" fills every class up to the
+    majority class's count (the majority gets none); "count" makes `per_class` of each class. `classes` limits
+    generation to those class names (empty: every class). A plan that adds up to zero images is an error.
+
+    Confidence filter: a candidate is rejected as "low_confidence" when the feature extractor's softmax
+    probability of its intended class is below `min_confidence` (0 disables it; an unconditional generator has no
+    intended class, so it is skipped and the summary says so).
+
+    Memorization filter, relative to the data so a threshold means the same on any data set: the scale of
+    "distinct real images" is the median distance from each real val image to its nearest real train image
+    (leave-one-out train-to-train when the val split holds fewer than `MIN_REFERENCE_IMAGES`). A candidate is
+    rejected as "memorized" when its nearest real train image is closer than `memorization_ratio` × that scale in
+    pixel space (RMS difference over the image interior, minimized over shifts of up to `max_shift` pixels, so
+    shifted and noisy copies count), OR closer than `feature_memorization_ratio` × the corresponding median
+    measured in the feature extractor's space (a stricter ratio because a small extractor's features put distinct
+    real images close together more often). Either ratio 0 disables that space. The rule's false-alarm rate on the
+    real reference images themselves is reported.
+
+    Sampling runs in up to `max_rounds` rounds per class, each drawing the missing count × `oversample` divided
+    by the acceptance rate seen so far, and never more than `max_candidates` × the planned count in all (so a poor
+    generator costs a bounded amount of time); a class still short at the end is reported as a shortfall.
+    """
+
+    mode: str = "ratio"
+    ratio: float = 1.0
+    per_class: int = 0
+    classes: tuple[str, ...] = ()
+    min_confidence: float = 0.5
+    memorization_ratio: float = 0.5
+    feature_memorization_ratio: float = 0.25
+    max_shift: int = 2
+    oversample: float = 1.25
+    max_rounds: int = 4
+    max_candidates: float = 3.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse out-of-range settings before any work, naming the field."""
+        if self.mode not in MODES:
+            raise ValueError(f"synthetic mode must be one of {list(MODES)}, got {self.mode!r}")
+        checks = {
+            "ratio": (self.ratio, 0.0, 100.0),
+            "per_class": (self.per_class, 0, 10_000_000),
+            "min_confidence": (self.min_confidence, 0.0, 1.0),
+            "memorization_ratio": (self.memorization_ratio, 0.0, 10.0),
+            "feature_memorization_ratio": (self.feature_memorization_ratio, 0.0, 10.0),
+            "max_shift": (self.max_shift, 0, 8),
+            "oversample": (self.oversample, 1.0, 10.0),
+            "max_rounds": (self.max_rounds, 1, 100),
+            "max_candidates": (self.max_candidates, 1.0, 100.0),
+        }
+        for name, (value, low, high) in checks.items():
+            if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
+                raise ValueError(f"synthetic config {name} must be in [{low}, {high}], got {value}")
+
+    def to_dict(self) -> dict:
+        """JSON-ready form for `meta.json`."""
+        return {**asdict(self), "classes": list(self.classes)}
+
+
+def plan_counts(train_counts: Mapping[str, int], config: SyntheticConfig) -> dict[str, int]:
+    """Images to generate per class name, from each class's real train count (see `SyntheticConfig`).
+
+    Raises ValueError naming the class when a requested class is unknown or has no train images (the generator
+    never saw it), and when the plan adds up to zero images.
+    """
+    unknown = [c for c in config.classes if c not in train_counts]
+    if unknown:
+        raise ValueError(
+            f"classes {unknown} are not classes of the training tensors {sorted(train_counts)}: the generator never "
+            "saw them; request only known classes"
+        )
+    names = list(config.classes) or list(train_counts)
+    if config.mode == "ratio":
+        plan = {c: int(round(config.ratio * train_counts[c])) for c in names}
+    elif config.mode == "balance":
+        if len(train_counts) < 2:
+            raise ValueError("balance mode needs at least 2 classes; use mode 'ratio' or 'count'")
+        majority = max(train_counts.values())
+        plan = {c: majority - train_counts[c] for c in names}
+    else:
+        plan = {c: config.per_class for c in names}
+    unseen = [c for c in names if plan[c] > 0 and train_counts[c] == 0]
+    if unseen:
+        raise ValueError(
+            f"classes {unseen} have no real train images, so the generator never saw them: land images of them "
+            "and retrain gan_checkpoint, or leave them out of `classes`"
+        )
+    if sum(plan.values()) == 0:
+        why = {
+            "ratio": f"ratio {config.ratio} of the train counts {dict(train_counts)} rounds to 0",
+            "balance": f"the classes are already balanced ({dict(train_counts)}), nothing to fill",
+            "count": "per_class is 0",
+        }[config.mode]
+        raise ValueError(f"the synthetic set would hold 0 images: {why}; ask for at least one image")
+    return plan

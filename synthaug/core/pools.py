@@ -11,6 +11,8 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
+from synthaug.core.errors import InvalidInput
+
 IN_FLIGHT_PER_WORKER = 2
 
 
@@ -47,7 +49,7 @@ def bounded_map(
         yield from map(fn, jobs)
         return
     if chunksize < 1:
-        raise ValueError(f"chunksize must be at least 1, got {chunksize}")
+        raise InvalidInput(f"chunksize must be at least 1, got {chunksize}")
     ctx = multiprocessing.get_context("forkserver")
     if preload:
         ctx.set_forkserver_preload(list(preload))

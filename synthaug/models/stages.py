@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from synthaug.core.compute import Compute
+from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
 from synthaug.models.gan.networks import ModelConfig
 from synthaug.models.gan.pipeline import EvalData, GanRun, train_gan
@@ -77,12 +78,14 @@ def train_feature_extractor(
     """Train the classifier on the clean real train split of every batch for `extractor_steps`, keep the state of
     the best of `evaluations` checks on the val split (when there is one), save it."""
     if len(stats.classes) < 2:
-        raise ValueError(
+        raise InvalidInput(
             f"the feature extractor is a classifier and needs at least 2 labeled classes; the training tensors "
             f"have {list(stats.classes)}: land labeled images of more classes"
         )
     if min_steps < 0 or evaluations < 1:
-        raise ValueError(f"feature extractor min_steps ({min_steps}) must be >= 0 and evaluations ({evaluations}) >= 1")
+        raise InvalidInput(
+            f"feature extractor min_steps ({min_steps}) must be >= 0 and evaluations ({evaluations}) >= 1"
+        )
     train_x, train_y = load_split(layout, stats, "train")
     val = load_split(layout, stats, "val")
     steps = extractor_steps(len(train_x), config, min_steps)
@@ -142,7 +145,7 @@ def train_gan_checkpoint(
         drop_last=True, labeled_only=labeled_only,
     )  # fmt: skip
     if dataset.num_rows < batch_size:
-        raise ValueError(
+        raise InvalidInput(
             f"the train split holds {dataset.num_rows} images, fewer than one batch of {batch_size}: "
             "land more images or lower batch_size"
         )

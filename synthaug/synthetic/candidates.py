@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from synthaug.core.errors import InvalidInput
 from synthaug.core.progress import Progress
 from synthaug.models.gan.sampling import sample_grid_png, sample_per_class
 from synthaug.models.metrics.classifier import SmallCNN
@@ -43,7 +44,7 @@ def _png_bytes(pixels: np.ndarray) -> bytes:
     image = pixels[0] if pixels.shape[0] == 1 else cv2.cvtColor(pixels.transpose(1, 2, 0), cv2.COLOR_RGB2BGR)
     ok, buffer = cv2.imencode(".png", image)
     if not ok:
-        raise ValueError("could not encode a synthetic image as PNG")
+        raise InvalidInput("could not encode a synthetic image as PNG")
     return buffer.tobytes()
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from synthaug.core.errors import InvalidInput
 from synthaug.models.metrics.classifier import SmallCNN, extract_features
 from synthaug.synthetic.plan import MAX_REFERENCE_IMAGES, MIN_REFERENCE_IMAGES, SyntheticConfig
 
@@ -154,7 +155,7 @@ def build_reference(
     `MAX_REFERENCE_IMAGES` of them) to their nearest train image, or leave-one-out within the train images when
     fewer than `MIN_REFERENCE_IMAGES` val images exist."""
     if len(train) < 2:
-        raise ValueError(
+        raise InvalidInput(
             f"the memorization check needs at least 2 real train images, got {len(train)}: land more images"
         )
     rng = np.random.default_rng(config.seed)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import torch
 
 from synthaug.core.atomic import atomic_output, atomic_write_bytes
+from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.core.layout import DataLayout
 from synthaug.core.progress import Progress, ProgressFn
 from synthaug.models.gan.pipeline import load_sampler
@@ -67,7 +68,7 @@ def _load_extractor(
     path = layout.feature_extractor_path()
     if not path.is_file():
         if conditional and config.min_confidence > 0:
-            raise FileNotFoundError(
+            raise MissingInput(
                 f"{path} is missing: the confidence filter needs it; materialize feature_extractor first "
                 "(or set min_confidence to 0)"
             )
@@ -79,7 +80,7 @@ def _load_extractor(
     if fits:
         return extractor
     if conditional:
-        raise ValueError(
+        raise InvalidInput(
             f"{path} was trained for {extractor.config.num_classes} classes of shape {shape}, the tensors have "
             f"{len(stats.classes)} classes of shape {(stats.channels, stats.size, stats.size)}: "
             "rematerialize feature_extractor"
@@ -111,7 +112,7 @@ def generate_synthetic(
     conditional = known > 0
     if conditional and known != len(stats.classes):
         unseen = list(stats.classes[known:])
-        raise ValueError(
+        raise InvalidInput(
             f"the generator of checkpoint {checkpoint.path} knows {known} classes, the training tensors have "
             f"{len(stats.classes)} {list(stats.classes)}"
             + (f"; the generator never saw {unseen}" if unseen else "")
@@ -119,7 +120,7 @@ def generate_synthetic(
         )
     shape = (stats.channels, stats.size, stats.size)
     if (sampler.config.channels, sampler.config.resolution, sampler.config.resolution) != shape:
-        raise ValueError(
+        raise InvalidInput(
             f"the generator of checkpoint {checkpoint.path} makes images of shape "
             f"{(sampler.config.channels, sampler.config.resolution, sampler.config.resolution)}, the training "
             f"tensors are {shape}: rematerialize gan_checkpoint"
@@ -134,7 +135,7 @@ def generate_synthetic(
         counts = {name: int((train_y == i).sum()) for i, name in enumerate(stats.classes)}
     else:
         if config.classes:
-            raise ValueError(
+            raise InvalidInput(
                 f"the generator of checkpoint {checkpoint.path} is unconditional (trained without classes), so it "
                 f"cannot make classes {list(config.classes)}: leave `classes` empty"
             )

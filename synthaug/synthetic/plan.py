@@ -7,6 +7,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from synthaug.core.errors import InvalidInput
+
 MODES = ("ratio", "balance", "count")
 MIN_REFERENCE_IMAGES = 20  # fewer real val images than this: the real-vs-real reference comes from the train split
 MAX_REFERENCE_IMAGES = 1000  # the median of this many nearest-neighbour distances is stable to about ±5 %
@@ -55,7 +57,7 @@ class SyntheticConfig:
     def __post_init__(self) -> None:
         """Refuse out-of-range settings before any work, naming the field."""
         if self.mode not in MODES:
-            raise ValueError(f"synthetic mode must be one of {list(MODES)}, got {self.mode!r}")
+            raise InvalidInput(f"synthetic mode must be one of {list(MODES)}, got {self.mode!r}")
         checks = {
             "ratio": (self.ratio, 0.0, 100.0),
             "per_class": (self.per_class, 0, 10_000_000),
@@ -69,7 +71,7 @@ class SyntheticConfig:
         }
         for name, (value, low, high) in checks.items():
             if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
-                raise ValueError(f"synthetic config {name} must be in [{low}, {high}], got {value}")
+                raise InvalidInput(f"synthetic config {name} must be in [{low}, {high}], got {value}")
 
     def to_dict(self) -> dict:
         """JSON-ready form for `meta.json`."""
@@ -84,7 +86,7 @@ def plan_counts(train_counts: Mapping[str, int], config: SyntheticConfig) -> dic
     """
     unknown = [c for c in config.classes if c not in train_counts]
     if unknown:
-        raise ValueError(
+        raise InvalidInput(
             f"classes {unknown} are not classes of the training tensors {sorted(train_counts)}: the generator never "
             "saw them; request only known classes"
         )
@@ -93,14 +95,14 @@ def plan_counts(train_counts: Mapping[str, int], config: SyntheticConfig) -> dic
         plan = {c: int(round(config.ratio * train_counts[c])) for c in names}
     elif config.mode == "balance":
         if len(train_counts) < 2:
-            raise ValueError("balance mode needs at least 2 classes; use mode 'ratio' or 'count'")
+            raise InvalidInput("balance mode needs at least 2 classes; use mode 'ratio' or 'count'")
         majority = max(train_counts.values())
         plan = {c: majority - train_counts[c] for c in names}
     else:
         plan = {c: config.per_class for c in names}
     unseen = [c for c in names if plan[c] > 0 and train_counts[c] == 0]
     if unseen:
-        raise ValueError(
+        raise InvalidInput(
             f"classes {unseen} have no real train images, so the generator never saw them: land images of them "
             "and retrain gan_checkpoint, or leave them out of `classes`"
         )
@@ -110,5 +112,5 @@ def plan_counts(train_counts: Mapping[str, int], config: SyntheticConfig) -> dic
             "balance": f"the classes are already balanced ({dict(train_counts)}), nothing to fill",
             "count": "per_class is 0",
         }[config.mode]
-        raise ValueError(f"the synthetic set would hold 0 images: {why}; ask for at least one image")
+        raise InvalidInput(f"the synthetic set would hold 0 images: {why}; ask for at least one image")
     return plan

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.core.generations import GenerationStore
 from synthaug.core.layout import DataLayout
 
@@ -96,7 +97,7 @@ def read_png(path: Path) -> np.ndarray:
     """One PNG written by `synthetic_images` as C×H×W uint8 (grey or RGB)."""
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise ValueError(f"{path} is not a readable PNG: rematerialize synthetic_images")
+        raise InvalidInput(f"{path} is not a readable PNG: rematerialize synthetic_images")
     if pixels.ndim == 2:
         return pixels[None]
     return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
@@ -109,14 +110,14 @@ def read_synthetic(layout: DataLayout) -> SyntheticSet:
     """
     current = current_generation(layout)
     if current is None:
-        raise FileNotFoundError(
+        raise MissingInput(
             f"{layout.synthetic_pointer()} is missing: no synthetic set yet; materialize synthetic_images first"
         )
     generation, data_version = current
     path = layout.synthetic_generation(generation)
     meta = json.loads((path / META_NAME).read_text())
     if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(
+        raise InvalidInput(
             f"{path} has synthetic-set format {meta.get('format')}, expected {FORMAT_VERSION}: "
             "rematerialize synthetic_images"
         )

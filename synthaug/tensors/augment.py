@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from synthaug.core.errors import InvalidInput
+
 if TYPE_CHECKING:
     import albumentations as A
 
@@ -53,7 +55,7 @@ class AugmentPolicy:
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
-            raise ValueError(f"augmentation channels must be 1 (grey) or 3 (RGB), got {self.channels!r}")
+            raise InvalidInput(f"augmentation channels must be 1 (grey) or 3 (RGB), got {self.channels!r}")
         for name in _PROBABILITIES:
             _check_range(name, getattr(self, name), 0.0, 1.0)
         _check_range("shift_limit", self.shift_limit, 0.0, 0.5)
@@ -65,18 +67,18 @@ class AugmentPolicy:
         _check_range("noise_std_min", self.noise_std_min, 0.0, 1.0)
         _check_range("noise_std_max", self.noise_std_max, 0.0, 1.0)
         if self.noise_std_min > self.noise_std_max:
-            raise ValueError(
+            raise InvalidInput(
                 f"augmentation noise_std_min ({self.noise_std_min}) must not exceed "
                 f"noise_std_max ({self.noise_std_max})"
             )
         _check_range("hue_shift_limit", self.hue_shift_limit, 0.0, 180.0)
         _check_range("saturation_limit", self.saturation_limit, 0.0, 255.0)
         if self.border not in BORDERS:
-            raise ValueError(f"augmentation border must be one of {sorted(BORDERS)}, got {self.border!r}")
+            raise InvalidInput(f"augmentation border must be one of {sorted(BORDERS)}, got {self.border!r}")
         if self.channels == 1 and self.colour_p > 0:
-            raise ValueError(f"augmentation colour_p must be 0 for grey images (channels=1), got {self.colour_p}")
+            raise InvalidInput(f"augmentation colour_p must be 0 for grey images (channels=1), got {self.colour_p}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"augmentation seed must be a non-negative integer, got {self.seed!r}")
+            raise InvalidInput(f"augmentation seed must be a non-negative integer, got {self.seed!r}")
 
     @classmethod
     def for_channels(cls, channels: int) -> AugmentPolicy:
@@ -94,7 +96,7 @@ class AugmentPolicy:
         known = {f.name for f in fields(cls)} - {"channels"}
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise ValueError(f"unknown augmentation field(s) {unknown}; known: {sorted(known)}")
+            raise InvalidInput(f"unknown augmentation field(s) {unknown}; known: {sorted(known)}")
         return replace(cls.for_channels(channels), **overrides)
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,7 +106,7 @@ class AugmentPolicy:
 
 def _check_range(name: str, value: object, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ValueError(f"augmentation {name} must be a number in [{low:g}, {high:g}], got {value!r}")
+        raise InvalidInput(f"augmentation {name} must be a number in [{low:g}, {high:g}], got {value!r}")
 
 
 def build_transform(policy: AugmentPolicy, size: int) -> A.Compose:

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synthaug.core.atomic import atomic_output, atomic_write_bytes
+from synthaug.core.errors import SynthaugError
 from synthaug.core.layout import DataLayout
 from synthaug.core.pools import bounded_map
 from synthaug.core.progress import Progress, ProgressFn
@@ -48,7 +49,7 @@ INDEX_GROUP_ROWS = 4096
 _MANIFEST_COLUMNS = ["image_id", "label", "status", "stored_path", "stored_offset", "file_size", "pixel_hash"]
 
 
-class MissingCleanSet(RuntimeError):
+class MissingCleanSet(SynthaugError, RuntimeError):
     """The batch has no clean manifest yet, so there is nothing to build tensors from."""
 
 

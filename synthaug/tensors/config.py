@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from synthaug.core.errors import InvalidInput
 from synthaug.tensors.augment import AugmentPolicy
 from synthaug.tensors.splits import SPLITS, SplitRatios
 
@@ -31,15 +32,15 @@ class TensorConfig:
     def __post_init__(self) -> None:
         _check_int("size", self.size, 4, 1024)
         if self.channels not in (1, 3):
-            raise ValueError(f"tensors channels must be 1 (grey) or 3 (RGB), got {self.channels!r}")
+            raise InvalidInput(f"tensors channels must be 1 (grey) or 3 (RGB), got {self.channels!r}")
         _check_int("copies", self.copies, 0, 64)
         _check_int("shard_size", self.shard_size, 1, 1 << 20)
         if self.fit not in FITS:
-            raise ValueError(f"tensors fit must be one of {list(FITS)}, got {self.fit!r}")
+            raise InvalidInput(f"tensors fit must be one of {list(FITS)}, got {self.fit!r}")
         if self.policy is None:
             object.__setattr__(self, "policy", AugmentPolicy.for_channels(self.channels))
         elif self.policy.channels != self.channels:
-            raise ValueError(
+            raise InvalidInput(
                 f"augmentation channels ({self.policy.channels}) must equal tensors channels ({self.channels})"
             )
 
@@ -58,4 +59,4 @@ class TensorConfig:
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"tensors {name} must be an integer in [{low}, {high}], got {value!r}")
+        raise InvalidInput(f"tensors {name} must be an integer in [{low}, {high}], got {value!r}")

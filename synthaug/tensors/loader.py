@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
 from synthaug.tensors.norm_stats import NormStats, load_stats
 from synthaug.tensors.readback import batch_tensors
@@ -54,11 +55,11 @@ class ShardDataset(IterableDataset):
         super().__init__()
         unknown = sorted(set(splits) - set(SPLITS))
         if unknown or not splits:
-            raise ValueError(f"splits must be a non-empty subset of {list(SPLITS)}, got {list(splits)}")
+            raise InvalidInput(f"splits must be a non-empty subset of {list(SPLITS)}, got {list(splits)}")
         if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}")
+            raise InvalidInput(f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}")
         if batch_size < 1 or window < 1:
-            raise ValueError(f"batch_size and window must be at least 1, got {batch_size} and {window}")
+            raise InvalidInput(f"batch_size and window must be at least 1, got {batch_size} and {window}")
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
         self.labeled_only, self.transform, self.window, self.epoch = labeled_only, transform, window, 0
         self.scale, self.offset = stats.affine(normalization)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from synthaug.core.atomic import atomic_write_bytes
+from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.core.layout import DataLayout
 from synthaug.tensors.config import UNLABELED_NAME
 from synthaug.tensors.readback import TensorSet, current_tensors
@@ -67,7 +68,7 @@ class NormStats:
             return (1.0 / (255.0 * std)).astype(np.float32), (-mean / std).astype(np.float32)
         if normalization == "unit":
             return np.full(self.channels, 1 / 255, np.float32), np.zeros(self.channels, np.float32)
-        raise ValueError(f"normalization must be 'gan', 'classifier' or 'unit', got {normalization!r}")
+        raise InvalidInput(f"normalization must be 'gan', 'classifier' or 'unit', got {normalization!r}")
 
     def to_json(self) -> bytes:
         """The JSON document `normalization_stats` writes."""
@@ -79,7 +80,7 @@ class NormStats:
         """Parse what `to_json` wrote."""
         doc = json.loads(data)
         if doc.get("format") != STATS_FORMAT:
-            raise ValueError(f"normalization stats format {doc.get('format')}, expected {STATS_FORMAT}")
+            raise InvalidInput(f"normalization stats format {doc.get('format')}, expected {STATS_FORMAT}")
         return cls(
             channels=doc["channels"],
             size=doc["size"],
@@ -99,7 +100,7 @@ def load_stats(layout: DataLayout) -> NormStats:
     """The statistics `normalization_stats` last wrote; a clear error when it has not run."""
     path = layout.normalization_stats_path()
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: materialize normalization_stats first")
+        raise MissingInput(f"{path} is missing: materialize normalization_stats first")
     return NormStats.from_json(path.read_bytes())
 
 
@@ -137,10 +138,12 @@ def compute_normalization_stats(
             sets.append(tensor_set)
             histograms[batch_id] = channel_histograms(tensor_set)
     if not sets:
-        raise ValueError(f"no batch has training tensors yet (batches: {list(batches)}); materialize training_tensors")
+        raise InvalidInput(
+            f"no batch has training tensors yet (batches: {list(batches)}); materialize training_tensors"
+        )
     shapes = {s.batch_id: s.shape for s in sets}
     if len(set(shapes.values())) > 1:
-        raise ValueError(f"batches have tensors of different shapes (C, H, W): {shapes}; rematerialize them alike")
+        raise InvalidInput(f"batches have tensors of different shapes (C, H, W): {shapes}; rematerialize them alike")
     channels, size, _ = sets[0].shape
     hist = np.zeros((channels, 256), np.int64)
     classes: set[str] = set()
@@ -151,7 +154,7 @@ def compute_normalization_stats(
         unlabeled += int(s.meta["per_class"]["train"].get(UNLABELED_NAME, 0))
     pixels = int(hist[0].sum())
     if pixels == 0:
-        raise ValueError(f"the train split is empty in every batch ({[s.batch_id for s in sets]}): nothing to fit")
+        raise InvalidInput(f"the train split is empty in every batch ({[s.batch_id for s in sets]}): nothing to fit")
     values = np.arange(256, dtype=np.float64)
     mean, std, lo, hi = [], [], [], []
     for c in range(channels):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow.parquet as pq
 
+from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.core.generations import GenerationStore
 from synthaug.core.layout import DataLayout
 from synthaug.tensors.config import FORMAT_VERSION, STREAMS, UNLABELED, UNLABELED_NAME
@@ -47,7 +48,7 @@ class TensorSet:
     def shards(self, stream: str) -> list[tuple[Path, Path, int]]:
         """(images path, labels path, rows) of each shard of a stream, in order."""
         if stream not in STREAMS:
-            raise ValueError(f"unknown stream {stream!r}; streams are {list(STREAMS)}")
+            raise InvalidInput(f"unknown stream {stream!r}; streams are {list(STREAMS)}")
         return [
             (self.path / f"{s['name']}.x.npy", self.path / f"{s['name']}.y.npy", int(s["rows"]))
             for s in self.meta["streams"][stream]["shards"]
@@ -74,7 +75,9 @@ def current_tensors(layout: DataLayout, batch_id: str) -> TensorSet | None:
     path = layout.tensors_generation(batch_id, generation)
     meta = json.loads((path / "meta.json").read_text())
     if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path} has tensor format {meta.get('format')}, expected {FORMAT_VERSION}: rematerialize it")
+        raise InvalidInput(
+            f"{path} has tensor format {meta.get('format')}, expected {FORMAT_VERSION}: rematerialize it"
+        )
     return TensorSet(batch_id, path, meta, data_version)
 
 
@@ -93,15 +96,15 @@ def batch_tensors(
     for batch_id in batches if batches is not None else list(stats.batches):
         tensor_set = current_tensors(layout, batch_id)
         if tensor_set is None:
-            raise FileNotFoundError(f"batch {batch_id} has no training tensors: materialize training_tensors")
+            raise MissingInput(f"batch {batch_id} has no training tensors: materialize training_tensors")
         if tensor_set.shape != shape:
-            raise ValueError(
+            raise InvalidInput(
                 f"batch {batch_id} has tensors of shape {tensor_set.shape}, the statistics expect "
                 f"{shape}: rematerialize normalization_stats"
             )
         stale = [c for c in tensor_set.classes if c not in index]
         if stale:
-            raise ValueError(f"classes {stale} of batch {batch_id} are not in normalization_stats: rematerialize it")
+            raise InvalidInput(f"classes {stale} of batch {batch_id} are not in normalization_stats: rematerialize it")
         yield tensor_set, np.asarray([index[c] for c in tensor_set.classes] + [UNLABELED], dtype=np.int64)
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synthaug.core.errors import InvalidInput
+
 SPLITS = ("train", "val", "test")
 SPLIT_SALT = b"synthaug-split-v1\0"
 
@@ -26,10 +28,10 @@ class SplitRatios:
         for name in SPLITS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"split ratio {name} must be a number in [0, 1], got {value!r}")
+                raise InvalidInput(f"split ratio {name} must be a number in [0, 1], got {value!r}")
         total = self.train + self.val + self.test
         if not math.isclose(total, 1.0, abs_tol=1e-6):
-            raise ValueError(f"split ratios train + val + test must sum to 1, got {total:g}")
+            raise InvalidInput(f"split ratios train + val + test must sum to 1, got {total:g}")
 
 
 def content_key(pixel_hash: str) -> int:

@@ -17,7 +17,7 @@ from synthaug.report.arms import ARMS, ArmSummary, SeedRun, classifier_config, r
 from synthaug.report.data import ReportConfig, ReportData
 from synthaug.report.stats import Interval, paired_gain
 from synthaug.report.verdict import decide, sanity_warnings
-from synthaug.synthetic.generate import LOW_CONFIDENCE, MEMORIZED
+from synthaug.synthetic.filters import LOW_CONFIDENCE, MEMORIZED
 
 
 @dataclass

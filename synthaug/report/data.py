@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from synthaug.core.layout import DataLayout
-from synthaug.tensors.build import UNLABELED, current_tensors
 from synthaug.tensors.norm_stats import NormStats
+from synthaug.tensors.readback import current_tensors, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
 
@@ -87,31 +87,6 @@ class ReportData:
         return {name: int(len(getattr(self, name)[0])) for name in parts}
 
 
-def _stream(layout: DataLayout, stats: NormStats, stream: str) -> tuple[np.ndarray, np.ndarray]:
-    """Every labeled image of one tensor stream over all batches (uint8) and its global label index."""
-    xs, ys = [], []
-    shape = (stats.channels, stats.size, stats.size)
-    for batch_id in stats.batches:
-        tensor_set = current_tensors(layout, batch_id)
-        if tensor_set is None:
-            raise FileNotFoundError(f"batch {batch_id} has no training tensors: materialize training_tensors")
-        if tensor_set.shape != shape:
-            raise ValueError(
-                f"batch {batch_id} has tensors of shape {tensor_set.shape}, the statistics expect {shape}: "
-                "rematerialize normalization_stats"
-            )
-        lut = np.asarray([stats.class_to_index.get(c, UNLABELED) for c in tensor_set.classes] + [UNLABELED])
-        for x_path, y_path, rows in tensor_set.shards(stream):
-            if rows:
-                y = lut[np.load(y_path).astype(np.int64)]
-                keep = y >= 0
-                xs.append(np.asarray(np.load(x_path, mmap_mode="r"))[keep])
-                ys.append(y[keep])
-    if not xs:
-        return np.empty((0, *shape), np.uint8), np.empty(0, np.int64)
-    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
-
-
 def _flip_allowed(layout: DataLayout, stats: NormStats) -> bool:
     """Online horizontal flips only when the pipeline's own augmentation flips (some classes are not symmetric)."""
     for batch_id in stats.batches:
@@ -144,8 +119,8 @@ def load_report_data(
             "rematerialize synthetic_images"
         )
     keep = syn_y >= 0
-    parts = {s: _stream(layout, stats, s) for s in ("train", "train_aug", "val")}
-    parts["test"] = test if test is not None else _stream(layout, stats, "test")
+    parts = {s: read_split(layout, stats, s, labeled_only=True) for s in ("train", "train_aug", "val")}
+    parts["test"] = test if test is not None else read_split(layout, stats, "test", labeled_only=True)
 
     def tensors(pair: tuple[np.ndarray, np.ndarray]) -> Images:
         return torch.from_numpy(np.ascontiguousarray(pair[0])), torch.from_numpy(np.asarray(pair[1], np.int64))

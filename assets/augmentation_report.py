@@ -22,7 +22,7 @@ from synthaug.core.locking import exclusive_lock
 from synthaug.report.build import AugmentationReport, build_report
 from synthaug.report.data import ReportConfig, load_report_data
 from synthaug.report.write import write_report
-from synthaug.synthetic.generate import read_synthetic
+from synthaug.synthetic.readback import read_synthetic
 from synthaug.tensors.norm_stats import load_stats
 
 _DEFAULTS = ReportConfig()

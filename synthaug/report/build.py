@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from synthaug.core.errors import InvalidInput
 from synthaug.models.metrics.cas import classification_accuracy_score
 from synthaug.models.metrics.classifier import ClassifierConfig
 from synthaug.report.arms import ARMS, ArmSummary, SeedRun, classifier_config, run_arms, summarize_arm
@@ -151,7 +152,7 @@ def build_report(
     if "c" in arms and "b" in arms:
         b_runs, c_runs = arms["b"].runs, arms["c"].runs
         if [r.seed for r in b_runs] != [r.seed for r in c_runs]:
-            raise ValueError("arms b and c must be trained with the same seeds to pair them")
+            raise InvalidInput("arms b and c must be trained with the same seeds to pair them")
         gain_val = paired_gain([r.val_accuracy for r in c_runs], [r.val_accuracy for r in b_runs], config.confidence)
         gain_test = paired_gain([r.test_accuracy for r in c_runs], [r.test_accuracy for r in b_runs], config.confidence)
     else:

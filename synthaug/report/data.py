@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
 from synthaug.tensors.norm_stats import NormStats
 from synthaug.tensors.readback import current_tensors, read_split
@@ -39,18 +40,18 @@ class ReportConfig:
         for name, low in (("seeds", 2), ("min_steps", 1), ("batch_size", 2), ("width", 1), ("evaluations", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"report {name} must be an integer of at least {low}, got {value!r}")
+                raise InvalidInput(f"report {name} must be an integer of at least {low}, got {value!r}")
         if self.steps is not None and self.steps < 1:
-            raise ValueError(f"report steps must be at least 1 (or None: from epochs), got {self.steps}")
+            raise InvalidInput(f"report steps must be at least 1 (or None: from epochs), got {self.steps}")
         if self.epochs <= 0 or self.lr <= 0:
-            raise ValueError(f"report epochs ({self.epochs}) and lr ({self.lr}) must be positive")
+            raise InvalidInput(f"report epochs ({self.epochs}) and lr ({self.lr}) must be positive")
         if self.synthetic_per_batch < 0 or self.synthetic_weight < 0:
-            raise ValueError(
+            raise InvalidInput(
                 f"report synthetic_per_batch ({self.synthetic_per_batch}) and synthetic_weight "
                 f"({self.synthetic_weight}) must not be negative"
             )
         if not 0 < self.confidence < 1:
-            raise ValueError(f"report confidence must be in (0, 1), got {self.confidence}")
+            raise InvalidInput(f"report confidence must be in (0, 1), got {self.confidence}")
 
     def steps_for(self, num_train: int) -> int:
         """Optimizer steps of every arm: `steps`, or `epochs` passes over the original real train split (at least
@@ -109,12 +110,12 @@ def load_report_data(
     shape = (stats.channels, stats.size, stats.size)
     syn_x, syn_y = np.asarray(synthetic[0]), np.asarray(synthetic[1]).astype(np.int64)
     if len(syn_x) and tuple(syn_x.shape[1:]) != shape:
-        raise ValueError(
+        raise InvalidInput(
             f"synthetic images are {tuple(syn_x.shape[1:])}, the training tensors {shape}: "
             "rematerialize synthetic_images from the current gan_checkpoint"
         )
     if len(syn_y) and syn_y.max(initial=-1) >= len(stats.classes):
-        raise ValueError(
+        raise InvalidInput(
             f"synthetic labels go up to {int(syn_y.max())} but normalization_stats has {len(stats.classes)} classes: "
             "rematerialize synthetic_images"
         )

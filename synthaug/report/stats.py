@@ -10,14 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import t as student_t
 
+from synthaug.core.errors import InvalidInput
+
 
 def t_critical(df: int, confidence: float = 0.95) -> float:
     """Two-sided Student t critical value: P(|T| <= t) = confidence for T with `df` degrees of freedom (scipy's
     quantile function, so the interval half-widths match the statistics tables)."""
     if df < 1:
-        raise ValueError(f"a t interval needs at least 1 degree of freedom, got {df}")
+        raise InvalidInput(f"a t interval needs at least 1 degree of freedom, got {df}")
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        raise InvalidInput(f"confidence must be in (0, 1), got {confidence}")
     return float(student_t.ppf((1 + confidence) / 2, df))
 
 
@@ -55,7 +57,7 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
     """Mean and Student t interval: mean ± t(n-1) · s / sqrt(n), with s the sample standard deviation."""
     v = np.asarray(values, dtype=np.float64)
     if not len(v):
-        raise ValueError("a confidence interval needs at least one value")
+        raise InvalidInput("a confidence interval needs at least one value")
     mean = float(v.mean())
     if len(v) < 2:
         return Interval(mean, None, None, 1, confidence)
@@ -66,5 +68,7 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
 def paired_gain(treated: Sequence[float], control: Sequence[float], confidence: float = 0.95) -> Interval:
     """Mean difference treated − control with a t interval over the per-seed differences (a paired interval)."""
     if len(treated) != len(control):
-        raise ValueError(f"a paired gain needs one value per seed in both arms, got {len(treated)} and {len(control)}")
+        raise InvalidInput(
+            f"a paired gain needs one value per seed in both arms, got {len(treated)} and {len(control)}"
+        )
     return mean_ci(np.asarray(treated, np.float64) - np.asarray(control, np.float64), confidence)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from synthaug.core.atomic import atomic_write_bytes
+from synthaug.core.errors import MissingInput
 from synthaug.report.build import AugmentationReport
 from synthaug.report.data import ReportData
 from synthaug.report.pictures import arms_plot_png, per_class_plot_png, samples_png
@@ -52,5 +53,5 @@ def read_report(report_dir: Path) -> dict[str, Any]:
     """The `report.json` last written into `report_dir`."""
     path = Path(report_dir) / REPORT_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: materialize augmentation_report first")
+        raise MissingInput(f"{path} is missing: materialize augmentation_report first")
     return json.loads(path.read_text())

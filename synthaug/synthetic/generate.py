@@ -22,12 +22,9 @@ from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.metrics.classifier import SmallCNN, load_classifier
 from synthaug.models.stages import data_version as stats_data_version
 from synthaug.synthetic.candidates import CandidateRun
-from synthaug.synthetic.filters import LOW_CONFIDENCE as LOW_CONFIDENCE  # re-exported: synthaug.report imports it here
-from synthaug.synthetic.filters import MEMORIZED as MEMORIZED  # re-exported: synthaug.report imports it here
 from synthaug.synthetic.filters import build_reference
 from synthaug.synthetic.plan import SyntheticConfig, plan_counts
 from synthaug.synthetic.readback import MANIFEST_NAME, MANIFEST_SCHEMA, META_NAME, synthetic_store
-from synthaug.synthetic.readback import read_synthetic as read_synthetic  # re-exported: assets/augmentation_report
 from synthaug.tensors.norm_stats import NormStats, load_stats
 from synthaug.tensors.readback import read_split
 

@@ -38,7 +38,6 @@ from synthaug.core.pools import bounded_map
 from synthaug.core.progress import Progress, ProgressFn
 from synthaug.tensors.config import FORMAT_VERSION, STREAMS, UNLABELED, UNLABELED_NAME, TensorConfig
 from synthaug.tensors.prepare import WORKER_PRELOAD, ChunkJob, process_chunk
-from synthaug.tensors.readback import current_tensors as current_tensors  # re-exported: synthaug.report imports it here
 from synthaug.tensors.readback import tensor_store
 from synthaug.tensors.shards import INDEX_SCHEMA, ShardWriter
 from synthaug.tensors.splits import SPLITS, SplitRatios, content_key, split_codes

@@ -199,6 +199,27 @@ def chromium_path() -> Path | None:
     return None
 
 
+def ingest_only_home(tmp_path: Path, data_root: Path, sensor_interval_s: int) -> tuple[Path, dict[str, str]]:
+    """A fresh local Dagster home and the environment of a `dagster dev` that only ingests: the landing sensor
+    polls every `sensor_interval_s`, automation and the growth sensor effectively never (no follow-on runs, no
+    default-config training behind the test's back)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "config" / "dagster.yaml", home / "dagster.yaml")
+    env = dict(
+        os.environ,
+        DAGSTER_HOME=str(home),
+        SYNTHAUG_DATA_ROOT=str(data_root),
+        SYNTHAUG_SENSOR_INTERVAL_SECONDS=str(sensor_interval_s),
+        SYNTHAUG_AUTOMATION_INTERVAL_SECONDS="3600",
+        SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS="3600",
+        NO_ALBUMENTATIONS_UPDATE="1",
+    )
+    for name in ("SYNTHAUG_INSTANCE", "SYNTHAUG_LANDING_DIR"):
+        env.pop(name, None)
+    return home, env
+
+
 class DagsterDev:
     """`dagster dev -w workspace.yaml` on a free loopback port, in its own process group."""
 

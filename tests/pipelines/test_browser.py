@@ -4,7 +4,6 @@ one-partition materialization launched from the UI that completes. Screenshots g
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 from pipelines import cli
 from synthaug.ingest.demo_data import CLASS_NAMES
-from tests.pipelines.services import CHROMIUM_FLAGS, REPO, DagsterDev
+from tests.pipelines.services import CHROMIUM_FLAGS, REPO, DagsterDev, ingest_only_home
 
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CLEANED, LAUNCHED = "ui-001", "ui-002"
@@ -50,20 +49,8 @@ def ui_env(tmp_path: Path, landing: Path, data_root: Path, make_batch, monkeypat
     shutil.copyfile(landing / CLEANED / CLASS_NAMES[0] / "img-000.png", landing / CLEANED / CLASS_NAMES[0] / "copy.png")
     cv2.imwrite(str(landing / CLEANED / CLASS_NAMES[1] / "flat.png"), np.full((28, 28), 128, np.uint8))
     make_batch(LAUNCHED, per_class=2, classes=2, offset=20)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(REPO / "config" / "dagster.yaml", home / "dagster.yaml")
-    env = dict(os.environ)
-    env.update(
-        DAGSTER_HOME=str(home),
-        SYNTHAUG_DATA_ROOT=str(data_root),
-        SYNTHAUG_LANDING_DIR=str(landing),
-        SYNTHAUG_SENSOR_INTERVAL_SECONDS="5",
-        SYNTHAUG_AUTOMATION_INTERVAL_SECONDS="3600",  # this test checks ingest only: no follow-on runs
-        SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS="3600",  # and no default-config training behind it
-        NO_ALBUMENTATIONS_UPDATE="1",
-    )
-    env.pop("SYNTHAUG_INSTANCE", None)
+    _, env = ingest_only_home(tmp_path, data_root, sensor_interval_s=5)
+    env["SYNTHAUG_LANDING_DIR"] = str(landing)
     for name in ("DAGSTER_HOME", "SYNTHAUG_LANDING_DIR"):
         monkeypatch.setenv(name, env[name])
     monkeypatch.delenv("SYNTHAUG_INSTANCE", raising=False)

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from dagster import AssetKey, DagsterInstance, RunsFilter
 
 from synthaug.ingest.demo_data import export_to_landing
-from tests.pipelines.services import REPO, DagsterDev, wait_for
+from tests.pipelines.services import DagsterDev, ingest_only_home, wait_for
 
 
 @pytest.mark.slow
 def test_batch_dropped_while_dagster_dev_runs_is_ingested(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(REPO / "config" / "dagster.yaml", home / "dagster.yaml")
     data_root = tmp_path / "data"
-    env = dict(
-        os.environ,
-        DAGSTER_HOME=str(home),
-        SYNTHAUG_DATA_ROOT=str(data_root),
-        SYNTHAUG_SENSOR_INTERVAL_SECONDS="2",
-        SYNTHAUG_AUTOMATION_INTERVAL_SECONDS="3600",  # this test checks ingest only: no follow-on runs
-        SYNTHAUG_GROWTH_SENSOR_INTERVAL_SECONDS="3600",  # and no default-config training behind it
-        NO_ALBUMENTATIONS_UPDATE="1",
-    )
-    env.pop("SYNTHAUG_LANDING_DIR", None)
+    home, env = ingest_only_home(tmp_path, data_root, sensor_interval_s=2)
     dev = DagsterDev(env, tmp_path / "dagster_dev.log")
     try:
         dev.wait_until_up()

@@ -1,8 +1,6 @@
 """`feature_extractor`: a classifier trained on the clean real train split; its features are the space of the
 GAN quality metrics (FID, KID, precision/recall) and of the synthetic set's filters."""
 
-from collections.abc import Callable
-
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
@@ -10,6 +8,7 @@ from assets.support import core_failures
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.locking import exclusive_lock
+from synthaug.core.progress import throttled
 from synthaug.models.metrics.classifier import ClassifierConfig
 from synthaug.models.stages import train_feature_extractor
 from synthaug.tensors.build import file_digest
@@ -62,7 +61,7 @@ def feature_extractor(
                 layout,
                 stats,
                 config.classifier(),
-                progress=_every_few_seconds(context.log.info),
+                progress=throttled(lambda *epochs: context.log.info(_epoch_line(*epochs))),
                 min_steps=config.min_steps,
                 evaluations=config.evaluations,
             )
@@ -84,16 +83,3 @@ def _epoch_line(done: int, total: int, elapsed: float) -> str:
     """`classifier epoch 2/4, 31 s so far, ~31 s left`."""
     left = elapsed / done * (total - done) if done else 0.0
     return f"classifier epoch {done}/{total}, {elapsed:.0f} s so far, ~{left:.0f} s left"
-
-
-def _every_few_seconds(log: Callable[[str], None], interval_s: float = 5.0) -> Callable[[int, int, float], None]:
-    """An epoch callback that logs `_epoch_line` at most every `interval_s` seconds and at the last epoch: a small
-    data set trained to the step floor has dozens of short epochs."""
-    last = [-interval_s]
-
-    def report(done: int, total: int, elapsed: float) -> None:
-        if done >= total or elapsed - last[0] >= interval_s:
-            last[0] = elapsed
-            log(_epoch_line(done, total, elapsed))
-
-    return report

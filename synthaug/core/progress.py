@@ -28,6 +28,19 @@ class Progress:
             self.report(done, max(self.total, done), now - self.start)
 
 
+def throttled(report: ProgressFn, interval_s: float = 5.0) -> ProgressFn:
+    """`report`, passed on at most every `interval_s` seconds of the caller's elapsed time and always at the end: for
+    work that reports many short steps (a small data set trained to a step floor has dozens of short epochs)."""
+    last = [-interval_s]
+
+    def call(done: int, total: int, elapsed_s: float) -> None:
+        if done >= total or elapsed_s - last[0] >= interval_s:
+            last[0] = elapsed_s
+            report(done, total, elapsed_s)
+
+    return call
+
+
 def describe(what: str, done: int, total: int, elapsed_s: float) -> str:
     """A log line: `what: done/total, rate/s, ~eta left`."""
     rate = done / elapsed_s if elapsed_s > 0 else 0.0

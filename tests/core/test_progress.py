@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import synthaug.core.progress
-from synthaug.core.progress import Progress, describe
+from synthaug.core.progress import Progress, describe, throttled
 
 
 def test_reports_are_throttled_and_the_last_one_always_comes(monkeypatch):
@@ -28,3 +28,11 @@ def test_no_callback_means_no_work(monkeypatch):
 
 def test_describe_says_rate_and_time_left():
     assert describe("ingest b1", 250, 1000, 5.0) == "ingest b1: 250/1,000, 50/s, ~15s left"
+
+
+def test_throttled_passes_on_the_first_report_then_at_most_every_interval_and_always_the_last():
+    seen = []
+    report = throttled(lambda done, total, elapsed: seen.append(done), interval_s=5.0)
+    for done, elapsed in [(1, 0.5), (2, 1.0), (3, 5.6), (4, 6.0), (5, 11.0), (6, 11.5), (7, 12.0)]:
+        report(done, 7, elapsed)
+    assert seen == [1, 3, 5, 7]

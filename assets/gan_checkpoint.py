@@ -8,7 +8,7 @@ from assets.support import core_failures, image_md
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.locking import exclusive_lock
-from synthaug.models.gan.training import Budget, describe_progress
+from synthaug.models.gan.config import Budget, describe_progress
 from synthaug.models.stages import MIN_METRIC_IMAGES, gan_train_config, train_gan_checkpoint
 from synthaug.tensors.norm_stats import load_stats
 

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synthaug.core.compute import resolve_compute  # noqa: E402
 from synthaug.models.gan.distributed import World  # noqa: E402
 from synthaug.models.gan.networks import ModelConfig  # noqa: E402
-from synthaug.models.gan.training import GanTrainer, TrainConfig  # noqa: E402
+from synthaug.models.gan.config import TrainConfig  # noqa: E402
+from synthaug.models.gan.training import GanTrainer  # noqa: E402
 
 DEFAULT = TrainConfig()
 

@@ -14,9 +14,9 @@ import torch
 from synthaug.core.compute import Compute
 from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
+from synthaug.models.gan.config import Budget, TrainConfig, TrainProgress
 from synthaug.models.gan.networks import ModelConfig
 from synthaug.models.gan.pipeline import EvalData, GanRun, train_gan
-from synthaug.models.gan.training import Budget, TrainConfig, TrainProgress
 from synthaug.models.metrics.classifier import ClassifierConfig, load_classifier, save_classifier, train_classifier
 from synthaug.tensors.loader import ShardDataset, ShardLoader, normalize
 from synthaug.tensors.norm_stats import NormStats

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 
 from synthaug.core.layout import DataLayout
+from synthaug.models.gan.config import Budget, TrainConfig
 from synthaug.models.gan.networks import ModelConfig
-from synthaug.models.gan.training import Budget, TrainConfig, train
+from synthaug.models.gan.training import train
 from synthaug.models.stages import data_version
 from synthaug.tensors.norm_stats import load_stats
 

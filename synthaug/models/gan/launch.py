@@ -18,9 +18,10 @@ from torch.nn import functional as F
 
 from synthaug.core.compute import resolve_compute
 from synthaug.ingest.demo_data import load_fashion_mnist
+from synthaug.models.gan.config import Budget, TrainConfig, describe_progress
 from synthaug.models.gan.distributed import current_world, init_from_env
 from synthaug.models.gan.networks import ModelConfig
-from synthaug.models.gan.training import Budget, TrainConfig, describe_progress, train
+from synthaug.models.gan.training import train
 
 
 def demo_batches(

@@ -13,9 +13,10 @@ from synthaug.core.compute import Compute
 from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.models.gan import checkpoints
 from synthaug.models.gan.checkpoints import Checkpoint
+from synthaug.models.gan.config import Budget, TrainConfig, TrainProgress, TrainResult
 from synthaug.models.gan.networks import Generator
 from synthaug.models.gan.sampling import loss_curve_png, sample_grid_png, sample_per_class
-from synthaug.models.gan.training import BatchSource, Budget, TrainConfig, TrainProgress, TrainResult, train
+from synthaug.models.gan.training import BatchSource, train
 from synthaug.models.gan.vae import ConditionalVAE
 from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN, as_float
 from synthaug.models.metrics.fid import MetricValue

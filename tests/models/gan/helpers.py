@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from synthaug.models.gan.config import Budget, TrainConfig
 from synthaug.models.gan.networks import ModelConfig
-from synthaug.models.gan.training import Budget, TrainConfig
 
 TINY = ModelConfig(resolution=32, channels=1, num_classes=3, width=4, z_dim=8)
 

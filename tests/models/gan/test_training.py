@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from synthaug.models.gan import checkpoints
-from synthaug.models.gan.training import TrainConfig, describe_progress, train
+from synthaug.models.gan.config import TrainConfig, describe_progress
+from synthaug.models.gan.training import train
 from tests.models.gan.helpers import TINY, budget, tiny_config
 
 

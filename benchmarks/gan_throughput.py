@@ -25,9 +25,9 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthaug.core.compute import resolve_compute  # noqa: E402
+from synthaug.models.gan.config import TrainConfig  # noqa: E402
 from synthaug.models.gan.distributed import World  # noqa: E402
 from synthaug.models.gan.networks import ModelConfig  # noqa: E402
-from synthaug.models.gan.config import TrainConfig  # noqa: E402
 from synthaug.models.gan.training import GanTrainer  # noqa: E402
 
 DEFAULT = TrainConfig()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from dagster import Failure
 
+from synthaug.core.atomic import StorageError
 from synthaug.core.errors import SynthaugError
 from synthaug.core.progress import ProgressFn, describe
 from synthaug.core.thumbnails import markdown_png
@@ -14,10 +15,13 @@ from synthaug.core.thumbnails import markdown_png
 
 @contextmanager
 def core_failures(prefix: str = "") -> Iterator[None]:
-    """Turn a `SynthaugError` (a reason a person can act on) into a `dagster.Failure` with its message; any other
-    exception is a bug and keeps its traceback."""
+    """Turn a `SynthaugError` (a reason a person can act on) into a `dagster.Failure` with its message, after
+    `prefix` (a storage error keeps its own message, which starts with the path); any other exception is a bug and
+    keeps its traceback."""
     try:
         yield
+    except StorageError as exc:
+        raise Failure(description=str(exc)) from exc
     except SynthaugError as exc:
         raise Failure(description=f"{prefix}{exc}") from exc
 

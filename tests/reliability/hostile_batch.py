@@ -11,6 +11,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
+
+from resources.storage import LandingResource, StorageResource
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -109,3 +112,17 @@ def make_hostile(tmp_path: Path, landing: Path, data_root: Path) -> Hostile:
         "evil/cat/esc\\x1b[31m.png": ("ok", None, "control characters"),
     }
     return Hostile(tmp_path, landing, batch, data_root, [secret, beside], expected)
+
+
+def materialize_batch(asset: AssetsDefinition, instance: DagsterInstance, hostile: Hostile) -> ExecuteInProcessResult:
+    """Materialize `asset` for the hostile batch `evil` (registered by the caller) on its landing and data root."""
+    return materialize(
+        [asset],
+        instance=instance,
+        partition_key="evil",
+        resources={
+            "storage": StorageResource(data_root=str(hostile.data_root)),
+            "landing": LandingResource(landing_dir=str(hostile.landing)),
+        },
+        raise_on_error=False,
+    )

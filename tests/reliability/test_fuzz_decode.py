@@ -11,17 +11,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import materialize
 
 from assets.clean_images import clean_images
 from assets.partitions import BATCHES
 from assets.raw_images import raw_images
-from resources.storage import LandingResource, StorageResource
 from synthaug.core.supervised_pool import PoolLimits
 from synthaug.ingest.file_check import DecodeSettings, check_bytes
 from synthaug.ingest.imageio import DEFAULT_MAX_PIXELS
 from tests.reliability.fuzz import ESCAPES, REGRESSIONS, cases, seed_corpus, verdicts
-from tests.reliability.hostile_batch import Hostile
+from tests.reliability.hostile_batch import Hostile, materialize_batch
 
 FUZZ_CASES = 30_000
 FUZZ_SEED = 20261204
@@ -58,21 +56,8 @@ def test_each_file_an_earlier_campaign_found_gets_a_clear_reason(path: Path):
     assert verdict.get("error_type") is None and verdict["error"]
 
 
-def _materialize(asset, instance, hostile: Hostile):
-    return materialize(
-        [asset],
-        instance=instance,
-        partition_key="evil",
-        resources={
-            "storage": StorageResource(data_root=str(hostile.data_root)),
-            "landing": LandingResource(landing_dir=str(hostile.landing)),
-        },
-        raise_on_error=False,
-    )
-
-
 def _removed_share_check(instance, hostile: Hostile):
-    result = _materialize(clean_images, instance, hostile)
+    result = materialize_batch(clean_images, instance, hostile)
     return {e.check_name: e for e in result.get_asset_check_evaluations()}["removed_share_within_limit"]
 
 
@@ -89,7 +74,7 @@ def test_a_batch_of_fuzz_cases_and_hostile_files_ingests_with_one_row_per_file(h
     expected = len(hostile.expected) + 2_000 + len(list(REGRESSIONS.iterdir()))
     instance.add_dynamic_partitions(BATCHES, ["evil"])
 
-    assert _materialize(raw_images, instance, hostile).success
+    assert materialize_batch(raw_images, instance, hostile).success
     rows = pq.read_table(hostile.data_root / "raw" / "evil" / "manifest.parquet").to_pylist()
     assert len(rows) == expected and len({r["source_path"] for r in rows}) == expected
     assert not [r for r in rows if r["error_code"] in ESCAPES]
@@ -110,7 +95,7 @@ def test_a_batch_where_every_file_is_hostile_ingests_and_its_check_says_all_were
         shutil.copy(path, hostile.batch / "cat" / path.name)
     instance.add_dynamic_partitions(BATCHES, ["evil"])
 
-    assert _materialize(raw_images, instance, hostile).success
+    assert materialize_batch(raw_images, instance, hostile).success
     rows = pq.read_table(hostile.data_root / "raw" / "evil" / "manifest.parquet").to_pylist()
     total = len(hostile.expected) - len(good) + len(list(REGRESSIONS.iterdir()))
     assert len(rows) == total and all(r["status"] == "error" for r in rows)

@@ -21,14 +21,13 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, materialize
+from dagster import AssetKey
 
 from assets.partitions import BATCHES
 from assets.raw_images import raw_images
-from resources.storage import LandingResource, StorageResource
 from synthaug.core.layout import DataLayout
 from synthaug.ingest.batch import IngestOptions, IngestSummary, ingest_batch
-from tests.reliability.hostile_batch import Hostile, grey_png, zeros_png
+from tests.reliability.hostile_batch import Hostile, grey_png, materialize_batch, zeros_png
 
 MAX_INGEST_RSS = 1 << 30
 _opened: list[str] | None = None
@@ -124,15 +123,7 @@ def test_no_file_outside_the_landing_folder_is_opened_copied_or_changed(hostile)
 def test_hostile_batch_through_the_raw_images_asset(hostile, instance):
     before = _snapshot(hostile.root, skip=hostile.data_root)
     instance.add_dynamic_partitions(BATCHES, ["evil"])
-    result = materialize(
-        [raw_images],
-        instance=instance,
-        partition_key="evil",
-        resources={
-            "storage": StorageResource(data_root=str(hostile.data_root)),
-            "landing": LandingResource(landing_dir=str(hostile.landing)),
-        },
-    )
+    result = materialize_batch(raw_images, instance, hostile)
     assert result.success
     _assert_rows_match(_rows(hostile.data_root / "raw" / "evil" / "manifest.parquet"), hostile.expected)
     event = instance.get_latest_materialization_event(AssetKey("raw_images"))

@@ -244,5 +244,5 @@ def _results(
         preload=["synthaug.ingest.file_check"],
     ) as pool:
         for (row, data), outcome in pool.map_units(_units(ctx, files)):
-            yield apply_outcome(row, data, outcome, ctx.decode, limits)
+            yield apply_outcome(row, data, outcome, limits)
         summary.workers = pool.stats

@@ -153,7 +153,7 @@ FAILURE_CODES = {"timeout": "decode_timeout", "memory": "decode_memory", "crash"
 
 
 def apply_outcome(
-    row: dict, data: bytes | None, outcome: dict | Failed, settings: DecodeSettings, limits: PoolLimits
+    row: dict, data: bytes | None, outcome: dict | Failed, limits: PoolLimits
 ) -> tuple[tuple, bytes | None]:
     """Merge a worker's result (or why it has none) into the row: values in schema order, and the bytes to
     keep (None unless the file is a good image)."""
@@ -186,20 +186,6 @@ def _failure_message(outcome: Failed, limits: PoolLimits) -> str:
             f"A genuine very large image needs a higher decode_memory_mb (now {limits.memory_mb})"
         )
     return f"the decoder crashed on this file ({outcome.detail}); the worker was replaced. Re-export the file"
-
-
-def ingest_file(ctx: IngestContext, f: LandedFile, limits: PoolLimits = PoolLimits()) -> tuple[tuple, bytes | None]:
-    """Read, validate and hash one landed file in this process: its row values (schema order) and its bytes when
-    it is a good image. Never raises for bad data; without a worker there is no time limit, so only for trusted
-    callers and tests (ingest uses a `SupervisedPool`)."""
-    row, data = read_file(ctx, f)
-    if data is None:
-        return tuple(row.values()), None
-    try:
-        outcome: dict | Failed = check_bytes(data, row["source_path"], ctx.decode)
-    except MemoryError:
-        outcome = Failed("memory", "ran out of memory", "MemoryError")
-    return apply_outcome(row, data, outcome, ctx.decode, limits)
 
 
 def _name_notes(rel_path: str) -> list[str]:

@@ -247,7 +247,9 @@ class SupervisedPool:
 
     def _send(self, w: _Worker, task: _Task) -> None:
         w.task = task
-        w.conn.send((task.serial, task.items))
+        # A dead worker refuses the send; its sentinel is ready, and _supervise requeues the task and counts the death.
+        with contextlib.suppress(OSError):
+            w.conn.send((task.serial, task.items))
 
     def _supervise(self, queue: deque[_Task], results: dict[int, list], remaining: dict[int, int]) -> None:
         """Wait for results or deaths, and enforce the time limit on every busy worker."""

@@ -14,11 +14,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.support import core_failures, image_md
+from assets.support import image_md, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.errors import InvalidInput
-from synthaug.core.locking import exclusive_lock
 from synthaug.report.build import AugmentationReport, build_report
 from synthaug.report.data import ReportConfig, load_report_data
 from synthaug.report.write import write_report
@@ -76,7 +75,7 @@ def augmentation_report(
     compute: ComputeResource,
 ) -> MaterializeResult:
     layout = storage.layout()
-    with core_failures("augmentation_report: "):
+    with writing(layout, "augmentation_report"):
         device = compute.resolve()
         synthetic = read_synthetic(layout)
         stats = load_stats(layout)
@@ -90,9 +89,8 @@ def augmentation_report(
             f"training the arms on {device.threads} CPU thread(s): {data.sizes()}; "
             f"{config.seeds} seeds, {config.core().steps_for(data.sizes()['train'])} steps per model"
         )
-        with exclusive_lock(layout.lock_path("augmentation_report"), what="augmentation_report"):
-            report = build_report(data, config.core(), manifest=synthetic.manifest, progress=context.log.info)
-            written = write_report(report, layout.report_dir(), data)
+        report = build_report(data, config.core(), manifest=synthetic.manifest, progress=context.log.info)
+        written = write_report(report, layout.report_dir(), data)
     context.log.info(report.verdict)
     metadata = _metadata(report, str(written.path), str(synthetic.path))
     metadata["arms_plot"] = MetadataValue.md(image_md("arms: mean and 95% CI over seeds", written.arms_png))

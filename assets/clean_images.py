@@ -22,12 +22,11 @@ from pydantic import Field
 
 from assets.partitions import BATCHES, batch_partitions
 from assets.raw_images import INGEST_JOB
-from assets.support import core_failures, log_progress
+from assets.support import core_failures, log_progress, writing
 from resources.storage import StorageResource
 from synthaug.clean.batch import CleanSummary, clean_batch, missing_earlier_raw
 from synthaug.clean.decision import REASONS, CleanRules
 from synthaug.core.layout import DataLayout
-from synthaug.core.locking import exclusive_lock
 from synthaug.core.thumbnails import gallery_markdown
 from synthaug.ingest.samples import examples_by_group, manifest_digest
 
@@ -107,10 +106,7 @@ def clean_images(
     arrival = context.instance.get_dynamic_partitions(BATCHES)
     _wait_for_earlier_ingests(context, layout, arrival, batch_id, config.wait_for_earlier_seconds)
     context.log.info(f"cleaning {batch_id} against {arrival.index(batch_id)} earlier batch(es)")
-    with (
-        core_failures(),
-        exclusive_lock(layout.lock_path(f"clean_images-{batch_id}"), what=f"clean_images for batch {batch_id}"),
-    ):
+    with writing(layout, "clean_images", batch_id, prefix=""):
         summary = clean_batch(layout, arrival, batch_id, rules, config.workers, _feature_logger(context))
     removed = summary.total - summary.kept
     share = removed / summary.total if summary.total else 1.0

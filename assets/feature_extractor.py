@@ -4,10 +4,9 @@ GAN quality metrics (FID, KID, precision/recall) and of the synthetic set's filt
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from assets.support import core_failures
+from assets.support import writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.core.locking import exclusive_lock
 from synthaug.core.progress import throttled
 from synthaug.models.metrics.classifier import ClassifierConfig
 from synthaug.models.stages import train_feature_extractor
@@ -52,19 +51,18 @@ def feature_extractor(
     context: AssetExecutionContext, config: FeatureExtractorConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
     layout = storage.layout()
-    with core_failures("feature_extractor: "):
+    with writing(layout, "feature_extractor"):
         threads = compute.resolve().threads  # the classifier trains on CPU tensors: only the thread count applies
         context.log.info(f"training the feature extractor on {threads} CPU thread(s)")
         stats = load_stats(layout)
-        with exclusive_lock(layout.lock_path("feature_extractor"), what="feature_extractor"):
-            summary = train_feature_extractor(
-                layout,
-                stats,
-                config.classifier(),
-                progress=throttled(lambda *epochs: context.log.info(_epoch_line(*epochs))),
-                min_steps=config.min_steps,
-                evaluations=config.evaluations,
-            )
+        summary = train_feature_extractor(
+            layout,
+            stats,
+            config.classifier(),
+            progress=throttled(lambda *epochs: context.log.info(_epoch_line(*epochs))),
+            min_steps=config.min_steps,
+            evaluations=config.evaluations,
+        )
     metadata = {
         "path": MetadataValue.path(str(summary.path)),
         "num_train_images": summary.num_train,

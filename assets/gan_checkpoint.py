@@ -4,10 +4,9 @@
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from assets.support import core_failures, image_md
+from assets.support import image_md, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.core.locking import exclusive_lock
 from synthaug.models.gan.config import Budget, describe_progress
 from synthaug.models.stages import MIN_METRIC_IMAGES, gan_train_config, train_gan_checkpoint
 from synthaug.tensors.norm_stats import load_stats
@@ -58,7 +57,7 @@ def gan_checkpoint(
     context: AssetExecutionContext, config: GanCheckpointConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
     layout = storage.layout()
-    with core_failures("gan_checkpoint: "):
+    with writing(layout, "gan_checkpoint"):
         budget = config.budget()
         device = compute.resolve()
         stats = load_stats(layout)
@@ -66,18 +65,17 @@ def gan_checkpoint(
             stats, config.family, config.width, config.z_dim, config.seed, config.aux_class_weight
         )
         context.log.info(f"training {config.family} on {device.describe()}, budget {budget}")
-        with exclusive_lock(layout.lock_path("gan_checkpoint"), what="gan_checkpoint"):
-            run = train_gan_checkpoint(
-                layout,
-                stats,
-                train_config,
-                budget,
-                batch_size=config.batch_size,
-                compute=device,
-                progress=lambda p: context.log.info(describe_progress(p)),
-                metric_samples_per_class=config.metric_samples_per_class,
-                seed=config.seed,
-            )
+        run = train_gan_checkpoint(
+            layout,
+            stats,
+            train_config,
+            budget,
+            batch_size=config.batch_size,
+            compute=device,
+            progress=lambda p: context.log.info(describe_progress(p)),
+            metric_samples_per_class=config.metric_samples_per_class,
+            seed=config.seed,
+        )
     if run.train.resumed_from_step is not None:
         context.log.info(
             f"resumed from step {run.train.resumed_from_step}, the newest valid checkpoint of this version"

@@ -6,9 +6,8 @@ import hashlib
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets.partitions import BATCHES
-from assets.support import core_failures
+from assets.support import stage_lock, writing
 from resources.storage import StorageResource
-from synthaug.core.locking import exclusive_lock
 from synthaug.tensors.norm_stats import compute_normalization_stats, write_normalization_stats
 
 
@@ -23,15 +22,10 @@ from synthaug.tensors.norm_stats import compute_normalization_stats, write_norma
 def normalization_stats(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
     layout = storage.layout()
     batches = context.instance.get_dynamic_partitions(BATCHES)
-
-    def batch_lock(batch_id: str):
-        return exclusive_lock(layout.lock_path(f"training_tensors-{batch_id}"), what=f"tensors of batch {batch_id}")
-
-    with (
-        core_failures("normalization_stats: "),
-        exclusive_lock(layout.lock_path("normalization_stats"), what="normalization_stats"),
-    ):
-        stats = compute_normalization_stats(layout, batches, batch_lock)
+    with writing(layout, "normalization_stats"):
+        stats = compute_normalization_stats(
+            layout, batches, lambda batch_id: stage_lock(layout, "training_tensors", batch_id)
+        )
         path = write_normalization_stats(layout, stats)
     if stats.missing_batches:
         context.log.warning(f"batches without training tensors are left out: {list(stats.missing_batches)}")

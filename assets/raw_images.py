@@ -14,10 +14,9 @@ from dagster import (
 from pydantic import Field
 
 from assets.partitions import batch_partitions
-from assets.support import core_failures, log_progress
+from assets.support import log_progress, writing
 from resources.storage import LandingResource, StorageResource
 from synthaug.core.layout import DataLayout
-from synthaug.core.locking import exclusive_lock
 from synthaug.core.thumbnails import gallery_markdown
 from synthaug.ingest.batch import (
     DEFAULT_DECODE_MEMORY_MB,
@@ -90,10 +89,7 @@ def raw_images(
         decode_memory_mb=config.decode_memory_mb,
         strict_jpeg=config.strict_jpeg,
     )
-    with (
-        core_failures(),
-        exclusive_lock(layout.lock_path(f"raw_images-{batch_id}"), what=f"raw_images for batch {batch_id}"),
-    ):
+    with writing(layout, "raw_images", batch_id, prefix=""):
         context.log.info(f"ingesting {batch_dir}")
         summary = ingest_batch(batch_dir, layout, landing.path, options, progress)
     for warning in summary.warnings:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from dagster import Failure
 
 from synthaug.core.atomic import StorageError
 from synthaug.core.errors import SynthaugError
+from synthaug.core.layout import DataLayout
+from synthaug.core.locking import exclusive_lock
 from synthaug.core.progress import ProgressFn, describe
 from synthaug.core.thumbnails import markdown_png
 
@@ -24,6 +26,21 @@ def core_failures(prefix: str = "") -> Iterator[None]:
         raise Failure(description=str(exc)) from exc
     except SynthaugError as exc:
         raise Failure(description=f"{prefix}{exc}") from exc
+
+
+def stage_lock(layout: DataLayout, name: str, batch_id: str | None = None) -> AbstractContextManager[None]:
+    """The lock an asset holds while it writes: one per asset, or one per asset and batch when partitioned."""
+    if batch_id is None:
+        return exclusive_lock(layout.lock_path(name), what=name)
+    return exclusive_lock(layout.lock_path(f"{name}-{batch_id}"), what=f"{name} for batch {batch_id}")
+
+
+@contextmanager
+def writing(layout: DataLayout, name: str, batch_id: str | None = None, *, prefix: str | None = None) -> Iterator[None]:
+    """Hold `name`'s lock and turn core errors into failures that start with `prefix` (default `name: `; batch
+    assets pass '' because their errors name the batch's files)."""
+    with core_failures(f"{name}: " if prefix is None else prefix), stage_lock(layout, name, batch_id):
+        yield
 
 
 def log_progress(log: Callable[[str], None], what: str) -> ProgressFn:

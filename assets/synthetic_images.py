@@ -4,10 +4,9 @@ confidence and memorization of train images, published as an ImageFolder tree wi
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field, field_validator
 
-from assets.support import core_failures, image_md, log_progress
+from assets.support import image_md, log_progress, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
-from synthaug.core.locking import exclusive_lock
 from synthaug.synthetic.generate import SyntheticSummary, generate_synthetic
 from synthaug.synthetic.plan import MODES, SyntheticConfig
 
@@ -73,13 +72,12 @@ def synthetic_images(
     context: AssetExecutionContext, config: SyntheticImagesConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
     layout = storage.layout()
-    with core_failures("synthetic_images: "):
+    with writing(layout, "synthetic_images"):
         core = config.core()
         device = compute.resolve()
         context.log.info(f"sampling and nearest-neighbour search on {device.describe()}")
-        with exclusive_lock(layout.lock_path("synthetic_images"), what="synthetic_images"):
-            progress = log_progress(context.log.info, "synthetic images")
-            summary = generate_synthetic(layout, core, progress=progress, device=device.device)
+        progress = log_progress(context.log.info, "synthetic images")
+        summary = generate_synthetic(layout, core, progress=progress, device=device.device)
     for note in summary.notes:
         context.log.warning(note)
     return MaterializeResult(metadata=_metadata(summary), data_version=DataVersion(summary.data_version))

@@ -11,10 +11,9 @@ from dagster import (
 from pydantic import Field
 
 from assets.partitions import batch_partitions
-from assets.support import core_failures, log_progress
+from assets.support import core_failures, log_progress, writing
 from resources.storage import StorageResource
 from synthaug.core.layout import DataLayout
-from synthaug.core.locking import exclusive_lock
 from synthaug.core.thumbnails import gallery_markdown
 from synthaug.tensors.augment import AugmentPolicy
 from synthaug.tensors.build import TensorSummary, build_tensors
@@ -91,10 +90,7 @@ def training_tensors(
         tensor_config = config.tensor_config()
     layout = storage.layout()
     progress = log_progress(context.log.info, f"tensors of {batch_id}")
-    with (
-        core_failures(),
-        exclusive_lock(layout.lock_path(f"training_tensors-{batch_id}"), what=f"tensors of batch {batch_id}"),
-    ):
+    with writing(layout, "training_tensors", batch_id, prefix=""):
         summary = build_tensors(layout, batch_id, tensor_config, config.workers, progress)
     if sum(summary.counts.values()) == 0:
         context.log.warning(f"batch {batch_id}: the clean set is empty; its shards are empty")

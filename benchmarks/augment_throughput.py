@@ -43,6 +43,7 @@ from ingest_throughput import (  # noqa: E402 - benchmark helpers shared with th
     growth_line,
     log,
     run_fresh_child,
+    run_or_child,
 )
 
 TARGET_AUGMENT_RATIO = 0.80
@@ -373,10 +374,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; `mem-child` as the first argument runs the peak-memory subprocess instead."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["mem-child"]:
-        return mem_child(argv[1:])
-    args = parse_args(argv)
+    return run_or_child(argv, mem_child, lambda rest: run(parse_args(rest)))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The benchmark itself, on parsed arguments."""
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="synthaug-tensors-bench-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     try:

@@ -579,12 +579,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def run_or_child(argv: Sequence[str] | None, child: Callable[[list[str]], int], run: Callable[[list[str]], int]) -> int:
+    """A benchmark's entry: `mem-child` as the first argument runs the peak-memory subprocess `child`, else `run`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return child(argv[1:]) if argv[:1] == ["mem-child"] else run(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; `mem-child` as the first argument runs the peak-memory subprocess instead."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["mem-child"]:
-        return mem_child(argv[1:])
-    args = parse_args(argv)
+    return run_or_child(argv, mem_child, lambda rest: run(parse_args(rest)))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The benchmark itself, on parsed arguments."""
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     if args.workdir:
         workdir = args.workdir.resolve()

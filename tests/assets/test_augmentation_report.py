@@ -13,6 +13,7 @@ from synthaug.core.layout import DataLayout
 from synthaug.report.write import read_report
 from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _train
 from tests.assets.test_synthetic_images import _synthesize
+from tests.dagster_runs import step_failure
 
 REPORT = {"seeds": 3, "steps": 6, "batch_size": 16, "width": 4, "evaluations": 2, "synthetic_per_batch": 8}
 
@@ -72,8 +73,8 @@ def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flag
 def test_without_a_synthetic_set_the_report_fails_clearly(instance, landing, data_root):
     result = _report(instance, landing, data_root)
     assert not result.success
-    failure = [e for e in result.get_step_failure_events() if e.step_key == "augmentation_report"][0]
-    description = failure.step_failure_data.user_failure_data.description
+    failure = step_failure(result, "augmentation_report")
+    description = failure.user_failure_data.description
     assert "no synthetic set yet" in description and "materialize synthetic_images first" in description
     assert instance.get_latest_materialization_event(AssetKey("augmentation_report")) is None
 
@@ -81,6 +82,6 @@ def test_without_a_synthetic_set_the_report_fails_clearly(instance, landing, dat
 def test_fewer_than_three_seeds_is_refused_before_any_work(instance, landing, data_root):
     result = _report(instance, landing, data_root, seeds=2)
     assert not result.success
-    failure = [e for e in result.get_step_failure_events() if e.step_key == "augmentation_report"][0]
-    error = str(failure.step_failure_data.error)
+    failure = step_failure(result, "augmentation_report")
+    error = str(failure.error)
     assert "seeds" in error and "greater than or equal to 3" in error

@@ -11,13 +11,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyarrow.parquet as pq
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, materialize
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from dagster._core.test_utils import create_run_for_test
 
 from assets.clean_images import clean_images
 from assets.partitions import BATCHES
 from assets.raw_images import INGEST_JOB, raw_images
-from resources.storage import LandingResource, StorageResource
+from tests.dagster_runs import materialize_batch, step_failure
 
 
 def _run(
@@ -28,19 +28,7 @@ def _run(
     config: dict | None = None,
     assets: tuple = (raw_images, clean_images),
 ):
-    if not instance.has_dynamic_partition(BATCHES, batch):
-        instance.add_dynamic_partitions(BATCHES, [batch])
-    return materialize(
-        list(assets),
-        instance=instance,
-        partition_key=batch,
-        resources={
-            "storage": StorageResource(data_root=str(data_root)),
-            "landing": LandingResource(landing_dir=str(landing)),
-        },
-        run_config={"ops": {"clean_images": {"config": config}}} if config else None,
-        raise_on_error=False,
-    )
+    return materialize_batch(assets, instance, landing, data_root, batch, {"clean_images": config} if config else None)
 
 
 def _clean_rows(data_root: Path, batch: str) -> list[dict]:
@@ -103,8 +91,8 @@ def test_invalid_rules_fail_before_work_with_the_field_named(instance, make_batc
     make_batch("b1", per_class=1, classes=1)
     result = _run(instance, landing, data_root, "b1", {"blur_mode": "sometimes"})
     assert not result.success
-    failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
-    assert "blur_mode" in failure.step_failure_data.user_failure_data.description
+    failure = step_failure(result, "clean_images")
+    assert "blur_mode" in failure.user_failure_data.description
     assert not (data_root / "clean" / "b1").exists()
 
 
@@ -173,8 +161,8 @@ def test_a_missing_earlier_batch_with_no_ingest_running_fails_at_once_naming_it(
     start = time.monotonic()
     result = _run(instance, landing, data_root, "b2", assets=(clean_images,))
     assert not result.success and time.monotonic() - start < 60
-    failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
-    message = failure.step_failure_data.user_failure_data.description
+    failure = step_failure(result, "clean_images")
+    message = failure.user_failure_data.description
     assert "raw_images has not been materialized for batch b1" in message and "materialize raw_images" in message
     assert not (data_root / "clean" / "b2").exists()
 
@@ -188,7 +176,7 @@ def test_an_earlier_ingest_that_never_finishes_fails_after_the_wait_with_what_to
     )
     result = _run(instance, landing, data_root, "b2", {"wait_for_earlier_seconds": 2}, assets=(clean_images,))
     assert not result.success
-    failure = [e for e in result.get_step_failure_events() if e.step_key == "clean_images"][0]
-    message = failure.step_failure_data.user_failure_data.description
+    failure = step_failure(result, "clean_images")
+    message = failure.user_failure_data.description
     assert "earlier batch(es) ['b1'], which are still queued or running" in message
     assert "wait_for_earlier_seconds" in message

@@ -16,6 +16,7 @@ from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
 from resources.compute import ComputeResource
 from resources.storage import LandingResource, StorageResource
+from tests.dagster_runs import step_failure
 
 PER_BATCH = [raw_images, clean_images, training_tensors]
 GAN = {"budget_minutes": None, "budget_steps": 3, "batch_size": 16, "width": 8, "z_dim": 16, "checkpoint_every": 2}
@@ -86,5 +87,5 @@ def test_cuda_requested_on_a_machine_without_it_fails_with_a_clear_message(insta
     _prepare(instance, landing, data_root)
     result = _train(instance, landing, data_root, steps=1, device="cuda")
     assert not result.success
-    failure = [e for e in result.get_step_failure_events() if e.step_key == "gan_checkpoint"][0]
-    assert "cuda" in failure.step_failure_data.user_failure_data.description
+    failure = step_failure(result, "gan_checkpoint")
+    assert "cuda" in failure.user_failure_data.description

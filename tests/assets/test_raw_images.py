@@ -6,26 +6,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance
 
-from assets.partitions import BATCHES
 from assets.raw_images import raw_images
-from resources.storage import LandingResource, StorageResource
+from tests.dagster_runs import materialize_batch, step_failure
 
 
 def _materialize(instance: DagsterInstance, landing: Path, data_root: Path, batch: str, config: dict | None = None):
-    instance.add_dynamic_partitions(BATCHES, [batch])
-    return materialize(
-        [raw_images],
-        instance=instance,
-        partition_key=batch,
-        resources={
-            "storage": StorageResource(data_root=str(data_root)),
-            "landing": LandingResource(landing_dir=str(landing)),
-        },
-        run_config={"ops": {"raw_images": {"config": config}}} if config else None,
-        raise_on_error=False,
-    )
+    ops = {"raw_images": config} if config else None
+    return materialize_batch([raw_images], instance, landing, data_root, batch, ops)
 
 
 def _metadata(instance: DagsterInstance, batch: str) -> dict:
@@ -90,7 +79,7 @@ def test_run_config_overrides_limits(instance, make_batch, landing, data_root):
 def test_missing_batch_folder_fails_with_a_clear_message(instance, landing, data_root):
     result = _materialize(instance, landing, data_root, "gone")
     assert not result.success
-    failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
+    failure = step_failure(result, "raw_images").user_failure_data
     assert f"{landing / 'gone'} does not exist" in failure.description
 
 
@@ -99,6 +88,6 @@ def test_invalid_limits_are_refused_before_work_starts(instance, make_batch, lan
     make_batch("b5", per_class=1, classes=1)
     result = _materialize(instance, landing, data_root, "b5", {"max_pixels": bad_value})
     assert not result.success
-    error = result.get_step_failure_events()[0].step_failure_data.error
+    error = step_failure(result, "raw_images").error
     assert "max_pixels" in error.to_string() and "greater than 0" in error.to_string()
     assert not (data_root / "raw" / "b5" / "manifest.parquet").exists()

@@ -12,36 +12,20 @@ from dagster import AssetKey, DagsterInstance, materialize
 
 from assets.clean_images import clean_images
 from assets.normalization_stats import normalization_stats
-from assets.partitions import BATCHES
 from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
-from resources.storage import LandingResource, StorageResource
+from tests.dagster_runs import batch_resources, materialize_batch, step_failure
 
 ASSETS = [raw_images, clean_images, training_tensors, normalization_stats]
 
 
-def _resources(landing: Path, data_root: Path) -> dict:
-    return {
-        "storage": StorageResource(data_root=str(data_root)),
-        "landing": LandingResource(landing_dir=str(landing)),
-    }
-
-
 def _run(instance: DagsterInstance, landing: Path, data_root: Path, batch: str, config: dict | None = None, only=False):
     """Materialize raw, clean and tensors for one batch (`only`: just the tensors, upstream already there)."""
-    if not instance.has_dynamic_partition(BATCHES, batch):
-        instance.add_dynamic_partitions(BATCHES, [batch])
-    ops = {} if only else {"clean_images": {"config": {"blur_mode": "off"}}}
+    ops = {} if only else {"clean_images": {"blur_mode": "off"}}
     if config:
-        ops["training_tensors"] = {"config": config}
-    return materialize(
-        ASSETS[:3],
-        selection=["training_tensors"] if only else None,
-        instance=instance,
-        partition_key=batch,
-        resources=_resources(landing, data_root),
-        run_config={"ops": ops},
-        raise_on_error=False,
+        ops["training_tensors"] = config
+    return materialize_batch(
+        ASSETS[:3], instance, landing, data_root, batch, ops, selection=["training_tensors"] if only else None
     )
 
 
@@ -81,8 +65,8 @@ def test_invalid_augmentation_config_fails_before_any_work_naming_the_field(inst
     make_batch("b1", per_class=2, classes=2)
     result = _run(instance, landing, data_root, "b1", {"hflip_p": 1.5})
     assert not result.success
-    failure = [e for e in result.get_step_failure_events() if e.step_key == "training_tensors"][0]
-    assert "hflip_p" in failure.step_failure_data.user_failure_data.description
+    failure = step_failure(result, "training_tensors")
+    assert "hflip_p" in failure.user_failure_data.description
     assert not (data_root / "tensors").exists()
 
 
@@ -92,7 +76,7 @@ def test_normalization_stats_cover_every_batch(instance, make_batch, landing, da
     for batch in ("b1", "b2"):
         assert _run(instance, landing, data_root, batch, {"copies": 1, "workers": 1}).success
     result = materialize(
-        ASSETS, selection=["normalization_stats"], instance=instance, resources=_resources(landing, data_root)
+        ASSETS, selection=["normalization_stats"], instance=instance, resources=batch_resources(landing, data_root)
     )
     assert result.success
     md = _metadata(instance, "normalization_stats")

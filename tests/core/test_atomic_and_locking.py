@@ -181,20 +181,12 @@ def test_lock_held_by_another_process_times_out_naming_the_lock(tmp_path, other_
     assert message.startswith("raw_images for batch b1 is being written by another run")
 
 
-def test_lock_is_acquired_once_the_other_process_lets_go(tmp_path, other_process_holding):
+@pytest.mark.parametrize("how", ["released", "killed"])
+def test_lock_is_acquired_once_the_other_process_lets_go_or_dies(tmp_path, other_process_holding, how):
+    """Released or killed with -9, the other process never leaves a stale lock behind."""
     lock = tmp_path / "out.lock"
     proc, release = other_process_holding(lock)
-    release.set()
-    proc.join(10)
-    with exclusive_lock(lock, timeout_s=5):
-        pass
-
-
-def test_lock_dies_with_a_killed_process(tmp_path, other_process_holding):
-    """kill -9 never leaves a stale lock behind."""
-    lock = tmp_path / "out.lock"
-    proc, _ = other_process_holding(lock)
-    proc.kill()
+    release.set() if how == "released" else proc.kill()
     proc.join(10)
     with exclusive_lock(lock, timeout_s=5):
         pass

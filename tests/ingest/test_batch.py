@@ -54,7 +54,22 @@ HOSTILE_FILES = [
 ]
 
 
-class Contains(str):
+class Matcher(str):
+    """A string that compares equal to every string its `matches` accepts (shown as its description)."""
+
+    def matches(self, other: str) -> bool:
+        raise NotImplementedError
+
+    def __eq__(self, other):
+        return isinstance(other, str) and self.matches(other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = str.__hash__
+
+
+class Contains(Matcher):
     """Equal to any string that contains every given part (for error messages that embed details)."""
 
     def __new__(cls, *parts: str):
@@ -62,16 +77,11 @@ class Contains(str):
         obj.parts = parts
         return obj
 
-    def __eq__(self, other):
-        return isinstance(other, str) and all(p in other for p in self.parts)
-
-    def __ne__(self, other):
-        return not self == other
-
-    __hash__ = str.__hash__
+    def matches(self, other: str) -> bool:
+        return all(p in other for p in self.parts)
 
 
-class Hex(str):
+class Hex(Matcher):
     """Equal to any lowercase hex string of the given length."""
 
     def __new__(cls, length: int):
@@ -79,16 +89,11 @@ class Hex(str):
         obj.length = length
         return obj
 
-    def __eq__(self, other):
-        return isinstance(other, str) and len(other) == self.length and all(c in "0123456789abcdef" for c in other)
-
-    def __ne__(self, other):
-        return not self == other
-
-    __hash__ = str.__hash__
+    def matches(self, other: str) -> bool:
+        return len(other) == self.length and all(c in "0123456789abcdef" for c in other)
 
 
-class PackPath(str):
+class PackPath(Matcher):
     """Equal to the data-root-relative path of any pack of the batch: `raw/<batch>/pack-<16 hex>.bin`."""
 
     def __new__(cls, batch_id: str):
@@ -96,13 +101,8 @@ class PackPath(str):
         obj.pattern = re.compile(rf"raw/{re.escape(batch_id)}/pack-[0-9a-f]{{16}}\.bin")
         return obj
 
-    def __eq__(self, other):
-        return isinstance(other, str) and self.pattern.fullmatch(other) is not None
-
-    def __ne__(self, other):
-        return not self == other
-
-    __hash__ = str.__hash__
+    def matches(self, other: str) -> bool:
+        return self.pattern.fullmatch(other) is not None
 
 
 class Offset:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult
 
-from resources.storage import LandingResource, StorageResource
+from tests.dagster_runs import materialize_batch as run_batch
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -116,13 +116,4 @@ def make_hostile(tmp_path: Path, landing: Path, data_root: Path) -> Hostile:
 
 def materialize_batch(asset: AssetsDefinition, instance: DagsterInstance, hostile: Hostile) -> ExecuteInProcessResult:
     """Materialize `asset` for the hostile batch `evil` (registered by the caller) on its landing and data root."""
-    return materialize(
-        [asset],
-        instance=instance,
-        partition_key="evil",
-        resources={
-            "storage": StorageResource(data_root=str(hostile.data_root)),
-            "landing": LandingResource(landing_dir=str(hostile.landing)),
-        },
-        raise_on_error=False,
-    )
+    return run_batch([asset], instance, hostile.landing, hostile.data_root, "evil")

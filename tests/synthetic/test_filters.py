@@ -15,6 +15,12 @@ from synthaug.tensors.norm_stats import load_stats
 from tests.synthetic.helpers import CLASSES, TRAIN
 
 
+@pytest.fixture
+def extractor(world):
+    """The tiny real feature extractor of the `world` data root."""
+    return load_classifier(world.feature_extractor_path())[0]
+
+
 def test_planted_copies_of_train_images_are_rejected_as_memorized_and_distinct_real_images_pass(real):
     """Exact, 1-2 px shifted, noisy and shifted+noisy copies of real train images are planted among distinct real
     val images (what an ideal generator would produce); only the copies are flagged."""
@@ -46,10 +52,7 @@ def test_planted_copies_of_train_images_are_rejected_as_memorized_and_distinct_r
     assert reference.false_alarm_rate(config) <= 0.1
 
 
-def test_feature_space_check_uses_the_extractor_and_a_zero_ratio_disables_a_space(world, real):
-    from synthaug.models.metrics.classifier import load_classifier
-
-    extractor, _ = load_classifier(world.feature_extractor_path())
+def test_feature_space_check_uses_the_extractor_and_a_zero_ratio_disables_a_space(extractor, real):
     train_x, _ = real("train")
     val_x, val_y = real("val")
     config = SyntheticConfig(min_confidence=0.0)
@@ -63,10 +66,7 @@ def test_feature_space_check_uses_the_extractor_and_a_zero_ratio_disables_a_spac
     assert not filter_candidates(train_x[:10], np.full(10, -1), reference, both_off, extractor).memorized.any()
 
 
-def test_confidence_filter_rejects_images_whose_intended_class_the_extractor_does_not_see(world, real):
-    from synthaug.models.metrics.classifier import load_classifier
-
-    extractor, _ = load_classifier(world.feature_extractor_path())
+def test_confidence_filter_rejects_images_whose_intended_class_the_extractor_does_not_see(extractor, real):
     train_x, _ = real("train")
     val_x, val_y = real("val")
     config = SyntheticConfig(min_confidence=0.5)

@@ -3,6 +3,8 @@ p(x | z, y), so sampling has the same `sample(z or n, labels)` interface as the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -55,13 +57,6 @@ class ConditionalVAE(nn.Module):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.decoder(z, y), mu, logvar
 
-    @torch.no_grad()
-    def sample(
-        self,
-        z_or_n: torch.Tensor | int,
-        labels: torch.Tensor | None = None,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Images decoded from the given latents, or from `n` prior draws N(0, I) taken from `generator`."""
-        return self.decoder.sample(z_or_n, labels, generator=generator)
+    def sample(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Images decoded from given latents or from prior draws N(0, I): the decoder's own `Generator.sample`."""
+        return self.decoder.sample(*args, **kwargs)

@@ -13,7 +13,9 @@ from synthaug.core.errors import InvalidInput
 from synthaug.models.gan.diffaugment import default_policy, parse_policy
 from synthaug.models.gan.networks import ModelConfig
 
-FAMILIES = ("gan", "vae")
+FAMILIES = ("gan", "vae", "diffusion")
+DIFFUSION_FIELDS = ("diffusion_steps", "cond_drop")  # change what a diffusion model learns; other families ignore them
+SAMPLING_FIELDS = ("sample_steps", "guidance")  # change only how a trained model is sampled: not in the version key
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,10 @@ class TrainConfig:
     diffaugment: str = "auto"
     kl_weight: float = 1.0
     aux_class_weight: float = 0.0
+    diffusion_steps: int = 1000
+    cond_drop: float = 0.1
+    sample_steps: int = 20
+    guidance: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -40,6 +46,12 @@ class TrainConfig:
             parse_policy(self.diffaugment)
         if self.aux_class_weight < 0:
             raise InvalidInput(f"aux_class_weight must not be negative, got {self.aux_class_weight}")
+        if not 1 <= self.sample_steps <= self.diffusion_steps:
+            raise InvalidInput(
+                f"sample_steps must be in [1, diffusion_steps={self.diffusion_steps}], got {self.sample_steps}"
+            )
+        if not 0.0 <= self.cond_drop < 1.0 or self.guidance < 0:
+            raise InvalidInput(f"cond_drop must be in [0, 1) and guidance >= 0, got {self.cond_drop}, {self.guidance}")
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -50,6 +62,12 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict, for checkpoints and the version key."""
         return asdict(self)
+
+    def version_dict(self) -> dict[str, Any]:
+        """`to_dict` without the sampling settings (and, for other families, the diffusion settings): what keys the
+        checkpoints, so a new sampler setting reuses the trained model and GAN/VAE versions predate diffusion."""
+        dropped = SAMPLING_FIELDS + (() if self.family == "diffusion" else DIFFUSION_FIELDS)
+        return {k: v for k, v in self.to_dict().items() if k not in dropped}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

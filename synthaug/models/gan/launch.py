@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from synthaug.core.compute import resolve_compute
 from synthaug.ingest.demo_data import load_fashion_mnist
-from synthaug.models.gan.config import Budget, TrainConfig, describe_progress
+from synthaug.models.gan.config import FAMILIES, Budget, TrainConfig, describe_progress
 from synthaug.models.gan.distributed import current_world, init_from_env
 from synthaug.models.gan.networks import ModelConfig
 from synthaug.models.gan.training import train
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-class", type=int, default=6000)
     parser.add_argument("--batch-size", type=int, default=64, help="per rank")
     parser.add_argument("--width", type=int, default=ModelConfig().width)
-    parser.add_argument("--family", choices=["gan", "vae"], default="gan")
+    parser.add_argument("--family", choices=FAMILIES, default="gan")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=500)

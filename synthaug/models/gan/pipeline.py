@@ -9,11 +9,13 @@ from pathlib import Path
 
 import torch
 
+from synthaug.core.classes import check_trainable
 from synthaug.core.compute import Compute
-from synthaug.core.errors import InvalidInput, MissingInput
+from synthaug.core.errors import MissingInput
 from synthaug.models.gan import checkpoints
 from synthaug.models.gan.checkpoints import Checkpoint
 from synthaug.models.gan.config import Budget, TrainConfig, TrainProgress, TrainResult
+from synthaug.models.gan.diffusion import diffusion_model
 from synthaug.models.gan.networks import Generator
 from synthaug.models.gan.sampling import loss_curve_png, sample_grid_png, sample_per_class
 from synthaug.models.gan.training import BatchSource, train
@@ -23,7 +25,7 @@ from synthaug.models.metrics.fid import MetricValue
 from synthaug.models.metrics.registry import MetricInputs, compute_metrics
 
 Images = tuple[torch.Tensor, torch.Tensor]
-GAN_LOSSES = ("d_loss", "g_loss")
+LOSS_KEYS = {"gan": ("d_loss", "g_loss"), "vae": ("loss", "reconstruction", "kl"), "diffusion": ("loss",)}
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class GanRun:
 
 
 def load_sampler(checkpoint_root: Path, version: str | None = None) -> tuple[torch.nn.Module, Checkpoint]:
-    """The EMA generator (or VAE) of the newest valid checkpoint of `version` (default: the latest-written version).
+    """The EMA generator (VAE, diffusion model) of the newest valid checkpoint of `version` (default: the latest).
 
     Returns (sampler in eval mode on CPU, the checkpoint it came from); a missing checkpoint is a clear error.
     """
@@ -80,19 +82,22 @@ def load_sampler(checkpoint_root: Path, version: str | None = None) -> tuple[tor
             + ": materialize gan_checkpoint first"
         )
     config = TrainConfig.from_dict(found.state["config"])
-    sampler = Generator(config.model) if config.family == "gan" else ConditionalVAE(config.model)
+    sampler = build_sampler(config)
     sampler.load_state_dict(found.state["trainer"]["ema"]["model"])
     return sampler.eval().requires_grad_(False), found
 
 
+def build_sampler(config: TrainConfig) -> torch.nn.Module:
+    """An untrained sampler of the configured family, the shape a checkpoint's EMA weights load into."""
+    if config.family == "diffusion":
+        return diffusion_model(config)
+    return Generator(config.model) if config.family == "gan" else ConditionalVAE(config.model)
+
+
 def check_class_counts(class_counts: Mapping[str, int]) -> None:
-    """Refuse to train a conditional model on a class with fewer than 2 images (it cannot be learned or split)."""
-    small = {name: n for name, n in class_counts.items() if n < 2}
-    if small:
-        raise InvalidInput(
-            f"classes {small} have fewer than 2 training images: add images to them or remove their folders "
-            "from the landed batches, then rematerialize the training tensors"
-        )
+    """Refuse to train a conditional model on data no model can learn from (`check_trainable`); a class too small
+    to generate is left out of generation by `synthetic_images`, not refused here."""
+    check_trainable(class_counts)
 
 
 def train_gan(
@@ -120,8 +125,7 @@ def train_gan(
     if class_counts is not None and config.model.num_classes:
         check_class_counts(class_counts)
     result = train(batches, config, checkpoint_root, data_version, budget, compute=compute, progress=progress)
-    keys = GAN_LOSSES if config.family == "gan" else ("loss", "reconstruction", "kl")
-    run = GanRun(train=result, loss_curve_png=loss_curve_png(result.history, keys))
+    run = GanRun(train=result, loss_curve_png=loss_curve_png(result.history, LOSS_KEYS[config.family]))
     sampler = result.sampler
     if eval_data is not None:
         fake, fake_y = sample_per_class(sampler, grid_per_class, seed=seed)

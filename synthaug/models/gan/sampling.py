@@ -4,7 +4,7 @@ the same classes beside the generated ones, and a loss-curve plot (matplotlib), 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -31,11 +31,13 @@ def sample_per_class(
     classes: Sequence[int] | None = None,
     seed: int = 0,
     batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`per_class` images of each class (all classes by default) in [-1, 1] on CPU, and their labels.
 
     The latents come from a generator seeded with `seed` in class order, so the same seed gives the same images.
-    An unconditional sampler gives `per_class` images labelled -1. The sampler runs in eval mode.
+    An unconditional sampler gives `per_class` images labelled -1. The sampler runs in eval mode, `batch_size`
+    images at a time; `progress(done, total)` is called after each batch (a diffusion model takes many passes).
     """
     num_classes = sampler.config.num_classes
     if per_class < 0:
@@ -50,20 +52,25 @@ def sample_per_class(
         labels = torch.full((per_class,), UNLABELED, dtype=torch.long)
     device = next(sampler.parameters()).device
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(len(labels), sampler.config.z_dim, generator=rng)
+    z = torch.randn(len(labels), *latent_shape(sampler), generator=rng)
     was_training = sampler.training
     sampler.eval()
+    out = []
     try:
-        out = [
-            sampler.sample(z[i : i + batch_size], labels[i : i + batch_size].to(device) if num_classes else None)
-            .float()
-            .cpu()
-            for i in range(0, len(labels), batch_size)
-        ]
+        for i in range(0, len(labels), batch_size):
+            batch_labels = labels[i : i + batch_size].to(device) if num_classes else None
+            out.append(sampler.sample(z[i : i + batch_size], batch_labels).float().cpu())
+            if progress is not None:
+                progress(i + len(out[-1]), len(labels))
     finally:
         sampler.train(was_training)
     images = torch.cat(out) if out else torch.empty(0, sampler.config.channels, *(2 * [sampler.config.resolution]))
     return images, labels
+
+
+def latent_shape(sampler: nn.Module) -> tuple[int, ...]:
+    """Shape of one latent of `sampler`: its own `latent_shape` (a diffusion model's starting noise) or (z_dim,)."""
+    return tuple(getattr(sampler, "latent_shape", (sampler.config.z_dim,)))
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""The training loop: hinge-loss projection cGAN (or the conditional VAE) on any stream of (images, labels) batches,
-with a budget in steps or minutes, atomic versioned checkpoints, exact resume, throttled progress reports and
-torch.distributed (DDP) when launched by torchrun.
+"""The training loop: hinge-loss projection cGAN (or the conditional VAE or diffusion model) on any stream of
+(images, labels) batches, with a budget in steps or minutes, atomic versioned checkpoints, exact resume, throttled
+progress reports and torch.distributed (DDP) when launched by torchrun.
 
 Batches are `(x, y)`: x float B×C×H×W in [-1, 1], y int64 class indices (ignored when unconditional). The data
 source is either an iterable that is re-iterated every epoch or a callable `make_batches(epoch)`; the latter
@@ -23,6 +23,7 @@ from synthaug.core.errors import InvalidInput
 from synthaug.models.gan import checkpoints, distributed
 from synthaug.models.gan.config import Budget, TrainConfig, TrainProgress, TrainResult
 from synthaug.models.gan.diffaugment import diff_augment
+from synthaug.models.gan.diffusion import diffusion_model
 from synthaug.models.gan.ema import GeneratorEma
 from synthaug.models.gan.losses import d_hinge_loss, g_hinge_loss, vae_elbo_loss
 from synthaug.models.gan.networks import Discriminator, Generator
@@ -111,47 +112,84 @@ class GanTrainer:
         self.ema.load_state_dict(state["ema"])
 
 
-class VaeTrainer:
+class _OneNetworkTrainer:
+    """One network trained by Adam, with an EMA of it (the sampler); checkpoint state under `state_key`."""
+
+    state_key = "model"
+
+    def __init__(self, network: torch.nn.Module, config: TrainConfig, compute: Compute, world: distributed.World):
+        self.config, self.compute = config, compute
+        self.network = compute.module(network)
+        self.train_module = distributed.wrap(self.network, world, compute.device)
+        self.opt = torch.optim.Adam(self.network.parameters(), lr=config.lr_g, betas=(0.9, config.beta2))
+        self.ema = GeneratorEma(self.network, config.ema_beta, config.ema_warmup_steps)
+
+    def update(self, loss: torch.Tensor) -> None:
+        """One optimizer step on `loss`, then the EMA."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.ema.update(self.network)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Network, optimizer and EMA."""
+        return {self.state_key: self.network.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from `state_dict()`."""
+        self.network.load_state_dict(state[self.state_key])
+        self.opt.load_state_dict(state["opt"])
+        self.ema.load_state_dict(state["ema"])
+
+
+class VaeTrainer(_OneNetworkTrainer):
     """Conditional VAE, its Adam optimizer and an EMA of it; one step = one ELBO update."""
 
+    state_key = "vae"
+
     def __init__(self, config: TrainConfig, compute: Compute, world: distributed.World) -> None:
-        self.config, self.compute = config, compute
-        self.vae = compute.module(ConditionalVAE(config.model))
-        self.train_module = distributed.wrap(self.vae, world, compute.device)
-        self.opt = torch.optim.Adam(self.vae.parameters(), lr=config.lr_g, betas=(0.9, config.beta2))
-        self.ema = GeneratorEma(self.vae, config.ema_beta, config.ema_warmup_steps)
+        super().__init__(ConditionalVAE(config.model), config, compute, world)
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
         """One update of the negative ELBO; returns it and its parts."""
         with self.compute.autocast():
             recon, mu, logvar = self.train_module(x, y)
         terms = vae_elbo_loss(recon, x, mu.float(), logvar.float(), kl_weight=self.config.kl_weight)
-        self.opt.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        self.opt.step()
-        self.ema.update(self.vae)
+        self.update(terms.loss)
         return {"loss": terms.loss.item(), "reconstruction": terms.reconstruction.item(), "kl": terms.kl.item()}
 
-    def state_dict(self) -> dict[str, Any]:
-        """Network, optimizer and EMA."""
-        return {"vae": self.vae.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore from `state_dict()`."""
-        self.vae.load_state_dict(state["vae"])
-        self.opt.load_state_dict(state["opt"])
-        self.ema.load_state_dict(state["ema"])
+class DiffusionTrainer(_OneNetworkTrainer):
+    """Class-conditional diffusion UNet, its Adam optimizer and an EMA of it; one step = one ε-objective update on
+    random timesteps, with `cond_drop` of the labels dropped so classifier-free guidance can be used later."""
+
+    state_key = "diffusion"
+
+    def __init__(self, config: TrainConfig, compute: Compute, world: distributed.World) -> None:
+        super().__init__(diffusion_model(config), config, compute, world)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
+        """One update of the mean squared error between the true and the predicted noise; returns it."""
+        x_t, t, noise, y_in = self.network.noised(x, y, self.config.cond_drop)
+        with self.compute.autocast():
+            predicted = self.train_module(x_t, t, y_in)
+        loss = F.mse_loss(predicted.float(), noise.float())
+        self.update(loss)
+        return {"loss": loss.item()}
 
 
-def build_trainer(config: TrainConfig, compute: Compute, world: distributed.World) -> GanTrainer | VaeTrainer:
+TRAINERS = {"gan": GanTrainer, "vae": VaeTrainer, "diffusion": DiffusionTrainer}
+
+
+def build_trainer(config: TrainConfig, compute: Compute, world: distributed.World) -> GanTrainer | _OneNetworkTrainer:
     """The trainer of the configured family."""
-    return GanTrainer(config, compute, world) if config.family == "gan" else VaeTrainer(config, compute, world)
+    return TRAINERS[config.family](config, compute, world)
 
 
 def version_for(data_version: str, config: TrainConfig, world_size: int = 1) -> str:
     """Checkpoint version: the data version, the training config and (when > 1) the number of ranks."""
     extra = {"world_size": world_size} if world_size > 1 else {}
-    return checkpoints.version_key(data_version, {**config.to_dict(), **extra})
+    return checkpoints.version_key(data_version, {**config.version_dict(), **extra})
 
 
 def train(

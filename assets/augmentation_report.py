@@ -89,7 +89,13 @@ def augmentation_report(
             f"training the arms on {device.threads} CPU thread(s): {data.sizes()}; "
             f"{config.seeds} seeds, {config.core().steps_for(data.sizes()['train'])} steps per model"
         )
-        report = build_report(data, config.core(), manifest=synthetic.manifest, progress=context.log.info)
+        report = build_report(
+            data,
+            config.core(),
+            manifest=synthetic.manifest,
+            progress=context.log.info,
+            excluded=synthetic.meta.get("excluded_classes", {}),
+        )
         written = write_report(report, layout.report_dir(), data)
     context.log.info(report.verdict)
     metadata = _metadata(report, str(written.path), str(synthetic.path))

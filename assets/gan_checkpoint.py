@@ -7,8 +7,11 @@ from pydantic import Field
 from assets.support import image_md, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
+from synthaug.core.classes import MIN_CLASS_IMAGES, MIN_TRAINABLE_IMAGES, ClassSelection
 from synthaug.models.gan.config import Budget, describe_progress
-from synthaug.models.stages import MIN_METRIC_IMAGES, gan_train_config, train_gan_checkpoint
+from synthaug.models.gan.pipeline import GanRun
+from synthaug.models.metrics.prdc import PRDC, is_per_class, per_class_table, worst_class
+from synthaug.models.stages import MIN_METRIC_IMAGES, gan_train_config, generation_classes, train_gan_checkpoint
 from synthaug.tensors.norm_stats import load_stats
 
 GPU_POOL = "gpu"  # the instance configs give every pool one slot: one training at a time
@@ -35,6 +38,13 @@ class GanCheckpointConfig(Config):
     metric_samples_per_class: int = Field(200, ge=1, description="Generated images per class for FID/KID/PR/CAS.")
     aux_class_weight: float = Field(
         0.0, ge=0, description="Weight of an auxiliary class loss on the discriminator's features (AC-GAN); 0 = off."
+    )
+    min_class_images: int = Field(
+        MIN_CLASS_IMAGES,
+        ge=MIN_TRAINABLE_IMAGES,
+        description="Fewest train images of a class to generate it: smaller classes (and classes cleaning emptied) "
+        "are left out of generation with a warning, every other class is generated (below ~10 the generator "
+        "reproduces the few images and the memorization filter rejects nearly every candidate).",
     )
     seed: int = Field(0, description="Seed of initialization, batches and samples.")
 
@@ -64,6 +74,11 @@ def gan_checkpoint(
         train_config = gan_train_config(
             stats, config.family, config.width, config.z_dim, config.seed, config.aux_class_weight
         )
+        selection = (
+            generation_classes(layout, stats, config.min_class_images) if train_config.model.num_classes else None
+        )
+        if selection is not None and selection.warning():
+            context.log.warning(selection.warning())
         context.log.info(f"training {config.family} on {device.describe()}, budget {budget}")
         run = train_gan_checkpoint(
             layout,
@@ -75,6 +90,7 @@ def gan_checkpoint(
             progress=lambda p: context.log.info(describe_progress(p)),
             metric_samples_per_class=config.metric_samples_per_class,
             seed=config.seed,
+            selection=selection,
         )
     if run.train.resumed_from_step is not None:
         context.log.info(
@@ -84,8 +100,9 @@ def gan_checkpoint(
         "path": MetadataValue.path(str(layout.gan_checkpoints_dir() / run.train.version)),
         "checkpoint": MetadataValue.path(str(run.checkpoint)),
         "num_train_images": stats.num_train,
-        **{k: v for k, v in run.metadata().items() if v is not None},
+        **{k: v for k, v in run.metadata().items() if v is not None and not is_per_class(k)},
         "loss_curve": MetadataValue.md(image_md("loss curve", run.loss_curve_png)),
+        **_class_metadata(run, list(stats.classes), selection),
     }
     if not run.metrics:
         context.log.warning(
@@ -97,3 +114,33 @@ def gan_checkpoint(
             image_md("per class: real images, then generated ones", run.sample_grid_png)
         )
     return MaterializeResult(metadata=metadata, data_version=DataVersion(f"{run.train.version}-{run.train.step}"))
+
+
+def _class_metadata(run: GanRun, classes: list[str], selection: ClassSelection | None) -> dict:
+    """The classes left out of generation, the generated class with the lowest recall and a per-class table."""
+    metadata: dict = {}
+    if selection is not None and selection.excluded:
+        metadata["excluded_classes"] = MetadataValue.json(selection.excluded)
+        metadata["excluded_classes_note"] = selection.warning()
+    generated = {i for i, name in enumerate(classes) if selection is None or name not in selection.excluded}
+    table = per_class_table(run.metrics)
+    worst = worst_class(run.metrics, generated)
+    if worst is not None:
+        recall = table[worst]["recall"]
+        metadata |= {
+            "worst_class": classes[worst],
+            "worst_class_recall": recall.value,
+            "worst_class_recall_floor": recall.floor,
+        }
+    if table:
+        rows = [
+            f"| {classes[i]}{'' if i in generated else ' (not generated)'} | "
+            + " | ".join(f"{row[m].value:.3f} ({row[m].floor:.3f})" for m in PRDC)
+            + f" | {row['recall'].n} |"
+            for i, row in table.items()
+        ]
+        header = "| class | precision | recall | density | coverage | n |\n|---|---:|---:|---:|---:|---:|\n"
+        metadata["per_class_quality"] = MetadataValue.md(
+            "In the feature extractor's space, real-vs-real floor in brackets.\n\n" + header + "\n".join(rows)
+        )
+    return metadata

@@ -105,6 +105,8 @@ def _metadata(summary: SyntheticSummary) -> dict:
         "per_class": MetadataValue.md(_per_class_table(summary.per_class)),
     }
     metadata = {k: v for k, v in metadata.items() if v is not None}
+    if summary.excluded:
+        metadata["excluded_classes"] = MetadataValue.json(summary.excluded)
     if summary.notes:
         metadata["notes"] = MetadataValue.md("\n".join(f"- {n}" for n in summary.notes))
     if summary.grid_png:

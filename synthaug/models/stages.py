@@ -9,8 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import torch
 
+from synthaug.core.classes import MIN_CLASS_IMAGES, ClassSelection, check_trainable, save_selection, select_generated
 from synthaug.core.compute import Compute
 from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
@@ -76,12 +79,9 @@ def train_feature_extractor(
     evaluations: int = 8,
 ) -> ExtractorSummary:
     """Train the classifier on the clean real train split of every batch for `extractor_steps`, keep the state of
-    the best of `evaluations` checks on the val split (when there is one), save it."""
-    if len(stats.classes) < 2:
-        raise InvalidInput(
-            f"the feature extractor is a classifier and needs at least 2 labeled classes; the training tensors "
-            f"have {list(stats.classes)}: land labeled images of more classes"
-        )
+    the best of `evaluations` checks on the val split (when there is one), save it. Refuses data no model can learn
+    from (`check_model_inputs`) before reading any pixels."""
+    check_model_inputs(layout, stats)
     if min_steps < 0 or evaluations < 1:
         raise InvalidInput(
             f"feature extractor min_steps ({min_steps}) must be >= 0 and evaluations ({evaluations}) >= 1"
@@ -133,13 +133,18 @@ def train_gan_checkpoint(
     progress: Callable[[TrainProgress], None] | None = None,
     metric_samples_per_class: int = 200,
     seed: int = 0,
+    selection: ClassSelection | None = None,
 ) -> GanRun:
     """Train or resume the generator on the train split of every batch, then sample, plot and measure it in the
-    feature extractor's space (val split as reference, a train sample for the floors, test split for CAS).
+    feature extractor's space (val split as reference, a train sample for the floors, test split for CAS), per
+    class too. A conditional run saves `selection` (default: `generation_classes`) beside its checkpoints for
+    `synthetic_images`.
 
     Metrics are left out (the result's `metrics` is empty) when there is no feature extractor yet or the val or
     test split holds fewer than `MIN_METRIC_IMAGES` images."""
     labeled_only = config.model.num_classes > 0
+    if labeled_only and selection is None:
+        selection = generation_classes(layout, stats)
     dataset = ShardDataset(
         layout, stats, splits=("train",), normalization="gan", batch_size=batch_size, seed=seed,
         drop_last=True, labeled_only=labeled_only,
@@ -149,7 +154,7 @@ def train_gan_checkpoint(
             f"the train split holds {dataset.num_rows} images, fewer than one batch of {batch_size}: "
             "land more images or lower batch_size"
         )
-    counts = _class_counts(layout, stats) if labeled_only else None
+    counts = class_counts(layout, stats) if labeled_only else None
     eval_data, extractor, metrics = None, None, ()
     if labeled_only:
         per_class = metric_samples_per_class * max(len(stats.classes), 1)
@@ -161,8 +166,8 @@ def train_gan_checkpoint(
         smallest = min(len(eval_data.reference[0]), len(eval_data.test[0]))
         if layout.feature_extractor_path().is_file() and smallest >= MIN_METRIC_IMAGES:
             extractor, _ = load_classifier(layout.feature_extractor_path())
-            metrics = ("fid", "kid", "pr", "cas")
-    return train_gan(
+            metrics = ("fid", "kid", "pr", "pr_class", "cas")
+    run = train_gan(
         ShardLoader(dataset),
         config,
         layout.gan_checkpoints_dir(),
@@ -178,9 +183,12 @@ def train_gan_checkpoint(
         metric_samples_per_class=metric_samples_per_class,
         seed=seed,
     )
+    if selection is not None:
+        save_selection(layout.gan_checkpoints_dir() / run.train.version, selection)
+    return run
 
 
-def _class_counts(layout: DataLayout, stats: NormStats) -> dict[str, int]:
+def class_counts(layout: DataLayout, stats: NormStats) -> dict[str, int]:
     """Train images per class name over every batch, from each batch's tensor metadata (no pixels read)."""
     counts = dict.fromkeys(stats.classes, 0)
     for batch_id in stats.batches:
@@ -189,3 +197,29 @@ def _class_counts(layout: DataLayout, stats: NormStats) -> dict[str, int]:
             if name in counts:
                 counts[name] += n
     return counts
+
+
+def emptied_classes(layout: DataLayout, stats: NormStats) -> list[str]:
+    """Classes landed in some batch that cleaning removed every image of, so the tensors do not know them (read
+    from each batch's clean manifest labels; a batch without one adds none)."""
+    landed: set[str] = set()
+    for batch_id in stats.batches:
+        path = layout.clean_manifest(batch_id)
+        if path.is_file():
+            labels = pc.unique(pq.read_table(path, columns=["label"])["label"]).to_pylist()
+            landed.update(str(label) for label in labels if label is not None)
+    return sorted(landed - set(stats.classes))
+
+
+def check_model_inputs(layout: DataLayout, stats: NormStats) -> None:
+    """The preconditions every model stage checks at its start, in seconds: labeled train images of at least 2
+    classes (`synthaug.core.classes.check_trainable`; the error names every class and its count)."""
+    check_trainable(class_counts(layout, stats), emptied_classes(layout, stats))
+
+
+def generation_classes(
+    layout: DataLayout, stats: NormStats, min_class_images: int = MIN_CLASS_IMAGES
+) -> ClassSelection:
+    """Which classes the generator makes and which it leaves out (below `min_class_images` train images, or
+    emptied by cleaning); raises like `check_model_inputs` first."""
+    return select_generated(class_counts(layout, stats), min_class_images, emptied_classes(layout, stats))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from synthaug.core.errors import InvalidInput
 from synthaug.models.metrics.cas import classification_accuracy_score
 from synthaug.models.metrics.classifier import ClassifierConfig
 from synthaug.report.arms import ARMS, ArmSummary, SeedRun, classifier_config, run_arms, summarize_arm
+from synthaug.report.classes import missing_class_warnings
 from synthaug.report.data import ReportConfig, ReportData
 from synthaug.report.stats import Interval, paired_gain
 from synthaug.report.verdict import decide, sanity_warnings
@@ -102,12 +103,14 @@ def build_report(
     manifest: pd.DataFrame | None = None,
     runs: Sequence[SeedRun] | None = None,
     progress: Callable[[str], None] | None = None,
+    excluded: Mapping[str, int] | None = None,
 ) -> AugmentationReport:
-    """Train the arms (unless `runs` are given), measure CAS, and reach the verdict; nothing is written."""
+    """Train the arms (unless `runs` are given), measure CAS, and reach the verdict; nothing is written.
+    `excluded`: classes left out of generation (name -> train images), from the synthetic set's meta."""
     start = time.monotonic()
     base = {
         "classes": tuple(data.classes),
-        "synthetic": synthetic_summary(manifest),
+        "synthetic": {**synthetic_summary(manifest), "excluded_classes": dict(excluded or {})},
         "sizes": data.sizes(),
         "config": asdict(config),
         "test_source": data.test_source,
@@ -175,7 +178,9 @@ def build_report(
             "trained and there is no evidence that it helps. Train the GAN longer or loosen the synthetic_images "
             "filters, then rematerialize synthetic_images."
         )
-    warnings = sanity_warnings(arms, gain_test, config.steps_for(len(data.train[0])))
+    warnings = sanity_warnings(arms, gain_test, config.steps_for(len(data.train[0]))) + missing_class_warnings(
+        data.classes, data.synthetic[1], manifest, base["synthetic"]["excluded_classes"]
+    )
     if warnings:
         verdict = f"{verdict} Warning: {' '.join(warnings)}"
     return AugmentationReport(

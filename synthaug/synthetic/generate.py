@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import torch
 
 from synthaug.core.atomic import atomic_output, atomic_write_bytes
+from synthaug.core.classes import MIN_TRAINABLE_IMAGES, ClassSelection, load_selection
 from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.core.layout import DataLayout
 from synthaug.core.progress import Progress, ProgressFn
@@ -53,6 +54,11 @@ class SyntheticSummary:
         return {k: dict(v) for k, v in self.meta["per_class"].items()}
 
     @property
+    def excluded(self) -> dict[str, int]:
+        """Classes left out of generation (below the generator's minimum or emptied by cleaning): train images."""
+        return dict(self.meta.get("excluded_classes", {}))
+
+    @property
     def notes(self) -> list[str]:
         """What a person should know: filters skipped, a checkpoint older than the data, classes left short."""
         return list(self.meta["notes"])
@@ -84,6 +90,16 @@ def _load_extractor(
         )
     notes.append(f"{path} does not fit these tensors: memorization checked in pixel space only")
     return None
+
+
+def generated_classes(checkpoint_folder: Path, counts: dict[str, int]) -> ClassSelection:
+    """The class selection `gan_checkpoint` saved beside the checkpoint; for a checkpoint from before selections,
+    only the classes with fewer than `MIN_TRAINABLE_IMAGES` train images are left out."""
+    saved = load_selection(checkpoint_folder)
+    if saved is not None:
+        return saved
+    small = {name: n for name, n in counts.items() if n < MIN_TRAINABLE_IMAGES}
+    return ClassSelection(dict(counts), MIN_TRAINABLE_IMAGES, small)
 
 
 def generate_synthetic(
@@ -138,7 +154,11 @@ def generate_synthetic(
             )
         counts = {"": len(train_x)}
         notes.append("unconditional generator: images are unlabeled and the confidence filter is skipped")
-    plan = plan_counts(counts, config)
+    selection = generated_classes(checkpoint.path.parent, counts) if conditional else None
+    excluded = selection.excluded if selection is not None else {}
+    if selection is not None and selection.warning():
+        notes.append(selection.warning())
+    plan = plan_counts(counts, config, excluded)
     extractor = _load_extractor(layout, stats, conditional, config, notes)
     if conditional and extractor is not None and config.min_confidence == 0:
         notes.append("confidence filter off (min_confidence 0)")
@@ -150,6 +170,7 @@ def generate_synthetic(
         run = CandidateRun(config, plan, conditional, stats, checkpoint.version, checkpoint.step, draft.folder)
         run.sample(sampler, reference, extractor, affine, Progress(progress, sum(plan.values())), device)
         meta = run.meta(shape, checkpoint.path, checkpoint.state.get("data_version"), reference, notes)
+        meta["excluded_classes"] = excluded
         with atomic_output(draft.folder / MANIFEST_NAME) as tmp:
             pq.write_table(pa.Table.from_pylist(run.rows, schema=MANIFEST_SCHEMA), tmp)
         manifest_digest = hashlib.sha256((draft.folder / MANIFEST_NAME).read_bytes()).hexdigest()

@@ -78,19 +78,31 @@ class SyntheticConfig:
         return {**asdict(self), "classes": list(self.classes)}
 
 
-def plan_counts(train_counts: Mapping[str, int], config: SyntheticConfig) -> dict[str, int]:
-    """Images to generate per class name, from each class's real train count (see `SyntheticConfig`).
+def plan_counts(
+    train_counts: Mapping[str, int], config: SyntheticConfig, excluded: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Images to generate per class name, from each class's real train count (see `SyntheticConfig`); the
+    `excluded` classes (name -> train images: below the generator's minimum, see `synthaug.core.classes`) are
+    left out of the plan, and in "balance" mode are not filled either.
 
-    Raises ValueError naming the class when a requested class is unknown or has no train images (the generator
-    never saw it), and when the plan adds up to zero images.
+    Raises ValueError naming the class when a requested class is excluded, unknown or has no train images (the
+    generator never saw it), and when the plan adds up to zero images.
     """
+    excluded = dict(excluded or {})
+    asked_excluded = {c: excluded[c] for c in config.classes if c in excluded}
+    if asked_excluded:
+        raise InvalidInput(
+            f"classes {asked_excluded} (train images) are left out of generation, below the generator's minimum: "
+            "land more images of them, or lower gan_checkpoint's min_class_images and rematerialize it; or leave "
+            "them out of `classes`"
+        )
     unknown = [c for c in config.classes if c not in train_counts]
     if unknown:
         raise InvalidInput(
             f"classes {unknown} are not classes of the training tensors {sorted(train_counts)}: the generator never "
             "saw them; request only known classes"
         )
-    names = list(config.classes) or list(train_counts)
+    names = list(config.classes) or [c for c in train_counts if c not in excluded]
     if config.mode == "ratio":
         plan = {c: int(round(config.ratio * train_counts[c])) for c in names}
     elif config.mode == "balance":
@@ -109,7 +121,8 @@ def plan_counts(train_counts: Mapping[str, int], config: SyntheticConfig) -> dic
     if sum(plan.values()) == 0:
         why = {
             "ratio": f"ratio {config.ratio} of the train counts {dict(train_counts)} rounds to 0",
-            "balance": f"the classes are already balanced ({dict(train_counts)}), nothing to fill",
+            "balance": f"the classes are already balanced ({dict(train_counts)}), nothing to fill"
+            + (f", and {sorted(excluded)} are left out of generation" if excluded else ""),
             "count": "per_class is 0",
         }[config.mode]
         raise InvalidInput(f"the synthetic set would hold 0 images: {why}; ask for at least one image")

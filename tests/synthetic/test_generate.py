@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthaug.core.classes import save_selection, select_generated
 from synthaug.core.generations import GenerationStore
 from synthaug.core.layout import DataLayout
 from synthaug.models.gan.pipeline import load_sampler
@@ -150,3 +151,17 @@ def test_unlabeled_data_gets_unconditional_samples_checked_for_memorization_only
     assert any("pixel space only" in n for n in summary.notes)
     assert data.classes == () and (data.labels == -1).all()
     assert isinstance(manifest, pd.DataFrame)
+
+
+def test_classes_the_checkpoint_left_out_are_not_generated_and_are_named(fresh):
+    counts = {name: 60 for name in CLASSES}
+    selection = select_generated({**counts, "Trouser": 4}, emptied=("Bag",))
+    _, checkpoint = load_sampler(fresh.gan_checkpoints_dir())
+    save_selection(checkpoint.path.parent, selection)
+    summary = generate_synthetic(fresh, SyntheticConfig(ratio=0.1, min_confidence=0, seed=1))
+    assert set(summary.per_class) == {"Pullover", "T-shirt_top"}
+    assert summary.excluded == {"Trouser": 4, "Bag": 0} == read_synthetic(fresh).meta["excluded_classes"]
+    assert any("'Trouser' (4 train images)" in note and "'Bag'" in note for note in summary.notes)
+    assert "Trouser" not in set(read_synthetic(fresh).manifest["class_name"])
+    with pytest.raises(ValueError, match=r"\{'Trouser': 4\} \(train images\) are left out of generation"):
+        generate_synthetic(fresh, SyntheticConfig(classes=("Trouser",), min_confidence=0))

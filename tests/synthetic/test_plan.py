@@ -20,6 +20,17 @@ def test_balance_plan_fills_minorities_up_to_the_majority():
     assert plan_counts(counts, SyntheticConfig(mode="count", per_class=5)) == {"a": 5, "b": 5, "c": 5}
 
 
+def test_excluded_classes_are_neither_planned_nor_filled_in_any_mode():
+    counts, excluded = {"a": 100, "b": 30, "c": 1}, {"c": 1, "gone": 0}
+    assert plan_counts(counts, SyntheticConfig(mode="balance"), excluded) == {"a": 0, "b": 70}
+    assert plan_counts(counts, SyntheticConfig(ratio=1.0), excluded) == {"a": 100, "b": 30}
+    assert plan_counts(counts, SyntheticConfig(mode="count", per_class=5), excluded) == {"a": 5, "b": 5}
+    with pytest.raises(ValueError, match=r"\{'c': 1\} \(train images\) are left out of generation.*min_class_images"):
+        plan_counts(counts, SyntheticConfig(classes=("b", "c")), excluded)
+    with pytest.raises(ValueError, match=r"already balanced.*\['c'\] are left out of generation"):
+        plan_counts({"a": 100, "c": 1}, SyntheticConfig(mode="balance"), {"c": 1})
+
+
 @pytest.mark.parametrize(
     ("counts", "config", "message"),
     [

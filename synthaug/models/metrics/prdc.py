@@ -4,10 +4,15 @@ generated image fall inside the real manifold (precision), and does the generate
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Mapping
+
 import torch
 
 from synthaug.core.errors import InvalidInput
 from synthaug.models.metrics.fid import MetricValue
+
+Images = tuple[torch.Tensor, torch.Tensor]
 
 
 def _kth_radius(x: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
@@ -55,3 +60,46 @@ def precision_recall_with_floor(
     value = precision_recall(fake[:n], reference[:n], k=k)
     floor = precision_recall(real[:n], reference[:n], k=k)
     return [MetricValue(name, value[name], floor[name], n) for name in value]
+
+
+PRDC = ("precision", "recall", "density", "coverage")
+_CLASS_NAME = re.compile(rf"^class(\d+)_({'|'.join(PRDC)})")
+
+
+def class_metric_name(index: int, metric: str) -> str:
+    """Name of one class's value in a metrics dict, e.g. `class3_recall` (the class index into the label space)."""
+    return f"class{index}_{metric}"
+
+
+def per_class_precision_recall(fake: Images, real: Images, reference: Images, *, k: int = 5) -> list[MetricValue]:
+    """`precision_recall_with_floor` within each class: features (x) with class indices (y), each class's k-NN
+    radii from its own features. A class with at most `k` vectors in any set is left out (no manifold)."""
+    out: list[MetricValue] = []
+    for index in sorted(set(fake[1].tolist()) & set(real[1].tolist()) & set(reference[1].tolist())):
+        parts = [x[y == index] for x, y in (fake, real, reference)]
+        if min(len(p) for p in parts) <= k:
+            continue
+        for value in precision_recall_with_floor(*parts, k=k):
+            out.append(MetricValue(class_metric_name(index, value.name), value.value, value.floor, value.n))
+    return out
+
+
+def is_per_class(key: str) -> bool:
+    """Whether a metric name or flat metadata key (`class3_recall`, `class3_recall_floor`) is a per-class value."""
+    return _CLASS_NAME.match(key) is not None
+
+
+def per_class_table(metrics: Mapping[str, MetricValue]) -> dict[int, dict[str, MetricValue]]:
+    """The per-class values of a metrics dict by class index, then metric name."""
+    table: dict[int, dict[str, MetricValue]] = {}
+    for name, value in metrics.items():
+        match = _CLASS_NAME.fullmatch(name)
+        if match:
+            table.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    return dict(sorted(table.items()))
+
+
+def worst_class(metrics: Mapping[str, MetricValue], among: Collection[int] | None = None) -> int | None:
+    """The class index with the lowest recall (`among` those indices when given), or None when none was measured."""
+    recalls = {i: row["recall"].value for i, row in per_class_table(metrics).items() if among is None or i in among}
+    return min(recalls, key=lambda i: (recalls[i], i)) if recalls else None

@@ -12,7 +12,7 @@ from synthaug.core.errors import InvalidInput
 from synthaug.models.metrics.cas import classification_accuracy_score
 from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN, extract_features
 from synthaug.models.metrics.fid import MetricValue, fid_with_floor, kid_with_floor
-from synthaug.models.metrics.prdc import precision_recall_with_floor
+from synthaug.models.metrics.prdc import per_class_precision_recall, precision_recall_with_floor
 
 Images = tuple[torch.Tensor, torch.Tensor]
 
@@ -52,6 +52,13 @@ def _pr(inputs: MetricInputs) -> list[MetricValue]:
     return precision_recall_with_floor(inputs.features("fake"), inputs.features("real"), inputs.features("reference"))
 
 
+def _pr_class(inputs: MetricInputs) -> list[MetricValue]:
+    def labeled(which: str) -> Images:
+        return inputs.features(which), getattr(inputs, which)[1]
+
+    return per_class_precision_recall(labeled("fake"), labeled("real"), labeled("reference"))
+
+
 def _cas(inputs: MetricInputs) -> list[MetricValue]:
     if inputs.test is None or inputs.classifier_config is None:
         raise InvalidInput("the 'cas' metric needs a real test set and a classifier config in MetricInputs")
@@ -60,11 +67,18 @@ def _cas(inputs: MetricInputs) -> list[MetricValue]:
     return [MetricValue("cas", result.cas, result.real_accuracy, result.n_train, extra)]
 
 
-METRICS: dict[str, Callable[[MetricInputs], list[MetricValue]]] = {"fid": _fid, "kid": _kid, "pr": _pr, "cas": _cas}
+METRICS: dict[str, Callable[[MetricInputs], list[MetricValue]]] = {
+    "fid": _fid,
+    "kid": _kid,
+    "pr": _pr,
+    "pr_class": _pr_class,
+    "cas": _cas,
+}
 
 
 def compute_metrics(names: Sequence[str], inputs: MetricInputs) -> dict[str, MetricValue]:
-    """Run the named metrics; returns every value by its name (`pr` gives precision, recall, density, coverage)."""
+    """Run the named metrics; returns every value by its name (`pr` gives precision, recall, density, coverage;
+    `pr_class` the same per class as `class<index>_<metric>`, see `prdc.per_class_table`)."""
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise InvalidInput(f"unknown metrics {unknown}: choose from {sorted(METRICS)}")

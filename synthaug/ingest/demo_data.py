@@ -7,7 +7,7 @@ import gzip
 import os
 import shutil
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,24 +112,34 @@ def export_to_landing(
     source_dir: Path | None = None,
     download_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    class_counts: Sequence[int] | None = None,
 ) -> ExportResult:
-    """Land `per_class` train images of each class as PNGs, split evenly into `batches` arrival batches.
+    """Land `per_class` train images of each class as PNGs, split evenly into `batches` arrival batches;
+    `class_counts` (one count per class, in CLASS_NAMES order) lands a long-tailed set instead.
 
     Images are taken in dataset order, so the same arguments always land the same files. Each batch
     is written into a hidden folder and renamed into place with its `_READY` marker, so a watcher
     never sees a half-written batch. Existing batches with the same name are left alone.
     """
-    if per_class < 1 or batches < 1:
-        raise InvalidInput(f"per_class ({per_class}) and batches ({batches}) must both be at least 1")
-    if per_class < batches:
-        raise InvalidInput(f"per_class ({per_class}) must be at least batches ({batches}) so no batch misses a class")
+    counts_wanted = list(class_counts) if class_counts is not None else [per_class] * len(CLASS_NAMES)
+    if len(counts_wanted) != len(CLASS_NAMES):
+        raise InvalidInput(f"class_counts needs one count per class ({len(CLASS_NAMES)}), got {len(counts_wanted)}")
+    if min(counts_wanted) < 1 or batches < 1:
+        raise InvalidInput(f"per-class counts ({min(counts_wanted)}) and batches ({batches}) must both be at least 1")
+    if min(counts_wanted) < batches:
+        raise InvalidInput(
+            f"per-class counts ({min(counts_wanted)}) must be at least batches ({batches}) so no batch misses a class"
+        )
     images, labels = load_fashion_mnist("train", source_dir, download_dir)
     landing = Path(landing)
     landing.mkdir(parents=True, exist_ok=True)
-    chosen = {c: np.flatnonzero(labels == c)[:per_class] for c in range(len(CLASS_NAMES))}
-    short = {CLASS_NAMES[c]: len(idx) for c, idx in chosen.items() if len(idx) < per_class}
+    chosen = {c: np.flatnonzero(labels == c)[:n] for c, n in enumerate(counts_wanted)}
+    short = {c: len(idx) for c, idx in chosen.items() if len(idx) < counts_wanted[c]}
     if short:
-        raise InvalidInput(f"the train split has fewer than {per_class} images for {short}")
+        raise InvalidInput(
+            f"the train split has fewer than {max(counts_wanted[c] for c in short)} images for "
+            f"{ {CLASS_NAMES[c]: n for c, n in short.items()} }"
+        )
     result = ExportResult([], [])
     for b in range(batches):
         batch_id = f"{batch_prefix}-{b + 1:03d}"

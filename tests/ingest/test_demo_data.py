@@ -221,3 +221,15 @@ def test_export_rejects_bad_arguments_and_lands_nothing(tmp_path, kwargs, messag
     with pytest.raises(ValueError, match=message):
         export_to_landing(landing, source_dir=source, **kwargs)
     assert not landing.exists() or list(landing.iterdir()) == []
+
+
+def test_class_counts_land_a_long_tailed_set(tmp_path):
+    """One count per class: the benchmark's long-tailed regime (many images of some classes, few of the rest)."""
+    source = tmp_path / "src"
+    write_tiny_fashion_mnist(source, per_class=4)
+    counts = [4] * 5 + [2] * 5
+    result = export_to_landing(tmp_path / "landing", batches=2, source_dir=source, class_counts=counts)
+    landed = {name: sum(batch[name] for batch in result.per_batch_counts) for name in CLASS_NAMES}
+    assert list(landed.values()) == counts
+    with pytest.raises(ValueError, match="one count per class"):
+        export_to_landing(tmp_path / "other", source_dir=source, class_counts=[4, 4])

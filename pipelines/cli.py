@@ -341,6 +341,10 @@ def _model_lines(instance) -> list[str]:
         ]
         if gan.get("cas_ratio") is not None:
             quality.append(f"CAS ratio {gan['cas_ratio']:.2f}")
+        if gan.get("worst_class") is not None:
+            quality.append(f"worst class {gan['worst_class']} (recall {gan['worst_class_recall']:.2f})")
+        if gan.get("excluded_classes"):
+            quality.append(f"not generated: {', '.join(sorted(gan['excluded_classes']))}")
         trained = f"step {gan['step']:,} after {gan['train_minutes']} training minutes"
         print_quality = f"; {', '.join(quality)}" if quality else ""
         lines.append(f"gan_checkpoint: {trained}{print_quality} -> {gan['path']}")

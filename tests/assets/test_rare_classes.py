@@ -17,6 +17,7 @@ from assets.normalization_stats import normalization_stats
 from assets.raw_images import raw_images
 from assets.synthetic_images import synthetic_images
 from assets.training_tensors import training_tensors
+from pipelines.cli import _model_lines
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.layout import DataLayout
@@ -83,6 +84,11 @@ def test_a_class_with_one_image_and_an_emptied_class_are_left_out_of_generation_
     assert gan["worst_class"] in CLASS_NAMES[:3] and 0 <= gan["worst_class_recall"] <= 1
     assert "| class | precision | recall |" in gan["per_class_quality"]
     assert not any(key.startswith("class0_") for key in gan)
+    summary = next(line for line in _model_lines(instance) if line.startswith("gan_checkpoint:"))
+    assert (
+        f"worst class {gan['worst_class']} (recall" in summary
+        and f"not generated: {', '.join(sorted([rare, 'Bag']))}" in summary
+    )
 
     result = _models(instance, data_root, [synthetic_images], {"synthetic_images": {"ratio": 0.1, "min_confidence": 0}})
     assert result.success

@@ -23,12 +23,14 @@ The issue's long-tailed regime (25 landed, ~20 train images per rare class) stay
 @dataclass(frozen=True)
 class ClassSelection:
     """The classes the generator makes (`generated`) and those left out (`excluded`: name -> train images,
-    including classes that cleaning emptied, `emptied`), for the threshold `min_class_images`."""
+    including classes that cleaning emptied, `emptied`), for the threshold `min_class_images`; `all_small` when no
+    class reaches it (a tiny data set: every class with `MIN_TRAINABLE_IMAGES` is generated anyway)."""
 
     counts: dict[str, int]
     min_class_images: int
     excluded: dict[str, int] = field(default_factory=dict)
     emptied: tuple[str, ...] = ()
+    all_small: bool = False
 
     @property
     def generated(self) -> list[str]:
@@ -36,20 +38,34 @@ class ClassSelection:
         return [name for name in self.counts if name not in self.excluded]
 
     def warning(self) -> str | None:
-        """What was left out of generation and what to do, or None when every class is generated."""
+        """What was left out of generation and what to do, or None when every class is generated as usual."""
+        small = (
+            f"every class has fewer than the generator's minimum of {self.min_class_images} train images "
+            f"({_describe(self.counts)}), so every class with {MIN_TRAINABLE_IMAGES} or more is generated anyway: "
+            "expect samples close to the few train images, which the memorization filter rejects; land more images "
+            "for a useful synthetic set"
+            if self.all_small
+            else None
+        )
         if not self.excluded:
-            return None
+            return small
         parts = [
             f"'{name}' ({n} train image{'s' if n != 1 else ''}"
             + (", every image removed by cleaning)" if name in self.emptied else ")")
             for name, n in self.excluded.items()
         ]
-        return (
-            f"classes {', '.join(parts)} are below the generator's minimum of {self.min_class_images} train images "
-            f"and are left out of generation (every other class is generated): land more images of them and "
-            f"rematerialize from training_tensors, or lower gan_checkpoint's min_class_images (at least "
-            f"{MIN_TRAINABLE_IMAGES}) to generate them anyway"
+        floor = MIN_TRAINABLE_IMAGES if self.all_small else self.min_class_images
+        left_out = (
+            f"classes {', '.join(parts)} are below the generator's minimum of {floor} train images and are left out "
+            f"of generation (every other class is generated): land more images of them and rematerialize from "
+            f"training_tensors"
+            + (
+                f", or lower gan_checkpoint's min_class_images (at least {floor}) to generate them anyway"
+                if floor > MIN_TRAINABLE_IMAGES
+                else ""
+            )
         )
+        return f"{small}; {left_out}" if small else left_out
 
     def to_dict(self) -> dict:
         """JSON-ready form, stored beside the checkpoints it belongs to."""
@@ -58,6 +74,7 @@ class ClassSelection:
             "min_class_images": self.min_class_images,
             "excluded": self.excluded,
             "emptied": list(self.emptied),
+            "all_small": self.all_small,
         }
 
     @classmethod
@@ -68,6 +85,7 @@ class ClassSelection:
             min_class_images=int(doc["min_class_images"]),
             excluded={str(k): int(v) for k, v in doc["excluded"].items()},
             emptied=tuple(doc.get("emptied", ())),
+            all_small=bool(doc.get("all_small", False)),
         )
 
 
@@ -99,20 +117,18 @@ def select_generated(
     counts: Mapping[str, int], min_class_images: int = MIN_CLASS_IMAGES, emptied: Sequence[str] = ()
 ) -> ClassSelection:
     """The classes the generator makes: every class with at least `min_class_images` train images; the others,
-    and the `emptied` classes (landed, then all removed by cleaning), are left out. Checks `check_trainable`
-    first; refuses a threshold below `MIN_TRAINABLE_IMAGES` and a selection that generates nothing."""
+    and the `emptied` classes (landed, then all removed by cleaning), are left out. When no class reaches the
+    threshold (a tiny data set, not a rare class) the threshold falls to `MIN_TRAINABLE_IMAGES`, with a warning,
+    so a small demo still gets its set. Checks `check_trainable` first; refuses a threshold below
+    `MIN_TRAINABLE_IMAGES`."""
     if min_class_images < MIN_TRAINABLE_IMAGES:
         raise InvalidInput(f"min_class_images must be at least {MIN_TRAINABLE_IMAGES}, got {min_class_images}")
     check_trainable(counts, emptied)
     all_counts = {**{str(k): int(v) for k, v in counts.items()}, **{name: 0 for name in emptied if name not in counts}}
-    excluded = {name: n for name, n in all_counts.items() if n < min_class_images}
-    if len(excluded) == len(all_counts):
-        raise InvalidInput(
-            f"no class has the generator's minimum of {min_class_images} train images (train images per class: "
-            f"{_describe(all_counts)}): land more images, or lower gan_checkpoint's min_class_images to at most "
-            f"{max(all_counts.values())}"
-        )
-    return ClassSelection(all_counts, min_class_images, excluded, tuple(emptied))
+    all_small = max(all_counts.values()) < min_class_images
+    floor = MIN_TRAINABLE_IMAGES if all_small else min_class_images
+    excluded = {name: n for name, n in all_counts.items() if n < floor}
+    return ClassSelection(all_counts, min_class_images, excluded, tuple(emptied), all_small)
 
 
 SELECTION_NAME = "classes.json"

@@ -53,9 +53,14 @@ def test_the_threshold_is_a_setting_with_a_floor():
         select_generated({"coat": 40, "shirt": 3}, min_class_images=1)
 
 
-def test_a_selection_that_generates_nothing_is_refused():
-    with pytest.raises(InvalidInput, match=r"no class has the generator's minimum of 10.*at most 5"):
-        select_generated({"coat": 5, "shirt": 3})
+def test_a_tiny_data_set_is_generated_anyway_with_a_warning_instead_of_an_empty_set():
+    selection = select_generated({"coat": 5, "shirt": 3, "sandal": 1})
+    assert selection.all_small and selection.generated == ["coat", "shirt"]
+    assert selection.excluded == {"sandal": 1}
+    warning = selection.warning()
+    assert warning.startswith("every class has fewer than the generator's minimum of 10 train images")
+    assert "'sandal' (1 train image) are below the generator's minimum of 2" in warning
+    assert "min_class_images" not in warning.split("; ")[1]
 
 
 def test_the_selection_round_trips_beside_the_checkpoints(tmp_path):

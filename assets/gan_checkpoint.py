@@ -44,7 +44,8 @@ class GanCheckpointConfig(Config):
         ge=MIN_TRAINABLE_IMAGES,
         description="Fewest train images of a class to generate it: smaller classes (and classes cleaning emptied) "
         "are left out of generation with a warning, every other class is generated (below ~10 the generator "
-        "reproduces the few images and the memorization filter rejects nearly every candidate).",
+        "reproduces the few images and the memorization filter rejects nearly every candidate). When no class "
+        "reaches it, every class with 2 or more images is generated, with a warning.",
     )
     seed: int = Field(0, description="Seed of initialization, batches and samples.")
 

@@ -14,8 +14,9 @@ from synthaug.models.gan.diffaugment import default_policy, parse_policy
 from synthaug.models.gan.networks import ModelConfig
 
 FAMILIES = ("gan", "vae", "diffusion")
-DIFFUSION_FIELDS = ("diffusion_steps", "cond_drop")  # change what a diffusion model learns; other families ignore them
-SAMPLING_FIELDS = ("sample_steps", "guidance")  # change only how a trained model is sampled: not in the version key
+# settings of what a diffusion model learns (other families ignore them), and of how any trained model is sampled
+DIFFUSION_FIELDS = ("diffusion_steps", "cond_drop", "diffusion_patch", "diffusion_lr")
+SAMPLING_FIELDS = ("sample_steps", "guidance")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class TrainConfig:
     aux_class_weight: float = 0.0
     diffusion_steps: int = 1000
     cond_drop: float = 0.1
+    diffusion_patch: int = 2
+    diffusion_lr: float = 1e-3
     sample_steps: int = 20
     guidance: float = 1.0
     seed: int = 0
@@ -50,6 +53,8 @@ class TrainConfig:
             raise InvalidInput(
                 f"sample_steps must be in [1, diffusion_steps={self.diffusion_steps}], got {self.sample_steps}"
             )
+        if self.diffusion_patch not in (1, 2, 4):
+            raise InvalidInput(f"diffusion_patch must be 1, 2 or 4, got {self.diffusion_patch}")
         if not 0.0 <= self.cond_drop < 1.0 or self.guidance < 0:
             raise InvalidInput(f"cond_drop must be in [0, 1) and guidance >= 0, got {self.cond_drop}, {self.guidance}")
 

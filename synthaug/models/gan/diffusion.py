@@ -78,17 +78,21 @@ class SelfAttention(nn.Module):
 
 class UNet(nn.Module):
     """Noisy image, timestep and class → predicted noise; one residual block per level down to 8×8, attention
-    there, skip connections on the way up. Class index `num_classes` is the null class of classifier-free guidance."""
+    there, skip connections on the way up. Class index `num_classes` is the null class of classifier-free guidance.
 
-    def __init__(self, config: ModelConfig) -> None:
+    `patch` > 1 folds each patch×patch block of pixels into channels first (pixel unshuffle) and unfolds the output,
+    so the network runs at 1/patch of the resolution: about 5× fewer FLOPs at patch 2 on 32 px images."""
+
+    def __init__(self, config: ModelConfig, patch: int = 1) -> None:
         super().__init__()
         self.config = config
-        levels = int(math.log2(config.resolution // BOTTOM)) + 1
+        self.fold, self.unfold = nn.PixelUnshuffle(patch), nn.PixelShuffle(patch)
+        levels = int(math.log2(config.resolution // patch // BOTTOM)) + 1
         widths = [config.channels_at(level) for level in range(levels)]
         emb_dim = 4 * config.width
         self.time_mlp = nn.Sequential(nn.Linear(config.width, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_embed = nn.Embedding(config.num_classes + 1, emb_dim) if config.num_classes else None
-        self.stem = nn.Conv2d(config.channels, widths[0], 3, padding=1)
+        self.stem = nn.Conv2d(config.channels * patch**2, widths[0], 3, padding=1)
         inputs = widths[:1] + widths[:-1]
         self.down = nn.ModuleList(ResBlock(w_in, w, emb_dim) for w_in, w in zip(inputs, widths, strict=True))
         self.pool = nn.ModuleList(nn.Conv2d(w, w, 3, stride=2, padding=1) for w in widths[:-1])
@@ -102,7 +106,8 @@ class UNet(nn.Module):
         self.unpool = nn.ModuleList(
             nn.Conv2d(w, w_out, 3, padding=1) for w, w_out in zip(coarse_to_fine[:-1], coarse_to_fine[1:], strict=True)
         )
-        self.head = nn.Sequential(_norm(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], config.channels, 3, padding=1))
+        out = config.channels * patch**2
+        self.head = nn.Sequential(_norm(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], out, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
@@ -111,7 +116,7 @@ class UNet(nn.Module):
         emb = self.time_mlp(timestep_embedding(t, self.config.width))
         if self.class_embed is not None:
             emb = emb + self.class_embed(y)
-        h = self.stem(x)
+        h = self.stem(self.fold(x))
         skips = []
         for i, block in enumerate(self.down):
             h = block(h, emb)
@@ -123,19 +128,25 @@ class UNet(nn.Module):
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
             if i < len(self.unpool):
                 h = self.unpool[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        return self.head(h)
+        return self.unfold(self.head(h))
 
 
 class DiffusionModel(nn.Module):
     """The UNet with its noise schedule and sampler settings; `forward(x_t, t, y)` is ε̂, `sample` runs DDIM."""
 
     def __init__(
-        self, config: ModelConfig, *, timesteps: int = 1000, sample_steps: int = 20, guidance: float = 1.0
+        self,
+        config: ModelConfig,
+        *,
+        timesteps: int = 1000,
+        sample_steps: int = 20,
+        guidance: float = 1.0,
+        patch: int = 1,
     ) -> None:
         super().__init__()
         self.config = config
         self.timesteps, self.sample_steps, self.guidance = timesteps, sample_steps, guidance
-        self.unet = UNet(config)
+        self.unet = UNet(config, patch)
         self.register_buffer("alpha_bars", cosine_alpha_bars(timesteps).float(), persistent=False)
 
     @property
@@ -203,5 +214,9 @@ class DiffusionModel(nn.Module):
 def diffusion_model(config: TrainConfig) -> DiffusionModel:
     """The diffusion model a training config describes (shape, schedule length, sampler steps and guidance)."""
     return DiffusionModel(
-        config.model, timesteps=config.diffusion_steps, sample_steps=config.sample_steps, guidance=config.guidance
+        config.model,
+        timesteps=config.diffusion_steps,
+        sample_steps=config.sample_steps,
+        guidance=config.guidance,
+        patch=config.diffusion_patch,
     )

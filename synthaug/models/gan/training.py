@@ -117,11 +117,13 @@ class _OneNetworkTrainer:
 
     state_key = "model"
 
-    def __init__(self, network: torch.nn.Module, config: TrainConfig, compute: Compute, world: distributed.World):
+    def __init__(
+        self, network: torch.nn.Module, config: TrainConfig, compute: Compute, world: distributed.World, lr: float
+    ) -> None:
         self.config, self.compute = config, compute
         self.network = compute.module(network)
         self.train_module = distributed.wrap(self.network, world, compute.device)
-        self.opt = torch.optim.Adam(self.network.parameters(), lr=config.lr_g, betas=(0.9, config.beta2))
+        self.opt = torch.optim.Adam(self.network.parameters(), lr=lr, betas=(0.9, config.beta2))
         self.ema = GeneratorEma(self.network, config.ema_beta, config.ema_warmup_steps)
 
     def update(self, loss: torch.Tensor) -> None:
@@ -148,7 +150,7 @@ class VaeTrainer(_OneNetworkTrainer):
     state_key = "vae"
 
     def __init__(self, config: TrainConfig, compute: Compute, world: distributed.World) -> None:
-        super().__init__(ConditionalVAE(config.model), config, compute, world)
+        super().__init__(ConditionalVAE(config.model), config, compute, world, config.lr_g)
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
         """One update of the negative ELBO; returns it and its parts."""
@@ -166,7 +168,7 @@ class DiffusionTrainer(_OneNetworkTrainer):
     state_key = "diffusion"
 
     def __init__(self, config: TrainConfig, compute: Compute, world: distributed.World) -> None:
-        super().__init__(diffusion_model(config), config, compute, world)
+        super().__init__(diffusion_model(config), config, compute, world, config.diffusion_lr)
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
         """One update of the mean squared error between the true and the predicted noise; returns it."""

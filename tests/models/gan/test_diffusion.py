@@ -33,10 +33,12 @@ def test_cosine_schedule_falls_from_almost_one_to_almost_zero():
     assert a[0] > 0.999 and a[-1] < 1e-4
 
 
-@pytest.mark.parametrize(("resolution", "channels", "num_classes"), [(32, 1, 3), (64, 3, 0), (128, 1, 1)])
-def test_unet_predicts_noise_of_the_input_shape(resolution, channels, num_classes):
+@pytest.mark.parametrize(
+    ("resolution", "channels", "num_classes", "patch"), [(32, 1, 3, 1), (32, 3, 3, 2), (64, 3, 0, 2), (128, 1, 1, 4)]
+)
+def test_unet_predicts_noise_of_the_input_shape(resolution, channels, num_classes, patch):
     config = ModelConfig(resolution=resolution, channels=channels, num_classes=num_classes, width=4, z_dim=8)
-    model = DiffusionModel(config)
+    model = DiffusionModel(config, patch=patch)
     x = torch.randn(2, channels, resolution, resolution)
     y = torch.zeros(2, dtype=torch.long) if num_classes else None
     assert model(x, torch.tensor([0, 999]), y).shape == x.shape
@@ -62,7 +64,7 @@ def test_noised_mixes_image_and_noise_by_the_schedule_and_drops_labels():
 def test_epsilon_loss_falls_on_a_fixed_batch_of_garments(fashion32):
     x, y = fashion32
     torch.manual_seed(0)
-    trainer = DiffusionTrainer(diffusion_config(lr_g=3e-3), resolve_compute("cpu"), World())
+    trainer = DiffusionTrainer(diffusion_config(diffusion_lr=1e-2), resolve_compute("cpu"), World())
     batch_x, batch_y = x[::12], y[::12]
     losses = [trainer.step(batch_x, batch_y)["loss"] for _ in range(40)]
     assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
@@ -99,12 +101,15 @@ def test_invalid_sampler_settings_are_refused():
         diffusion_config(sample_steps=0)
     with pytest.raises(ValueError, match="cond_drop"):
         diffusion_config(cond_drop=1.0)
+    with pytest.raises(ValueError, match="diffusion_patch"):
+        diffusion_config(diffusion_patch=3)
 
 
 def test_sampler_settings_do_not_change_the_version_but_diffusion_settings_do():
     base = version_for("d", diffusion_config())
     assert version_for("d", diffusion_config(sample_steps=10, guidance=2.0)) == base
     assert version_for("d", diffusion_config(cond_drop=0.2)) != base
+    assert version_for("d", diffusion_config(diffusion_patch=1)) != base
     assert version_for("d", tiny_config(cond_drop=0.2)) == version_for("d", tiny_config()), "GAN ignores them"
 
 

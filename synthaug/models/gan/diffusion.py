@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synthaug.models.gan.config import TrainConfig
-from synthaug.models.gan.networks import ModelConfig, _check_labels
+from synthaug.models.gan.networks import ModelConfig, _check_labels, latents
 
 BOTTOM = 8  # the UNet halves the resolution down to 8×8
 
@@ -195,10 +195,7 @@ class DiffusionModel(nn.Module):
         """Images in [-1, 1] from the given starting noise (or `n` draws from `generator`) by `sample_steps` DDIM
         steps (η = 0: deterministic for a given noise)."""
         device = self.alpha_bars.device
-        if isinstance(z_or_n, torch.Tensor):
-            x = z_or_n.to(device).reshape(-1, *self.latent_shape)
-        else:
-            x = torch.randn(int(z_or_n), *self.latent_shape, generator=generator).to(device)
+        x = latents(z_or_n, math.prod(self.latent_shape), generator, device).reshape(-1, *self.latent_shape)
         y = _check_labels(labels, self.config.num_classes, x.shape[0])
         steps = torch.linspace(self.timesteps - 1, 0, self.sample_steps).round().long().tolist()
         for i, step in enumerate(steps):

@@ -44,9 +44,13 @@ class CleanImagesConfig(Config):
     min_entropy: float = Field(
         _DEFAULTS.min_entropy, description="Histogram entropy (bits) below this is low_information."
     )
+    min_detail: float = Field(
+        _DEFAULTS.min_detail,
+        description="Structure (grey levels) beyond a smooth ramp or vignette below this is low_information.",
+    )
     blur_mode: str = Field(_DEFAULTS.blur_mode, description="'absolute', 'percentile' (of the batch) or 'off'.")
     blur_threshold: float = Field(
-        _DEFAULTS.blur_threshold, description="absolute mode: sharpness below this is blurry."
+        _DEFAULTS.blur_threshold, description="absolute mode: native-resolution sharpness (0-1) below this is blurry."
     )
     blur_percentile: float = Field(
         _DEFAULTS.blur_percentile, description="percentile mode: the blurriest p% are blurry."
@@ -67,7 +71,26 @@ class CleanImagesConfig(Config):
         _DEFAULTS.crop_min_correlation,
         description="Crop links: a window of the larger image's thumbnail must correlate this much.",
     )
-    work_size: int = Field(_DEFAULTS.work_size, description="Side of the fixed working resolution for sharpness.")
+    layout_neighbours: int = Field(
+        _DEFAULTS.layout_neighbours,
+        description="Near duplicates: nearest neighbours in the layout descriptor proposed as candidates; 0: off.",
+    )
+    layout_min_cosine: float = Field(
+        _DEFAULTS.layout_min_cosine, description="Near duplicates: least layout-descriptor cosine of a candidate."
+    )
+    align_min_correlation: float = Field(
+        _DEFAULTS.align_min_correlation,
+        description="Near duplicates: 32x32 correlation after a similarity alignment that confirms a candidate.",
+    )
+    align_small_min_correlation: float = Field(
+        _DEFAULTS.align_small_min_correlation,
+        description="The same when either image's shorter side is under 64 px (small images correlate by chance).",
+    )
+    colour_max_distance: float = Field(
+        _DEFAULTS.colour_max_distance,
+        description="Near duplicates: largest hue-histogram colour distance of a link; 0: colour ignored.",
+    )
+    work_size: int = Field(_DEFAULTS.work_size, description="Side of the working resolution of the thumbnails.")
     max_removed_share: float = Field(
         0.5, ge=0, le=1, description="The blocking check fails when a larger share is removed."
     )

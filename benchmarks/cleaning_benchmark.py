@@ -13,7 +13,11 @@ One run, on one labeled set made by `benchmarks/cleaning_dataset.py` (generated,
    corrupt files are therefore not scored for it.
 4. **Sweeps for choosing defaults** (ours): blur threshold on the `sharpness` score (best precision with recall
    >= 0.9, and the best F1; also per source kind), percentile mode, and `hash_threshold` 0..16 (F1 per value).
-5. **Hash search scale**: `synthaug.clean.hamming.pairs_within` on 1M random 64-bit hashes against themselves and a new
+5. **Issue-21 measures** (`cleaning_targets.py`): per-kind recall for every tool, colour variants merged with their
+   original, the hard-set targets, and with `--link-sweep` a sweep of the layout, alignment, colour and detail
+   settings. `--hard` uses the hard set (`cleaning_dataset.py --hard`), `--icons` the icon theme installed on the
+   machine (`cleaning_external.py`: the same icon rendered at several sizes) instead of a generated set.
+6. **Hash search scale**: `synthaug.clean.hamming.pairs_within` on 1M random 64-bit hashes against themselves and a new
    10k batch against the 1M index (planted near pairs must all be found); `--skip-1m` skips it.
 
 Metric definitions (the same for every tool):
@@ -57,7 +61,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cleaning_targets as targets  # noqa: E402
 from cleaning_dataset import DatasetSpec, ensure  # noqa: E402
+from cleaning_external import build as build_icons  # noqa: E402
 
 SINGLE_REASONS = ("corrupt", "too_small", "low_information", "blurry")
 DUP_REASONS = ("exact_duplicate", "near_duplicate")
@@ -65,12 +71,12 @@ DEDUP_SCOPE = ("", "exact_duplicate", "near_duplicate")
 TARGET_DUP_F1 = 0.95
 TARGET_BLUR_PRECISION = 0.9
 TARGET_BLUR_RECALL = 0.9
-TARGET_SPEEDUP = 10.0
+TARGET_SPEEDUP = 5.0
 TARGET_SEARCH_RATIO = 0.05
 HASH_SWEEP = range(0, 17)
 IMAGEDEDUP_DEFAULT_THRESHOLD = 10
 PERCENTILES = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30)
-FIXED_BLUR_THRESHOLDS = (10, 25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200)
+FIXED_BLUR_THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.52, 0.55, 0.6)
 
 
 def log(message: str) -> None:
@@ -449,6 +455,33 @@ def hash_scale(n_index: int, n_new: int, threshold: int, workers: int, seed: int
     }
 
 
+def layout_scale(n: int, seed: int) -> dict:
+    """Time `layout_pairs` (8 neighbours, cosine >= 0.9) on `n` random smooth 32×32 thumbnails with 1000 planted
+    noisy copies; count the planted pairs found."""
+    from synthaug.clean.candidates import layout_descriptors, layout_pairs
+
+    rng = np.random.default_rng([seed, 65])
+    coarse = rng.normal(0, 1, (n, 4, 4)).astype(np.float32)
+    thumbs = np.clip(128 + 40 * np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2), 0, 255).astype(np.uint8)
+    thumbs = thumbs.reshape(n, -1)
+    a = rng.choice(n, 2000, replace=False)
+    src, dst = a[:1000], a[1000:]
+    noisy = thumbs[src].astype(np.float32) + rng.normal(0, 6, (1000, thumbs.shape[1]))
+    thumbs[dst] = np.clip(noisy, 0, 255).astype(np.uint8)
+    log(f"layout_pairs: {n:,} descriptors")
+    t0 = time.perf_counter()
+    q, i = layout_pairs(layout_descriptors(thumbs), 8, 0.9)
+    seconds = time.perf_counter() - t0
+    found = set(zip(q.tolist(), i.tolist(), strict=True))
+    planted = {(int(min(x, y)), int(max(x, y))) for x, y in zip(src, dst, strict=True)}
+    return {
+        "layout_seconds": seconds,
+        "layout_pairs": int(len(q)),
+        "layout_planted": len(planted),
+        "layout_planted_found": len(planted & found),
+    }
+
+
 # --------------------------------------------------------------------------------------------------
 # Reporting
 # --------------------------------------------------------------------------------------------------
@@ -545,6 +578,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in ("originals", "exact", "near", "blurry", "tiny", "flat", "corrupt"):
         parser.add_argument(f"--n-{name}", type=int, default=None, help=f"override the number of {name} files")
+    parser.add_argument("--hard", action="store_true", help="use the hard set (see cleaning_dataset.py --hard)")
+    parser.add_argument("--icons", type=Path, default=None, help="use this icon theme as the set instead")
+    parser.add_argument("--link-sweep", action="store_true", help="sweep the layout/align/colour/detail settings")
     parser.add_argument("--index-size", type=int, default=1_000_000, help="hash index size for the search test")
     parser.add_argument("--new-size", type=int, default=10_000, help="new-batch size for the search test")
     args = parser.parse_args(argv)
@@ -564,13 +600,22 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("originals", "exact", "near", "blurry", "tiny", "flat", "corrupt")
             if getattr(args, f"n_{name}") is not None
         }
-        spec = DatasetSpec.for_total(args.n, args.seed, **overrides)
         suffix = "".join(f"-{k.removeprefix('n_')}{v}" for k, v in sorted(overrides.items()))
-        root = Path(workdir) / f"cleaning-n{args.n}-s{args.seed}{suffix}"
-        log(f"labeled set: {root} ({spec.total} files)")
         t0 = time.perf_counter()
-        ensure(root, spec, workers=min(2, os.cpu_count() or 1))
-        results["dataset"] = {"root": str(root), "spec": asdict(spec), "ready_s": time.perf_counter() - t0}
+        if args.icons is not None:
+            root = Path(workdir) / f"icons-{args.icons.name}"
+            log(f"labeled set: {root} (icon theme {args.icons})")
+            build_icons(root, args.icons, seed=args.seed)
+            results["dataset"] = {"root": str(root), "icons": str(args.icons)}
+        else:
+            if args.hard:
+                overrides["hard"] = True
+            spec = DatasetSpec.for_total(args.n, args.seed, **overrides)
+            root = Path(workdir) / f"cleaning-n{args.n}-s{args.seed}{suffix}{'-hard' if args.hard else ''}"
+            log(f"labeled set: {root} ({spec.total} files)")
+            ensure(root, spec, workers=min(2, os.cpu_count() or 1))
+            results["dataset"] = {"root": str(root), "spec": asdict(spec)}
+        results["dataset"]["ready_s"] = time.perf_counter() - t0
         truth = Truth(root)
         image_dir = (root / "images").resolve()
         paths = truth.paths
@@ -588,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         ours_metrics = evaluate(truth, ours_pred, (*SINGLE_REASONS, "duplicate"))
         results["ours"] = {"seconds": ours_s, "files_per_s": len(paths) / ours_s, "metrics": ours_metrics}
         results["ours"]["keeper_is_original"] = keeper_share(truth, frame)
+        results["ours"]["duplicate_match"] = frame["duplicate_match"].value_counts().to_dict()
         tools: dict[str, dict[str, set[str]]] = {"ours": ours_pred}
 
         idd = None
@@ -622,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
 
         log("sweeps")
         blur = blur_sweep(truth, frame)
+        if args.link_sweep:
+            results["link_sweep"] = targets.link_sweep(truth, paths, rules, args.workers, prf, DUP_REASONS)
         hashes = None if args.skip_hash_sweep else hash_sweep(truth, paths, frame, rules, args.workers)
         results["blur_sweep"] = blur
         results["hash_sweep"] = hashes
@@ -662,6 +710,31 @@ def main(argv: list[str] | None = None) -> int:
             "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.1f}".format
         ):
             print(category_table(truth, tools).to_string())
+
+        kinds = {name: targets.per_kind_recall(truth, pred) for name, pred in tools.items()}
+        results["per_kind_recall"] = kinds
+        targets.print_kind_recall(kinds, fmt)
+        colour = {name: targets.colour_false_removals(truth, pred) for name, pred in tools.items()}
+        colour["ours"] = targets.colour_false_removals(truth, ours_pred, targets.duplicate_links(frame))
+        results["colour_variants_merged"] = colour
+        if colour["ours"]["pairs"]:
+            print("\nColour variants merged with their original (ours also counts the original removed as its copy)")
+            for name, c in colour.items():
+                print(f"  {name:12s} {c['merged']:4d}/{c['pairs']} ({100 * c['share']:.1f}%)")
+        print(f"\nOurs: links by proposer+confirmer: {results['ours']['duplicate_match']}")
+        speedup = idd["total_s"] / ours_s if idd is not None else None
+        results["issue21_targets"] = targets.print_targets(
+            args.hard or args.icons is not None,
+            ours_metrics,
+            kinds["ours"],
+            colour["ours"],
+            speedup,
+            len(paths),
+            mark,
+            fmt,
+        )
+        if "link_sweep" in results:
+            targets.print_link_sweep(results["link_sweep"], fmt)
 
         truth_col = [truth.category[str(Path(p).resolve())] for p in frame["path"]]
         crosstab = pd.crosstab(pd.Series(truth_col, name="truth category"), frame["reason"].fillna("kept").to_numpy())
@@ -733,6 +806,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.skip_1m:
             scale = hash_scale(args.index_size, args.new_size, 10, 2, args.seed)
+            scale.update(layout_scale(args.index_size, args.seed))
             results["hash_scale"] = scale
             print(f"\nHash search (synthaug.clean.hamming.pairs_within, threshold 10, {scale['workers']} workers)")
             print(
@@ -752,6 +826,11 @@ def main(argv: list[str] | None = None) -> int:
                 and scale["new_planted_found"] == scale["new_planted"]
             )
             print(f"  all planted pairs found -> {mark(ok)}")
+            print(
+                f"  layout candidates (synthaug.clean.candidates.layout_pairs, k-d tree) on {scale['n_index']:,} "
+                f"descriptors: {scale['layout_seconds']:.1f} s, {scale['layout_pairs']} pairs, planted "
+                f"{scale['layout_planted_found']}/{scale['layout_planted']} found"
+            )
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -42,6 +42,20 @@ Derived files and how they are labeled:
   0.3-1.5; note that flat images of the same size and colour are also pixel-identical to each other;
 * corrupt: a PNG or JPEG cut at 20-80% of its bytes, a zero-byte `.png`/`.jpg`, or text named `.png`.
 
+`--hard` adds what a real collection holds and the default set does not (`DatasetSpec.hard`):
+
+* near duplicates, on top of the five transforms above: `near_crop10` (5-10% cut off each axis), `near_rotate`
+  (2-5 degrees, then the largest centred window without new corners, so also a 5-10% zoom), `near_rerender` (the
+  same drawing with a margin of 3-8% of the side in its border colour, rendered at 0.5-1.0 of the size), and
+  `near_combined` (rotation 1-3 degrees + crop 2-5% + resize 0.6-0.95 + brightness + JPEG 50-90);
+* blurry, a third each: the heavy blur above, `blurry_mild` (Gaussian sigma 0.6-1.5 px at the native size) and
+  `blurry_motion` (a 3-9 px line kernel at a random angle, native size);
+* low_information, on top of flat images: `faint_gradient` (a linear ramp of 6-40 grey levels in one colour) and
+  `vignette` (a radial falloff of 6-40 levels), each with noise sigma 0-1.5;
+* `colour_variant` hard negatives (truth empty, `source` = the original it was made from, which is in the set):
+  the original with its hue turned 60-180 degrees (colour sources) or a grey original tinted with a saturated
+  colour; a cleaner must keep both. 5% of the files.
+
 Every originals' copies are written by the same unit of work, seeded from (seed, unit), so the output is
 identical for a given seed and counts whatever the number of worker processes.
 
@@ -69,10 +83,11 @@ import cv2
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 TRUTH_COLUMNS = ["path", "truth", "source", "category", "params", "origin", "kind", "width", "height"]
 MIN_SOURCE_STD = 12.0
 NEAR_TRANSFORMS = ("resize", "jpeg", "brightness", "noise", "crop")
+HARD_TRANSFORMS = ("crop10", "rotate", "rerender", "combined")
 JPEG_QUALITIES = (95, 75, 50, 30)
 MIN_NEAR_SIDE = 20
 COLOUR_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
@@ -106,20 +121,33 @@ class DatasetSpec:
     seed: int = 0
     grey_fraction: float = 0.5
     photo_fraction: float = 0.1
+    hard: bool = False
+    n_colour: int = 0
 
     @property
     def total(self) -> int:
         """Number of files the set will hold."""
         return (
-            self.n_originals + self.n_exact + self.n_near + self.n_blurry + self.n_tiny + self.n_flat + self.n_corrupt
+            self.n_originals
+            + self.n_exact
+            + self.n_near
+            + self.n_blurry
+            + self.n_tiny
+            + self.n_flat
+            + self.n_corrupt
+            + 2 * (self.n_colour // 2)
         )
 
     @classmethod
     def for_total(cls, n: int, seed: int = 0, **overrides: float) -> DatasetSpec:
         """Default composition for `n` files: 70% originals, 4% exact copies, 12% near copies, 6% blurry,
-        2% tiny, 3% flat, 3% corrupt (originals absorb rounding). `overrides` replace any field."""
+        2% tiny, 3% flat, 3% corrupt (originals absorb rounding); with `hard=True` also 5% colour variants.
+        `overrides` replace any field."""
         fractions = {"n_exact": 0.04, "n_near": 0.12, "n_blurry": 0.06, "n_tiny": 0.02, "n_flat": 0.03}
+        if overrides.get("hard"):
+            fractions["n_colour"] = 0.05
         counts = {k: int(round(n * f)) for k, f in fractions.items()}
+        counts["n_colour"] = 2 * (counts.get("n_colour", 0) // 2)  # each variant comes with its own original
         counts["n_corrupt"] = int(round(n * 0.03))
         counts["n_originals"] = max(1, n - sum(counts.values()))
         values: dict[str, float] = {**counts, "seed": seed}
@@ -341,12 +369,69 @@ def near_transform(pixels: np.ndarray, transform: str, rng: np.random.Generator)
         out = np.clip(pixels.astype(np.float32) + rng.normal(0, sigma, pixels.shape), 0, 255).astype(np.uint8)
         return out, f"sigma={sigma:.2f}", 0
     if transform == "crop":
-        fx, fy = rng.uniform(0.03, 0.08, 2)
-        cut_x, cut_y = max(1, round(w * fx)), max(1, round(h * fy))
-        left, top = int(rng.integers(0, cut_x + 1)), int(rng.integers(0, cut_y + 1))
-        out = pixels[top : h - (cut_y - top), left : w - (cut_x - left)].copy()
-        return out, f"crop_x={fx:.3f},crop_y={fy:.3f}", 0
+        return _crop(pixels, rng.uniform(0.03, 0.08, 2), rng)
+    if transform == "crop10":
+        return _crop(pixels, rng.uniform(0.05, 0.10, 2), rng)
+    if transform == "rotate":
+        angle = float(rng.uniform(2, 5) * rng.choice([-1, 1]))
+        return _rotate(pixels, angle), f"angle={angle:.2f}", 0
+    if transform == "rerender":
+        margin = float(rng.uniform(0.03, 0.08))
+        pad = max(1, round(margin * min(h, w)))
+        border = np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]), axis=0)
+        canvas = np.empty((h + 2 * pad, w + 2 * pad, *pixels.shape[2:]), dtype=np.uint8)
+        canvas[...] = np.round(border).astype(np.uint8)
+        canvas[pad : pad + h, pad : pad + w] = pixels
+        scale = max(float(rng.uniform(0.5, 1.0)), MIN_NEAR_SIDE / min(h, w))
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return cv2.resize(canvas, size, interpolation=cv2.INTER_AREA), f"margin={margin:.3f},scale={scale:.3f}", 0
+    if transform == "combined":
+        angle = float(rng.uniform(1, 3) * rng.choice([-1, 1]))
+        out, crop_params, _ = _crop(_rotate(pixels, angle), rng.uniform(0.02, 0.05, 2), rng)
+        scale = max(float(rng.uniform(0.6, 0.95)), MIN_NEAR_SIDE / min(out.shape[:2]))
+        size = (max(1, round(out.shape[1] * scale)), max(1, round(out.shape[0] * scale)))
+        out = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
+        gain, offset = float(rng.uniform(0.9, 1.1)), float(rng.uniform(-12, 12))
+        out = np.clip(out.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+        quality = int(rng.integers(50, 91))
+        return out, f"angle={angle:.2f},{crop_params},scale={scale:.3f},gain={gain:.2f},quality={quality}", quality
     raise ValueError(transform)
+
+
+def _crop(pixels: np.ndarray, fractions: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str, int]:
+    """Cut `fractions` (x, y) of each axis off, split at random between the two ends."""
+    h, w = pixels.shape[:2]
+    fx, fy = fractions
+    cut_x, cut_y = max(1, round(w * fx)), max(1, round(h * fy))
+    left, top = int(rng.integers(0, cut_x + 1)), int(rng.integers(0, cut_y + 1))
+    out = pixels[top : h - (cut_y - top), left : w - (cut_x - left)].copy()
+    return out, f"crop_x={fx:.3f},crop_y={fy:.3f}", 0
+
+
+def _rotate(pixels: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate about the centre by `angle` degrees and keep the largest centred window that has no new corners."""
+    h, w = pixels.shape[:2]
+    rad = np.deg2rad(abs(angle))
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    turned = cv2.warpAffine(pixels, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    shrink = np.cos(rad) + np.sin(rad) * max(w, h) / min(w, h)
+    cw, ch = max(1, int(w / shrink)), max(1, int(h / shrink))
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    return turned[y0 : y0 + ch, x0 : x0 + cw].copy()
+
+
+def recolour(pixels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A colour variant: hue turned 60-180 degrees (colour pixels) or grey pixels tinted with a saturated colour."""
+    if pixels.ndim == 2 or np.ptp(pixels.astype(np.int16), axis=2).mean() < 8:
+        grey = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+        hue = int(rng.integers(0, 180))
+        colour = cv2.cvtColor(np.array([[[hue, 220, 255]]], dtype=np.uint8), cv2.COLOR_HSV2RGB)[0, 0]
+        tinted = grey[..., None].astype(np.float32) * (colour.astype(np.float32) / 255)
+        return np.clip(tinted, 0, 255).astype(np.uint8), f"tint_hue={2 * hue}"
+    turn = int(rng.integers(30, 91))  # OpenCV hue units are 2 degrees
+    hsv = cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0].astype(np.int16) + turn) % 180
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), f"hue_turn={2 * turn}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -358,7 +443,7 @@ def near_transform(pixels: np.ndarray, transform: str, rng: np.random.Generator)
 class Unit:
     """One independent piece of generation: an original with its copies, or one single file."""
 
-    kind: str  # original | blurry | tiny | flat | corrupt
+    kind: str  # original | blurry | tiny | flat | corrupt | colour
     index: int
     numbers: list[int]  # file numbers for every file the unit writes
     source: tuple | None = None
@@ -378,7 +463,7 @@ def _write(images: Path, number: int, ext: str, data: bytes) -> str:
 
 def run_unit(unit: Unit, out: Path, seed: int) -> list[TruthRow]:
     """Write the files of one unit and return their truth rows."""
-    codes = {"original": 1, "blurry": 2, "tiny": 3, "flat": 4, "corrupt": 5}
+    codes = {"original": 1, "blurry": 2, "tiny": 3, "flat": 4, "corrupt": 5, "colour": 6}
     rng = np.random.default_rng([seed, codes[unit.kind], unit.index])
     images = out / "images"
     rows: list[TruthRow] = []
@@ -420,12 +505,24 @@ def run_unit(unit: Unit, out: Path, seed: int) -> list[TruthRow]:
     if unit.kind == "blurry":
         assert unit.source is not None
         pixels, origin, kind = materialize(unit.source, rng)
-        sigma = max(1.2, float(rng.uniform(0.025, 0.045)) * min(pixels.shape[:2]))
-        blurred = cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+        blurred, category, params = blur(pixels, unit.variant or "blurry", rng)
         fmt = "png" if kind == "grey28" or rng.random() < 0.6 else "jpg"
         path = _write(images, next(numbers), fmt, encode(blurred, fmt, 90))
         w, h = _shape(blurred)
-        return [TruthRow(path, "blurry", "blurry", origin, kind, w, h, params=f"sigma={sigma:.2f}")]
+        return [TruthRow(path, "blurry", category, origin, kind, w, h, params=params)]
+
+    if unit.kind == "colour":
+        assert unit.source is not None
+        pixels, origin, kind = materialize(unit.source, rng)
+        fmt = "png"
+        original_path = _write(images, next(numbers), fmt, encode(pixels, fmt))
+        w, h = _shape(pixels)
+        variant, params = recolour(pixels, rng)
+        path = _write(images, next(numbers), fmt, encode(variant, fmt))
+        return [
+            TruthRow(original_path, "", "original", origin, kind, w, h, params="format=png"),
+            TruthRow(path, "", "colour_variant", origin, kind, w, h, original_path, params),
+        ]
 
     if unit.kind == "tiny":
         assert unit.source is not None
@@ -437,6 +534,12 @@ def run_unit(unit: Unit, out: Path, seed: int) -> list[TruthRow]:
         fmt = "png" if rng.random() < 0.7 else "jpg"
         path = _write(images, next(numbers), fmt, encode(tiny, fmt, 90))
         return [TruthRow(path, "too_small", "tiny", origin, kind, tw, th, params=f"size={tw}x{th}")]
+
+    if unit.kind == "flat" and unit.variant in ("faint_gradient", "vignette"):
+        pixels, params = faint(unit.variant, rng)
+        path = _write(images, next(numbers), "png", encode(pixels, "png"))
+        w, h = _shape(pixels)
+        return [TruthRow(path, "low_information", unit.variant, "", "flat", w, h, params=params)]
 
     if unit.kind == "flat":
         if rng.random() < 0.4:
@@ -472,6 +575,44 @@ def run_unit(unit: Unit, out: Path, seed: int) -> list[TruthRow]:
     path = _write(images, number, fmt, data[: int(len(data) * cut)])
     w, h = _shape(pixels)
     return [TruthRow(path, "corrupt", f"corrupt_{unit.variant}", origin, kind, w, h, params=f"kept={cut:.2f}")]
+
+
+def blur(pixels: np.ndarray, variant: str, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
+    """Blurred pixels, category and params: heavy Gaussian (2.5-4.5% of the side), mild Gaussian (0.6-1.5 px)
+    or motion blur (a 3-9 px line at a random angle), the last two at the native size."""
+    if variant == "blurry_motion":
+        length = int(rng.integers(3, 10))
+        angle = float(rng.uniform(0, 180))
+        kernel = np.zeros((length, length), dtype=np.float32)
+        kernel[length // 2, :] = 1
+        turn = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
+        kernel = cv2.warpAffine(kernel, turn, (length, length), flags=cv2.INTER_LINEAR)
+        out = cv2.filter2D(pixels, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+        return out, variant, f"length={length},angle={angle:.1f}"
+    if variant == "blurry_mild":
+        sigma = float(rng.uniform(0.6, 1.5))
+    else:
+        sigma = max(1.2, float(rng.uniform(0.025, 0.045)) * min(pixels.shape[:2]))
+    out = cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+    return out, variant, f"sigma={sigma:.2f}"
+
+
+def faint(variant: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A faint linear ramp or radial vignette of 6-40 grey levels in one colour, with noise sigma 0-1.5."""
+    h, w = int(rng.integers(64, 257)), int(rng.integers(64, 257))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    amplitude = float(rng.uniform(6, 40))
+    if variant == "faint_gradient":
+        angle = float(rng.uniform(0, 2 * np.pi))
+        ramp = np.cos(angle) * xx / w + np.sin(angle) * yy / h
+        shade = (ramp - ramp.min()) / max(1e-6, float(np.ptp(ramp)))
+    else:
+        radius = np.hypot(xx / w - 0.5, yy / h - 0.5) / np.hypot(0.5, 0.5)
+        shade = 1 - radius**2
+    base = rng.uniform(40, 215, 3).astype(np.float32)
+    noise = float(rng.uniform(0, 1.5))
+    img = base + (shade[..., None] - 0.5) * amplitude + rng.normal(0, noise, (h, w, 3))
+    return np.clip(np.round(img), 0, 255).astype(np.uint8), f"amplitude={amplitude:.1f},noise={noise:.2f}"
 
 
 def _run_units(args: tuple[list[Unit], str, int]) -> list[TruthRow]:
@@ -527,7 +668,8 @@ def plan_units(spec: DatasetSpec) -> list[Unit]:
     n_orig = spec.n_originals
     copy_owner = rng.integers(0, n_orig, spec.n_exact + spec.n_near)
     copy_kinds = [("exact_bytes", "exact_resave")[i % 2] for i in range(spec.n_exact)]
-    copy_kinds += [f"near_{NEAR_TRANSFORMS[i % len(NEAR_TRANSFORMS)]}" for i in range(spec.n_near)]
+    transforms = NEAR_TRANSFORMS + HARD_TRANSFORMS if spec.hard else NEAR_TRANSFORMS
+    copy_kinds += [f"near_{transforms[i % len(transforms)]}" for i in range(spec.n_near)]
     copies: list[list[str]] = [[] for _ in range(n_orig)]
     for owner, kind in zip(copy_owner, copy_kinds, strict=True):
         copies[int(owner)].append(kind)
@@ -535,9 +677,14 @@ def plan_units(spec: DatasetSpec) -> list[Unit]:
         Unit("original", i, [next(numbers) for _ in range(1 + len(copies[i]))], planner.next(), copies[i])
         for i in range(n_orig)
     ]
-    units += [Unit("blurry", i, [next(numbers)], planner.next()) for i in range(spec.n_blurry)]
+    blurs = ("blurry", "blurry_mild", "blurry_motion") if spec.hard else ("blurry",)
+    units += [
+        Unit("blurry", i, [next(numbers)], planner.next(), variant=blurs[i % len(blurs)]) for i in range(spec.n_blurry)
+    ]
     units += [Unit("tiny", i, [next(numbers)], planner.next()) for i in range(spec.n_tiny)]
-    units += [Unit("flat", i, [next(numbers)]) for i in range(spec.n_flat)]
+    flats = ("", "faint_gradient", "", "vignette") if spec.hard else ("",)
+    units += [Unit("flat", i, [next(numbers)], variant=flats[i % len(flats)]) for i in range(spec.n_flat)]
+    units += [Unit("colour", i, [next(numbers), next(numbers)], planner.next()) for i in range(spec.n_colour // 2)]
     variants = ("truncated_png", "truncated_jpeg", "truncated_png", "truncated_jpeg", "zero_bytes", "text")
     for i in range(spec.n_corrupt):
         variant = variants[i % len(variants)]
@@ -619,8 +766,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--n-{name}", type=int, default=None, help=f"override the number of {name} files")
     parser.add_argument("--grey-fraction", type=float, default=0.5)
     parser.add_argument("--photo-fraction", type=float, default=0.1)
+    parser.add_argument("--hard", action="store_true", help="add the hard categories (see the module docstring)")
     args = parser.parse_args(argv)
     overrides: dict[str, float] = {"grey_fraction": args.grey_fraction, "photo_fraction": args.photo_fraction}
+    if args.hard:
+        overrides["hard"] = True
     for name in ("originals", "exact", "near", "blurry", "tiny", "flat", "corrupt"):
         value = getattr(args, f"n_{name}")
         if value is not None:

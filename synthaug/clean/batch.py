@@ -20,21 +20,8 @@ from synthaug.core.layout import DataLayout
 from synthaug.core.progress import ProgressFn
 from synthaug.ingest.samples import manifest_digest
 
-RAW_COLUMNS = [
-    "image_id",
-    "batch_id",
-    "source_path",
-    "label",
-    "stored_path",
-    "stored_offset",
-    "file_size",
-    "width",
-    "height",
-    "channels",
-    "pixel_hash",
-    "status",
-    "error_code",
-]
+STORED_COLUMNS = ["stored_path", "stored_offset", "file_size", "width", "height", "channels", "pixel_hash"]
+RAW_COLUMNS = ["image_id", "batch_id", "source_path", "label", *STORED_COLUMNS, "status", "error_code"]
 CLEAN_COLUMNS = [
     "image_id",
     "batch_id",
@@ -44,13 +31,7 @@ CLEAN_COLUMNS = [
     "reason",
     "duplicate_of",
     "duplicate_match",
-    "stored_path",
-    "stored_offset",
-    "file_size",
-    "width",
-    "height",
-    "channels",
-    "pixel_hash",
+    *STORED_COLUMNS,
     "phash",
     "hash_distance",
     "cluster_size",
@@ -59,6 +40,7 @@ CLEAN_COLUMNS = [
     "min_side",
     "std",
     "entropy",
+    "detail",
     "sharpness",
     "blur_cutoff",
 ]
@@ -83,7 +65,7 @@ class CleanSummary:
 
 
 def _feature_key(rules: CleanRules) -> str:
-    return f"{rules.hash_algorithm}-w{rules.work_size}-v2"
+    return f"{rules.hash_algorithm}-w{rules.work_size}-v3"
 
 
 def batch_features(

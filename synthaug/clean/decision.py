@@ -1,8 +1,9 @@
 """The cleaning decision: for every raw image, kept or removed, and why.
 
 Rules run in order and the first that fires is the reason: `corrupt`, `too_small`,
-`low_information` (near-constant: low std or low entropy), `blurry` (sharpness below an absolute
-threshold or below a percentile of the batch), then `exact_duplicate` / `near_duplicate` across this
+`low_information` (never had detail: low std, low entropy, or little structure beyond a smooth ramp or
+vignette), `blurry` (had detail, lost it: native-resolution sharpness below an absolute threshold or below a
+percentile of the batch), then `exact_duplicate` / `near_duplicate` across this
 batch and every earlier-arrived batch (see `synthaug.clean.dedup` for the keep rule). A batch's result
 depends only on itself and earlier batches, never on the order partitions were materialized in.
 """
@@ -15,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synthaug.clean.dedup import CropSearch, find_duplicates
+from synthaug.clean.dedup import CropSearch, LinkSearch, find_duplicates
 from synthaug.clean.features import HASH_ALGORITHMS, Source, compute_features
 from synthaug.clean.quality import WORK_SIZE
 from synthaug.core.errors import InvalidInput
 from synthaug.core.progress import ProgressFn
 
 REASONS = ("corrupt", "too_small", "low_information", "blurry", "exact_duplicate", "near_duplicate")
-SCORE_COLUMNS = ["min_side", "std", "entropy", "sharpness"]
+SCORE_COLUMNS = ["min_side", "std", "entropy", "detail", "sharpness"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,9 @@ class CleanRules:
     min_side: int = 16
     min_std: float = 2.0
     min_entropy: float = 1.0
+    min_detail: float = 2.0
     blur_mode: str = "absolute"
-    blur_threshold: float = 450.0
+    blur_threshold: float = 0.5
     blur_percentile: float = 5.0
     hash_algorithm: str = "phash"
     hash_threshold: int = 4
@@ -41,13 +43,18 @@ class CleanRules:
     crop_hash_threshold: int = 16
     crop_max_share: float = 0.15
     crop_min_correlation: float = 0.975
+    layout_neighbours: int = 8
+    layout_min_cosine: float = 0.9
+    align_min_correlation: float = 0.93
+    align_small_min_correlation: float = 0.99
+    colour_max_distance: float = 0.3
     work_size: int = WORK_SIZE
 
     def __post_init__(self) -> None:
         problems = []
         if self.min_side < 1:
             problems.append(f"min_side must be at least 1, got {self.min_side}")
-        for name in ("min_std", "min_entropy", "blur_threshold"):
+        for name in ("min_std", "min_entropy", "min_detail", "blur_threshold", "colour_max_distance"):
             value = getattr(self, name)
             if not value >= 0:  # also rejects NaN, which would switch the rule off silently
                 problems.append(f"{name} must be a number >= 0, got {value}")
@@ -71,6 +78,11 @@ class CleanRules:
             problems.append(f"crop_max_share must be in (0, 1), got {self.crop_max_share}")
         if not -1 <= self.crop_min_correlation <= 1:
             problems.append(f"crop_min_correlation must be in [-1, 1], got {self.crop_min_correlation}")
+        if self.layout_neighbours < 0:
+            problems.append(f"layout_neighbours must be >= 0 (0: layout candidates off), got {self.layout_neighbours}")
+        for name in ("layout_min_cosine", "align_min_correlation", "align_small_min_correlation"):
+            if not -1 <= getattr(self, name) <= 1:
+                problems.append(f"{name} must be in [-1, 1], got {getattr(self, name)}")
         if self.work_size < 8:
             problems.append(f"work_size must be at least 8, got {self.work_size}")
         if problems:
@@ -81,6 +93,16 @@ class CleanRules:
         if self.crop_hash_threshold == 0:
             return None
         return CropSearch(self.crop_hash_threshold, self.crop_max_share, self.crop_min_correlation)
+
+    def link_search(self) -> LinkSearch:
+        """Settings of the layout candidates, the aligned confirmation and the colour check."""
+        return LinkSearch(
+            self.layout_neighbours,
+            self.layout_min_cosine,
+            self.align_min_correlation,
+            self.colour_max_distance,
+            self.align_small_min_correlation,
+        )
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -100,7 +122,7 @@ def features_frame(
     records: list[dict] = [{} for _ in paths]
     for i, feats in zip(todo, computed, strict=True):
         records[i] = feats or {}
-    columns = [*SCORE_COLUMNS, "width", "height", "pixel_hash", "thumb"]
+    columns = [*SCORE_COLUMNS, "width", "height", "pixel_hash", "thumb", "colour"]
     frame = pd.DataFrame({col: [r.get(col) for r in records] for col in columns}, index=range(len(paths)))
     # 64-bit hashes must never pass through float64 (pandas' choice for a column with gaps): it drops bits
     frame["phash"] = pd.Series([None if "phash" not in r else np.uint64(r["phash"]) for r in records], dtype=object)
@@ -118,11 +140,12 @@ def quality_verdicts(features: pd.DataFrame, rules: CleanRules) -> tuple[pd.Seri
     std = features["std"].to_numpy(dtype=np.float64)
     entropy = features["entropy"].to_numpy(dtype=np.float64)
     sharp = features["sharpness"].to_numpy(dtype=np.float64)
+    detail = features["detail"].to_numpy(dtype=np.float64)
     open_ = reason.isna().to_numpy().copy()
     small = open_ & (min_side < rules.min_side)
     reason[small] = "too_small"
     open_ &= ~small
-    flat = open_ & ((std < rules.min_std) | (entropy < rules.min_entropy))
+    flat = open_ & ((std < rules.min_std) | (entropy < rules.min_entropy) | (detail < rules.min_detail))
     reason[flat] = "low_information"
     open_ &= ~flat
     cutoff = None
@@ -139,7 +162,8 @@ def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> 
     """Decide for the LAST of `batches` (earlier ones in arrival order give the cross-batch context).
 
     Returns one row per image of the last batch: image_id, status, reason, duplicate_of, duplicate_match
-    (exact, hash or crop), hash_distance, cluster_size, cluster_diameter, cluster_chained, the scores,
+    (`exact` or proposer+confirmer, see `synthaug.clean.dedup.MATCHES`), hash_distance, cluster_size,
+    cluster_diameter, cluster_chained, the scores,
     phash (hex) and blur_cutoff.
     """
     target = batches[-1]
@@ -151,7 +175,14 @@ def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> 
         passing["arrival"] = arrival
         pool.append(passing)
     candidates = pd.concat(pool, ignore_index=True) if pool else target.iloc[0:0]
-    dups = find_duplicates(candidates, rules.hash_threshold, workers, rules.verify_min_correlation, rules.crop_search())
+    dups = find_duplicates(
+        candidates,
+        rules.hash_threshold,
+        workers,
+        rules.verify_min_correlation,
+        rules.crop_search(),
+        rules.link_search(),
+    )
     dups = dups[candidates["arrival"].to_numpy() == len(batches) - 1].set_index("image_id")
 
     out = target[["image_id", *SCORE_COLUMNS]].copy()

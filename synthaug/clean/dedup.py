@@ -1,11 +1,18 @@
 """Exact and near-duplicate clusters, and which copy of each cluster to keep.
 
-Exact duplicates share decoded pixels; near duplicates are linked when their perceptual hashes are
-within a Hamming threshold, and linked images form clusters (union-find via connected components).
-Smaller images that show a window of a larger one are linked too (crop links, see `synthaug.clean.crops`).
+Exact duplicates share decoded pixels. Near-duplicate links are proposed by three signals and confirmed by
+pixels: perceptual hashes within a Hamming threshold (`phash`), nearest neighbours in a grey-layout descriptor
+(`layout`, see `synthaug.clean.candidates`), and, for a smaller image that shows a window of a larger one, a
+looser hash search among crop-compatible sizes (`crop`, see `synthaug.clean.crops`). A proposed pair is confirmed
+by a direct 16×16 thumbnail correlation (`ncc`) or, failing that, by the best correlation over a small grid of
+similarity transforms (`align`, see `synthaug.clean.verify`); crops by their window correlation. A link is then
+dropped when the two images differ in colour (`synthaug.clean.colour`). Each link is named proposer+confirmer
+(`phash+ncc`, `layout+align`, `crop+window`, ...) and that name is the `match` of a removed copy.
+Linked images form clusters (union-find via connected components).
 Because links chain, a cluster can span more than the threshold: its diameter (largest pairwise
 distance) is reported, and a cluster is flagged `chained` when the diameter exceeds twice the threshold
-of its links (the crop threshold when it has a crop link). Inside a cluster, images are visited best-first by the
+of its links (for a cluster with a crop, layout or aligned link: twice the larger of that and `GEOMETRY_BITS`,
+the pHash distance a few percent of geometry causes). Inside a cluster, images are visited best-first by the
 documented rule (earliest-arrived batch, then most pixels, then sharpest, then smallest image id); an
 image is removed only when it is directly linked to an image already kept, so a chain never removes an
 image that is far from every kept copy.
@@ -20,11 +27,18 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from synthaug.clean.candidates import layout_descriptors, layout_pairs
+from synthaug.clean.colour import colour_distance
 from synthaug.clean.crops import crop_links
 from synthaug.clean.hamming import pairs_within
-from synthaug.clean.quality import normalized_thumbnails, shrink_thumbnails
+from synthaug.clean.verify import aligned_correlation, direct_correlation, refined_correlation, verify_views
 
 DIAMETER_EXACT_LIMIT = 4096
+GEOMETRY_BITS = 16
+ALIGN_GAP = 0.08  # pairs whose best 16×16 grid correlation is this far below what they need are not refined
+SMALL_SIDE = 64  # below this shorter side a 32×32 thumbnail holds under 2×2 source pixels a cell
+# link names, in the order a link between the same two images is preferred
+MATCHES = ("phash", "phash+ncc", "crop+window", "phash+align", "layout+align")
 
 
 def keep_order(items: pd.DataFrame) -> np.ndarray:
@@ -50,29 +64,43 @@ class CropSearch:
     min_correlation: float
 
 
+@dataclass(frozen=True)
+class LinkSearch:
+    """Settings of the geometry- and colour-aware links: `layout_neighbours` nearest neighbours (0: off) whose
+    layout cosine is at least `layout_min_cosine`, the aligned correlation a pair needs when the direct one falls
+    short (`align_min_correlation`, 0 or less: off) and the largest colour distance of a link (`colour_max_distance`,
+    0 or less: colour ignored)."""
+
+    layout_neighbours: int
+    layout_min_cosine: float
+    align_min_correlation: float
+    colour_max_distance: float
+    align_small_min_correlation: float = 0.99
+
+
 def _greedy_keepers(
-    n: int, rows: np.ndarray, cols: np.ndarray, crop: np.ndarray, rank: np.ndarray, order: np.ndarray, sizes: np.ndarray
+    n: int, rows: np.ndarray, cols: np.ndarray, kind: np.ndarray, rank: np.ndarray, order: np.ndarray, sizes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each image, the kept image it links to (itself when kept) and whether that link is a crop link,
-    visiting images best-first."""
+    """For each image, the kept image it links to (itself when kept) and the kind of that link (index into
+    `MATCHES`, -1 for a keeper), visiting images best-first."""
     keeper = np.arange(n)
-    via_crop = np.zeros(n, dtype=bool)
+    via = np.full(n, -1, dtype=np.int64)
     if len(rows) == 0:
-        return keeper, via_crop
-    neighbours: dict[int, dict[int, bool]] = {}
-    for a, b, c in zip(rows.tolist(), cols.tolist(), crop.tolist(), strict=True):
+        return keeper, via
+    neighbours: dict[int, dict[int, int]] = {}
+    for a, b, k in zip(rows.tolist(), cols.tolist(), kind.tolist(), strict=True):
         for x, y in ((a, b), (b, a)):
             links = neighbours.setdefault(x, {})
-            links[y] = links.get(y, True) and c  # a hash link between the same two images wins over a crop link
+            links[y] = min(links.get(y, k), k)  # the preferred kind of link between the same two images wins
     kept = np.zeros(n, dtype=bool)
     for pos in order[sizes[order] > 1].tolist():
         linked_kept = [m for m in neighbours.get(pos, {}) if kept[m]]
         if linked_kept:
             keeper[pos] = min(linked_kept, key=lambda m: rank[m])
-            via_crop[pos] = neighbours[pos][keeper[pos]]
+            via[pos] = neighbours[pos][keeper[pos]]
         else:
             kept[pos] = True
-    return keeper, via_crop
+    return keeper, via
 
 
 def cluster_diameter(hashes: np.ndarray) -> int:
@@ -96,12 +124,86 @@ def verified(thumbs: np.ndarray, q: np.ndarray, i: np.ndarray, min_correlation: 
     """
     if min_correlation <= 0 or len(q) == 0:
         return np.ones(len(q), dtype=bool)
-    norm = normalized_thumbnails(shrink_thumbnails(thumbs))
-    keep = np.empty(len(q), dtype=bool)
-    for start in range(0, len(q), 65536):
-        a, b = norm[q[start : start + 65536]], norm[i[start : start + 65536]]
-        keep[start : start + 65536] = np.einsum("ij,ij->i", a, b) >= min_correlation
-    return keep
+    return direct_correlation(verify_views(thumbs)[1], q, i) >= min_correlation
+
+
+def confirm(
+    thumbs: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    min_correlation: float,
+    align_min: float | np.ndarray,
+    sides: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per proposed pair: 0 when the direct 16×16 correlation reaches `min_correlation` (> 0), 1 when only the
+    aligned check does (best grid transform at 16×16 within `ALIGN_GAP` of `align_min`, then the 32×32 correlation after
+    sub-pixel refinement at least `align_min`, one value or one per pair; 0 or less: off), -1 when neither.
+    `sides` (each image's shorter side) lets a small pair be compared at the smaller image's resolution."""
+    out = np.full(len(first), -1, dtype=np.int64)
+    if len(first) == 0:
+        return out
+    small, norm = verify_views(thumbs)
+    if min_correlation > 0:
+        out[direct_correlation(norm, first, second) >= min_correlation] = 0
+    need = np.broadcast_to(np.asarray(align_min, dtype=np.float64), first.shape)
+    todo = np.flatnonzero((out < 0) & (need > 0))
+    coarse, transform = aligned_correlation(small, first[todo], second[todo])
+    near = coarse >= need[todo] - ALIGN_GAP
+    todo, transform = todo[near], transform[near]
+    refined = refined_correlation(thumbs, first[todo], second[todo], transform, sides)
+    out[todo[refined >= need[todo]]] = 1
+    return out
+
+
+def _proposed_links(
+    items: pd.DataFrame,
+    reps: np.ndarray,
+    hashes: np.ndarray,
+    threshold: int,
+    workers: int,
+    min_correlation: float,
+    crop: CropSearch | None,
+    links: LinkSearch | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Confirmed links between representatives (rows into `reps`) and their kind (index into `MATCHES`)."""
+    q, i, _ = pairs_within(hashes, None, threshold, workers=workers)
+    sides = np.minimum(items["width"].to_numpy(), items["height"].to_numpy())[reps].astype(np.int64)
+    small_side = sides < SMALL_SIDE
+
+    def align_min(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+        """The aligned correlation each pair needs: stricter when either image is small."""
+        if links is None or links.align_min_correlation <= 0:
+            return 0.0
+        strict = small_side[a] | small_side[b]
+        return np.where(strict, links.align_small_min_correlation, links.align_min_correlation)
+
+    if min_correlation <= 0 and crop is None and links is None:
+        return q, i, np.zeros(len(q), dtype=np.int64)
+    thumbs = np.stack([np.frombuffer(t, dtype=np.uint8) for t in items["thumb"].to_numpy()[reps]])
+    parts = []
+    if min_correlation > 0:
+        verdict = confirm(thumbs, q, i, min_correlation, align_min(q, i), sides)
+        kinds = np.where(verdict == 0, MATCHES.index("phash+ncc"), MATCHES.index("phash+align"))
+        parts.append((q[verdict >= 0], i[verdict >= 0], kinds[verdict >= 0]))
+    else:
+        parts.append((q, i, np.zeros(len(q), dtype=np.int64)))
+    if links is not None and links.layout_neighbours > 0:
+        a, b = layout_pairs(layout_descriptors(thumbs), links.layout_neighbours, links.layout_min_cosine)
+        new = ~np.isin(a * len(reps) + b, q * len(reps) + i)
+        a, b = a[new], b[new]
+        verdict = confirm(thumbs, a, b, 0.0, align_min(a, b), sides)
+        parts.append((a[verdict > 0], b[verdict > 0], np.full(int((verdict > 0).sum()), MATCHES.index("layout+align"))))
+    if crop is not None:
+        width = items["width"].to_numpy(dtype=np.int64)[reps]
+        height = items["height"].to_numpy(dtype=np.int64)[reps]
+        big, small = crop_links(width, height, hashes, thumbs, crop.threshold, crop.max_crop, crop.min_correlation)
+        parts.append((big, small, np.full(len(big), MATCHES.index("crop+window"), dtype=np.int64)))
+    q, i, kind = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    if links is not None and links.colour_max_distance > 0 and "colour" in items and len(q):
+        colours = np.stack([np.frombuffer(c, dtype=np.float32) for c in items["colour"].to_numpy()[reps]])
+        same = colour_distance(colours[q], colours[i]) <= links.colour_max_distance
+        q, i, kind = q[same], i[same], kind[same]
+    return q, i, kind
 
 
 RESULT_COLUMNS = [
@@ -124,13 +226,15 @@ def find_duplicates(
     workers: int = 1,
     min_correlation: float = 0.0,
     crop: CropSearch | None = None,
+    links: LinkSearch | None = None,
 ) -> pd.DataFrame:
     """Cluster `items` (columns image_id, arrival, width, height, sharpness, pixel_hash, phash as uint64,
-    and `thumb` bytes when `min_correlation` > 0 or `crop` is set).
+    `thumb` bytes when `min_correlation` > 0, `crop` or `links` is set, and `colour` signature bytes for the
+    colour check).
 
     Returns one row per image: image_id, cluster, cluster_size, cluster_diameter, chained, keeper, is_keeper,
-    exact (same pixels as its keeper), match (how a removed copy matched its keeper: exact, hash or crop)
-    and distance (hash bits to its keeper). Singletons are their own keeper with cluster size 1.
+    exact (same pixels as its keeper), match (how a removed copy matched its keeper: `exact` or a name from
+    `MATCHES`) and distance (hash bits to its keeper). Singletons are their own keeper with cluster size 1.
     """
     n = len(items)
     if n == 0:
@@ -145,22 +249,7 @@ def find_duplicates(
     best_of_pixels = pd.Series(rank).groupby(pixel_codes).transform("min").to_numpy()
     reps = np.flatnonzero(best_of_pixels == rank)
     rep_of = order[best_of_pixels]
-    q, i, _ = pairs_within(hashes[reps], None, threshold, workers=workers)
-    thumbs = None
-    if min_correlation > 0 or crop is not None:
-        thumbs = np.stack([np.frombuffer(t, dtype=np.uint8) for t in items["thumb"].to_numpy()[reps]])
-    if min_correlation > 0 and len(q):
-        keep = verified(thumbs, q, i, min_correlation)
-        q, i = q[keep], i[keep]
-    is_crop = np.zeros(len(q), dtype=bool)
-    if crop is not None:
-        width = items["width"].to_numpy(dtype=np.int64)[reps]
-        height = items["height"].to_numpy(dtype=np.int64)[reps]
-        big, small = crop_links(
-            width, height, hashes[reps], thumbs, crop.threshold, crop.max_crop, crop.min_correlation
-        )
-        q, i = np.concatenate([q, big]), np.concatenate([i, small])
-        is_crop = np.concatenate([is_crop, np.ones(len(big), dtype=bool)])
+    q, i, kind = _proposed_links(items, reps, hashes[reps], threshold, workers, min_correlation, crop, links)
     copies = np.flatnonzero(rep_of != np.arange(n))
     rows = np.concatenate([reps[q], copies])
     cols = np.concatenate([reps[i], rep_of[copies]])
@@ -168,19 +257,21 @@ def find_duplicates(
     _, labels = connected_components(graph, directed=False)
 
     sizes = np.bincount(labels)[labels]
-    keeper_rep, via_crop = _greedy_keepers(n, reps[q], reps[i], is_crop, rank, order, sizes)
+    keeper_rep, via = _greedy_keepers(n, reps[q], reps[i], kind, rank, order, sizes)
     keeper_pos = keeper_rep[rep_of]
     limit = np.full(n, 2 * threshold, dtype=np.int64)
-    if is_crop.any():
-        crop_clusters = np.unique(labels[reps[q[is_crop]]])
-        limit[np.isin(labels, crop_clusters)] = 2 * max(threshold, crop.threshold)
+    geometric = kind > MATCHES.index("phash+ncc")
+    if geometric.any():
+        loose = max(threshold, crop.threshold if crop is not None else 0, GEOMETRY_BITS)
+        limit[np.isin(labels, np.unique(labels[reps[q[geometric]]]))] = 2 * loose
     diameters = np.zeros(n, dtype=np.int64)
     multi = np.flatnonzero(sizes > 1)
     for members in pd.Series(multi).groupby(labels[multi]).agg(list):
         diameters[members] = cluster_diameter(np.unique(hashes[members]))
     is_keeper = keeper_pos == np.arange(n)
     exact = pixel_codes == pixel_codes[keeper_pos]
-    match = np.where(exact, "exact", np.where(via_crop[rep_of], "crop", "hash")).astype(object)
+    names = np.array([*MATCHES, None], dtype=object)
+    match = np.where(exact, "exact", names[via[rep_of]]).astype(object)
     match[is_keeper] = None
     image_ids = items["image_id"].to_numpy()
     return pd.DataFrame(

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.fftpack
 from PIL import Image
 
+from synthaug.clean.colour import colour_signature
 from synthaug.clean.quality import WORK_SIZE, scores_of, thumbnail_vector, to_grey, working_grey
 from synthaug.core.errors import InvalidInput
 from synthaug.core.hashing import pixel_hash
@@ -57,8 +58,8 @@ Source = str | tuple[str, int, int]
 
 
 def image_features(source: Source, algorithm: str = "phash", work_size: int = WORK_SIZE) -> dict | None:
-    """Decode one image (a file path, or (pack path, offset, size)) and return its scores and hash,
-    or None when it cannot be decoded."""
+    """Decode one image (a file path, or (pack path, offset, size)) and return its scores, hash, grey
+    thumbnail and colour signature, or None when it cannot be decoded."""
     try:
         if isinstance(source, tuple):
             pack, offset, size = source
@@ -75,11 +76,13 @@ def image_features(source: Source, algorithm: str = "phash", work_size: int = WO
         "std": q.std,
         "entropy": q.entropy,
         "sharpness": q.sharpness,
+        "detail": q.detail,
         "phash": perceptual_hash(grey, algorithm),
         "width": int(pixels.shape[1]),
         "height": int(pixels.shape[0]),
         "pixel_hash": pixel_hash(pixels),
         "thumb": thumbnail_vector(grey, work).tobytes(),
+        "colour": colour_signature(pixels).tobytes(),
     }
 
 

@@ -1,7 +1,7 @@
-"""Per-image quality scores behind the cleaning rules: size, information (std, entropy) and sharpness.
+"""Per-image quality scores behind the cleaning rules: size, information (std, entropy, detail) and sharpness.
 
-Sharpness is the variance of the Laplacian computed at one fixed working resolution, because the raw
-value depends on image size: the same photo at 28 px and 256 px scores very differently.
+Sharpness and detail come from `synthaug.clean.blur` (sharpness at the native size, detail from the thumbnail);
+the working resolution (`WORK_SIZE`) only serves the thumbnail that duplicate checks compare.
 """
 
 from __future__ import annotations
@@ -11,17 +11,20 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from synthaug.clean.blur import detail_score, sharpness_score
+
 WORK_SIZE = 64
 
 
 @dataclass(frozen=True)
 class QualityScores:
-    """Scores for one image; higher `sharpness` means more fine detail."""
+    """Scores for one image; higher `sharpness` means crisper edges, higher `detail` more structure."""
 
     min_side: int
     std: float
     entropy: float
     sharpness: float
+    detail: float
 
 
 def to_grey(pixels: np.ndarray) -> np.ndarray:
@@ -89,10 +92,10 @@ def quality_scores(pixels: np.ndarray, size: int = WORK_SIZE) -> QualityScores:
 
 def scores_of(grey: np.ndarray, work: np.ndarray) -> QualityScores:
     """Scores from grey pixels and their working-resolution image (see `working_grey`)."""
-    lap = cv2.Laplacian(work, cv2.CV_32F, ksize=3)
     return QualityScores(
         min_side=int(min(grey.shape)),
         std=float(cv2.meanStdDev(grey)[1][0, 0]),
         entropy=entropy_bits(grey),
-        sharpness=float(cv2.meanStdDev(lap)[1][0, 0] ** 2),
+        sharpness=sharpness_score(grey),
+        detail=detail_score(thumbnail_vector(grey, work)),
     )

@@ -25,7 +25,7 @@ from synthaug.ingest.imageio import decode_image
 from tests.images import photo
 
 # Fixed example thresholds, independent of the measured defaults (which a benchmark may retune).
-RULES = CleanRules(blur_threshold=100.0, hash_threshold=10, verify_min_correlation=0.97)
+RULES = CleanRules(blur_threshold=0.3, hash_threshold=10, verify_min_correlation=0.97)
 ARRIVAL = ["b1", "b2", "b3"]
 
 
@@ -120,7 +120,7 @@ def test_copies_in_later_batches_point_at_the_earlier_batch(three_batches, layou
 
     assert [(s.batch_id, s.total, s.kept) for s in summaries] == [("b1", 12, 11), ("b2", 13, 10), ("b3", 14, 10)]
     assert summaries[2].reasons == Counter(exact_duplicate=2, near_duplicate=2)
-    assert summaries[2].blur_cutoff == 100.0
+    assert summaries[2].blur_cutoff == 0.3
     assert summaries[2].manifest_path == layout.clean_manifest("b3")
 
 
@@ -138,7 +138,7 @@ def test_manifest_has_one_row_per_raw_file_with_scores(three_batches, layout):
     assert row["channels"] == 3
     assert row["hash_distance"] <= RULES.hash_threshold
     assert row["cluster_size"] == 2
-    assert row["sharpness"] > 100 and row["std"] > 2 and row["entropy"] > 1
+    assert row["sharpness"] > 0.3 and row["std"] > 2 and row["entropy"] > 1 and row["detail"] > 2
 
 
 def test_cleaning_order_does_not_change_any_manifest_byte(three_batches, layout, tmp_path):
@@ -307,7 +307,7 @@ def test_features_are_cached_and_reused(three_batches, layout, monkeypatch):
     ingest(three_batches, layout, "b1")
     clean(layout, "b1")
     first = layout.clean_manifest("b1").read_bytes()
-    cache = layout.features_path("b1", "phash-w64-v2")
+    cache = layout.features_path("b1", "phash-w64-v3")
     assert cache.is_file()
 
     def must_not_run(*args, **kwargs):
@@ -352,12 +352,12 @@ def test_a_crop_landing_in_a_later_batch_is_removed_as_a_crop_of_the_earlier_ori
     put(landing / "b1", "Coat/other.png", images[22])
     put(landing / "b2", "Coat/cropped.png", images[21][1:, 1:27])  # one row and one column cut off
     ingest(landing, layout, "b1", "b2")
-    rules = CleanRules(blur_threshold=100.0)  # the default crop links
+    rules = CleanRules(blur_threshold=0.3)  # the default crop links
     clean(layout, "b1", arrival=["b1", "b2"], rules=rules)
     clean(layout, "b2", arrival=["b1", "b2"], rules=rules)
     b1, b2 = manifest(layout, "b1"), manifest(layout, "b2")
     assert (b1["status"] == "kept").all()
     row = b2.loc["b2/Coat/cropped.png"]
-    assert (row["status"], row["reason"], row["duplicate_match"]) == ("removed", "near_duplicate", "crop")
+    assert (row["status"], row["reason"], row["duplicate_match"]) == ("removed", "near_duplicate", "crop+window")
     assert row["duplicate_of"] == b1.loc["b1/Coat/original.png", "image_id"]
     assert not row["cluster_chained"]

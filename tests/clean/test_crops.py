@@ -75,7 +75,7 @@ def test_a_small_crop_of_a_garment_is_linked_to_it(fashion_train, cut):
     assert (big.tolist(), small.tolist()) == ([0], [1])
     out = find_duplicates(frame, threshold=4, min_correlation=0.98, crop=SEARCH).set_index("image_id")
     assert out.loc["img-1", "keeper"] == "img-0"  # the original has more pixels: it is kept
-    assert out.loc["img-1", "match"] == "crop"
+    assert out.loc["img-1", "match"] == "crop+window"
     assert out.loc["img-0", "is_keeper"] and pd.isna(out.loc["img-0", "match"])
     assert not out["chained"].any()
 

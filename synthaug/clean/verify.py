@@ -1,0 +1,170 @@
+"""Confirm candidate pairs by pixels: a direct thumbnail correlation, and one that tolerates small geometry.
+
+The aligned check warps one 16×16 thumbnail by every similarity transform of a small grid (scale 0.9-1.1, rotation
+-4..4 degrees, shift up to 1 cell of 16 each way; 225 transforms, one sparse linear map built once) and keeps the
+best correlation with the other. Resized renderings with other margins, rotated copies and 5-10% crops line up;
+distinct objects whose hashes are close still do not, because the correlation must stay very high.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import cv2
+import numpy as np
+from scipy import sparse
+
+from synthaug.clean.quality import VERIFY_SIZE, normalized_thumbnails, shrink_thumbnails
+
+SCALES = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2)
+ROTATIONS = (-4.0, -2.0, 0.0, 2.0, 4.0)  # degrees
+SHIFTS = (0.0,)  # cells of the 16×16 view: the shift is left to the phase correlation of `refined_correlation`
+_CHUNK = 512
+
+
+def direct_correlation(norm: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Per pair, the dot product of two rows of normalised thumbnails (their correlation)."""
+    out = np.empty(len(first), dtype=np.float32)
+    for start in range(0, len(first), 65536):
+        a, b = norm[first[start : start + 65536]], norm[second[start : start + 65536]]
+        out[start : start + 65536] = np.einsum("ij,ij->i", a, b)
+    return out
+
+
+@cache
+def similarity_operator(size: int = VERIFY_SIZE) -> sparse.csr_matrix:
+    """Sparse map from a flattened `size`² view to its warp by every grid transform (bilinear, edges repeated)."""
+    centre = (size - 1) / 2
+    grid = np.arange(size, dtype=np.float64) - centre
+    xx, yy = np.meshgrid(grid, grid)
+    rows, cols, vals = [], [], []
+    view = 0
+    for scale in SCALES:
+        for angle in np.deg2rad(ROTATIONS):
+            c, s = np.cos(angle) * scale, np.sin(angle) * scale
+            for ty in SHIFTS:
+                for tx in SHIFTS:
+                    x = c * xx - s * yy + centre + tx
+                    y = s * xx + c * yy + centre + ty
+                    xf, yf = np.floor(x), np.floor(y)
+                    fx, fy = x - xf, y - yf
+                    out = view * size * size + np.arange(size * size)
+                    for dy, dx, weight in (
+                        (0, 0, (1 - fy) * (1 - fx)),
+                        (0, 1, (1 - fy) * fx),
+                        (1, 0, fy * (1 - fx)),
+                        (1, 1, fy * fx),
+                    ):
+                        yi = np.clip(yf + dy, 0, size - 1).astype(np.int64)
+                        xi = np.clip(xf + dx, 0, size - 1).astype(np.int64)
+                        rows.append(out)
+                        cols.append((yi * size + xi).ravel())
+                        vals.append(weight.ravel())
+                    view += 1
+    shape = (view * size * size, size * size)
+    matrix = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+    return matrix.tocsr().astype(np.float32)
+
+
+TRANSFORMS = len(SCALES) * len(ROTATIONS) * len(SHIFTS) ** 2
+
+
+def aligned_correlation(small: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, the best correlation between `second`'s view and `first`'s view under any grid transform, and
+    that transform's index into `grid_transforms()`.
+
+    `small` holds `VERIFY_SIZE`² thumbnails (float rows, see `shrink_thumbnails`); warps are computed once per
+    distinct `first` image of a chunk.
+    """
+    best = np.full(len(first), -1.0, dtype=np.float32)
+    which = np.zeros(len(first), dtype=np.int64)
+    if len(first) == 0:
+        return best, which
+    target = normalized_thumbnails(small[second])
+    operator = similarity_operator()
+    order = np.argsort(first, kind="stable")
+    for start in range(0, len(order), _CHUNK):
+        rows = order[start : start + _CHUNK]
+        uniq, at = np.unique(first[rows], return_inverse=True)
+        warped = (operator @ small[uniq].T.astype(np.float32)).T.reshape(len(uniq) * TRANSFORMS, -1)
+        views = normalized_thumbnails(warped).reshape(len(uniq), TRANSFORMS, -1)
+        for u, part in enumerate(np.split(rows, np.flatnonzero(np.diff(at)) + 1)):
+            scores = views[u] @ target[part].T
+            which[part] = scores.argmax(axis=0)
+            best[part] = scores.max(axis=0)
+    return best, which
+
+
+def grid_transforms() -> list[tuple[float, float, float, float]]:
+    """(scale, rotation in degrees, shift x, shift y in cells of the 16×16 view) of every grid transform, in the
+    order of `similarity_operator`'s views."""
+    return [(sc, rot, tx, ty) for sc in SCALES for rot in ROTATIONS for ty in SHIFTS for tx in SHIFTS]
+
+
+def refined_correlation(
+    thumbs: np.ndarray, first: np.ndarray, second: np.ndarray, transform: np.ndarray, sides: np.ndarray | None = None
+) -> np.ndarray:
+    """Per pair, the correlation at full thumbnail resolution (32×32) after warping `first` by its grid transform
+    and a sub-pixel shift found by phase correlation: the 16×16 grid finds the alignment, the full resolution
+    tells similar small objects (28 px garments) apart. With `sides` (each image's shorter side), a pair whose
+    smaller image is under 32 px is compared at that image's resolution, so a downscaled copy is not penalised
+    for the detail it lost."""
+    side = int(round(np.sqrt(thumbs.shape[1])))
+    factor, centre = side / VERIFY_SIZE, (side - 1) / 2
+    grid = grid_transforms()
+    window = cv2.createHanningWindow((side, side), cv2.CV_32F)
+    warped = np.empty((len(first), side * side), dtype=np.float32)
+    targets = np.empty_like(warped)
+    inside = np.empty(warped.shape, dtype=bool)
+    ones = np.ones((side, side), dtype=np.float32)
+    for k, (a, b, t) in enumerate(zip(first.tolist(), second.tolist(), transform.tolist(), strict=True)):
+        scale, rot, tx, ty = grid[t]
+        c, s = scale * np.cos(np.deg2rad(rot)), scale * np.sin(np.deg2rad(rot))
+        matrix = np.array(
+            [[c, -s, (1 - c) * centre + s * centre + tx * factor], [s, c, (1 - c) * centre - s * centre + ty * factor]],
+            dtype=np.float32,
+        )
+        source = thumbs[a].reshape(side, side).astype(np.float32)
+        target = thumbs[b].reshape(side, side).astype(np.float32)
+        coarse = _warp(source, matrix)
+        (dx, dy), _ = cv2.phaseCorrelate(target, coarse, window)
+        matrix[:, 2] += (dx, dy)
+        moved = _warp(source, matrix)
+        if sides is not None and min(sides[a], sides[b]) < side:
+            common = max(2, int(min(sides[a], sides[b])))
+            moved, target = _through(moved, common), _through(target, common)
+        warped[k] = moved.ravel()
+        targets[k] = target.ravel()
+        inside[k] = _warp(ones, matrix, cv2.BORDER_CONSTANT).ravel() > 0.999
+    return masked_correlation(warped, targets, inside)
+
+
+def masked_correlation(first: np.ndarray, second: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Row-wise correlation of two stacks over the pixels where `mask` is true (the overlap of two framings:
+    a margin one image has and the other lacks is not held against them)."""
+    weight = mask.astype(np.float32)
+    count = np.maximum(weight.sum(axis=1, keepdims=True), 1.0)
+    a = first - (first * weight).sum(axis=1, keepdims=True) / count
+    b = second - (second * weight).sum(axis=1, keepdims=True) / count
+    num = (weight * a * b).sum(axis=1)
+    den = np.sqrt((weight * a * a).sum(axis=1) * (weight * b * b).sum(axis=1))
+    return (num / np.maximum(den, 1e-6)).astype(np.float32)
+
+
+def _through(image: np.ndarray, size: int) -> np.ndarray:
+    """`image` shrunk to `size`×`size` (area) and enlarged back (bilinear): only the detail both images have."""
+    shrunk = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(shrunk, image.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def _warp(source: np.ndarray, matrix: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """`source` sampled at `matrix` × output coordinates (bilinear; outside it, edges repeated or zero)."""
+    size = (source.shape[1], source.shape[0])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(source, matrix, size, flags=flags, borderMode=border)
+
+
+def verify_views(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The `VERIFY_SIZE`² float views of 32×32 thumbnails and their normalised rows (for direct correlation)."""
+    small = shrink_thumbnails(thumbs)
+    return small, normalized_thumbnails(small)

@@ -1,5 +1,7 @@
-"""`gan_checkpoint`: the class-conditional GAN (or VAE) trained on every batch's train split, resumable, in the
-`gpu` pool so two trainings never overlap; loss curve, sample grid and quality metrics in the UI."""
+"""`gan_checkpoint`: the class-conditional GAN (or VAE or diffusion model) trained on every batch's train split,
+resumable, in the `gpu` pool so two trainings never overlap; loss curve, sample grid and quality metrics in the UI."""
+
+from dataclasses import replace
 
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field
@@ -8,7 +10,7 @@ from assets.support import image_md, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.classes import MIN_CLASS_IMAGES, MIN_TRAINABLE_IMAGES, ClassSelection
-from synthaug.models.gan.config import Budget, describe_progress
+from synthaug.models.gan.config import Budget, TrainConfig, describe_progress
 from synthaug.models.gan.pipeline import GanRun
 from synthaug.models.metrics.prdc import PRDC, is_per_class, per_class_table, worst_class
 from synthaug.models.stages import MIN_METRIC_IMAGES, gan_train_config, generation_classes, train_gan_checkpoint
@@ -21,7 +23,11 @@ GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": 
 class GanCheckpointConfig(Config):
     """Model family and size, and the training budget (steps and/or minutes, summed over resumed runs)."""
 
-    family: str = Field("gan", description="'gan' (projection-D SN hinge cGAN) or 'vae' (conditional VAE).")
+    family: str = Field(
+        "gan",
+        description="'gan' (projection-D SN hinge cGAN), 'vae' (conditional VAE) or 'diffusion' (class-conditional "
+        "DDPM with a small UNet, sampled by DDIM in `sample_steps` steps: built for coverage, slower to sample).",
+    )
     width: int = Field(
         16,
         ge=1,
@@ -38,6 +44,18 @@ class GanCheckpointConfig(Config):
     metric_samples_per_class: int = Field(200, ge=1, description="Generated images per class for FID/KID/PR/CAS.")
     aux_class_weight: float = Field(
         0.0, ge=0, description="Weight of an auxiliary class loss on the discriminator's features (AC-GAN); 0 = off."
+    )
+    sample_steps: int = Field(
+        TrainConfig.sample_steps,
+        ge=1,
+        description="family 'diffusion': DDIM steps per sample (more: slower, slightly sharper); changing it "
+        "resamples the same trained model.",
+    )
+    guidance: float = Field(
+        TrainConfig.guidance,
+        ge=0,
+        description="family 'diffusion': classifier-free guidance scale; 1 = plain conditional sampling (most "
+        "varied), above 1 = more typical of the class (higher precision, lower recall, twice the sampling cost).",
     )
     min_class_images: int = Field(
         MIN_CLASS_IMAGES,
@@ -72,8 +90,10 @@ def gan_checkpoint(
         budget = config.budget()
         device = compute.resolve()
         stats = load_stats(layout)
-        train_config = gan_train_config(
-            stats, config.family, config.width, config.z_dim, config.seed, config.aux_class_weight
+        train_config = replace(
+            gan_train_config(stats, config.family, config.width, config.z_dim, config.seed, config.aux_class_weight),
+            sample_steps=config.sample_steps,
+            guidance=config.guidance,
         )
         selection = (
             generation_classes(layout, stats, config.min_class_images) if train_config.model.num_classes else None

@@ -42,8 +42,8 @@ def _prepare(instance: DagsterInstance, landing: Path, data_root: Path) -> None:
     ).success
 
 
-def _train(instance: DagsterInstance, landing: Path, data_root: Path, steps: int, device: str = "cpu"):
-    config = {**GAN, "budget_steps": steps, "metric_samples_per_class": 10}
+def _train(instance: DagsterInstance, landing: Path, data_root: Path, steps: int, device: str = "cpu", **extra):
+    config = {**GAN, "budget_steps": steps, "metric_samples_per_class": 10, **extra}
     return materialize(
         [gan_checkpoint],
         instance=instance,
@@ -76,6 +76,21 @@ def test_a_few_steps_end_to_end_then_resume_from_the_checkpoint(instance, make_b
     assert _train(instance, landing, data_root, steps=5).success
     second = _metadata(instance, "gan_checkpoint")
     assert (second["step"], second["resumed_from_step"]) == (5, 3)
+
+
+def test_the_diffusion_family_trains_samples_and_measures_and_new_sampler_settings_reuse_it(
+    instance, make_batch, landing, data_root
+):
+    make_batch("b1", per_class=100, classes=3)
+    _prepare(instance, landing, data_root)
+    assert _train(instance, landing, data_root, steps=2, family="diffusion", sample_steps=3).success
+    first = _metadata(instance, "gan_checkpoint")
+    assert first["step"] == 2 and first["samples"].count("data:image/png;base64,") == 1
+    assert {"fid", "precision", "recall", "coverage"} <= set(first)
+
+    assert _train(instance, landing, data_root, steps=2, family="diffusion", sample_steps=5, guidance=2.0).success
+    second = _metadata(instance, "gan_checkpoint")
+    assert (second["version"], second["step"], second["resumed_from_step"]) == (first["version"], 2, 2)
 
 
 def test_cuda_requested_on_a_machine_without_it_fails_with_a_clear_message(instance, make_batch, landing, data_root):

@@ -4,7 +4,7 @@ GAN quality metrics (FID, KID, precision/recall) and of the synthetic set's filt
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from assets.support import writing
+from assets.support import log_progress, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.progress import throttled
@@ -59,7 +59,7 @@ def feature_extractor(
             layout,
             stats,
             config.classifier(),
-            progress=throttled(lambda *epochs: context.log.info(_epoch_line(*epochs))),
+            progress=throttled(log_progress(context.log.info, "feature extractor steps")),
             min_steps=config.min_steps,
             evaluations=config.evaluations,
         )
@@ -75,9 +75,3 @@ def feature_extractor(
         metadata["val_accuracy"] = round(summary.val_accuracy, 4)
         metadata["best_step"] = summary.best_step
     return MaterializeResult(metadata=metadata, data_version=DataVersion(file_digest(summary.path)))
-
-
-def _epoch_line(done: int, total: int, elapsed: float) -> str:
-    """`classifier epoch 2/4, 31 s so far, ~31 s left`."""
-    left = elapsed / done * (total - done) if done else 0.0
-    return f"classifier epoch {done}/{total}, {elapsed:.0f} s so far, ~{left:.0f} s left"

@@ -10,6 +10,7 @@ from assets.support import image_md, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.classes import MIN_CLASS_IMAGES, MIN_TRAINABLE_IMAGES, ClassSelection
+from synthaug.core.progress import log_parts
 from synthaug.models.gan.config import Budget, TrainConfig, describe_progress
 from synthaug.models.gan.pipeline import GanRun
 from synthaug.models.metrics.prdc import PRDC, is_per_class, per_class_table, worst_class
@@ -112,6 +113,7 @@ def gan_checkpoint(
             metric_samples_per_class=config.metric_samples_per_class,
             seed=config.seed,
             selection=selection,
+            metric_progress=log_parts(context.log.info),
         )
     if run.train.resumed_from_step is not None:
         context.log.info(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.console import RunLog, failure_lines, print_summary, print_ui_hint, print_verdict, run_log
+from pipelines.console import latest_metadata as _latest_metadata
 from synthaug.core import settings
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -194,15 +196,21 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def _materialize(
-    instance, selection: Sequence[str], partitions: Sequence[str] | None, run_config: dict, only_missing: bool
+    instance,
+    selection: Sequence[str],
+    partitions: Sequence[str] | None,
+    run_config: dict,
+    only_missing: bool,
+    log: RunLog,
 ) -> int:
-    """Materialize the selected assets (every requested partition of the partitioned ones); return failures."""
+    """Materialize the selected assets (every requested partition of the partitioned ones), Dagster's events in
+    `log`; print one line per failure and return how many runs failed."""
     from dagster import AssetKey
 
     from assets.partitions import BATCHES
     from pipelines.definitions import defs
 
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = log.job(defs.resolve_implicit_global_asset_job_def())
     graph = defs.resolve_asset_graph()
     keys = [AssetKey(name) for name in selection]
     unknown = [k.to_user_string() for k in keys if not graph.has(k)]
@@ -234,7 +242,7 @@ def _materialize(
         where = f" [{partition}]" if partition else ""
         print(f"({i}/{len(plan)}) materializing {names}{where}", flush=True)
         result = job.execute_in_process(
-            run_config=run_config,
+            run_config=log.run_config(run_config),
             instance=instance,
             partition_key=partition,
             asset_selection=todo,
@@ -243,6 +251,8 @@ def _materialize(
         )
         status = "succeeded" if result.success else "FAILED"
         print(f"({i}/{len(plan)}) {names}{where}: {status} (run {result.run_id})", flush=True)
+        for line in failure_lines(result, partition, log.path):
+            print(f"  {line}", flush=True)
         failures += 0 if result.success else 1
     if not plan:
         print("nothing to materialize: every selected partition is already materialized (use --all to redo)")
@@ -254,9 +264,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
     home = prepare_dagster_home()
     run_config = _load_run_config(args.config)
-    with open_instance() as instance:
-        failures = _materialize(instance, args.select.split(","), args.partition, run_config, only_missing=args.missing)
-    _print_ui_hint(home)
+    with open_instance() as instance, run_log(home, "materialize") as log:
+        failures = _materialize(
+            instance, args.select.split(","), args.partition, run_config, only_missing=args.missing, log=log
+        )
+    print_ui_hint(home)
     return 1 if failures else 0
 
 
@@ -268,12 +280,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = prepare_dagster_home()
     run_config = _load_run_config(args.config)
     selection = [k.to_user_string() for k in defs.resolve_asset_graph().toposorted_asset_keys]
-    with open_instance() as instance:
+    with open_instance() as instance, run_log(home, "run") as log:
         register_batches(instance, args.quiet_period)
-        failures = _materialize(instance, selection, None, run_config, only_missing=not args.all)
-        _print_summary(instance)
-        _print_verdict(instance)
-    _print_ui_hint(home)
+        failures = _materialize(instance, selection, None, run_config, only_missing=not args.all, log=log)
+        print_summary(instance, _model_lines(instance))
+        print_verdict(instance)
+    print_ui_hint(home)
     return 1 if failures else 0
 
 
@@ -292,38 +304,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             state = "ingested" if batch_id in done else ("registered" if batch_id in registered else "landed")
             print(f"{batch_id}\t{state}")
     return 0
-
-
-def _latest_metadata(instance, asset: str, batch_id: str | None = None) -> dict | None:
-    from dagster import AssetKey, AssetRecordsFilter
-
-    partitions = [batch_id] if batch_id is not None else None
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=partitions), limit=1
-    ).records
-    if not records:
-        return None
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
-
-
-def _print_summary(instance) -> None:
-    """One line per batch and stage: the counts a person asks for first, and where to look."""
-    from assets.partitions import BATCHES
-
-    for batch_id in instance.get_dynamic_partitions(BATCHES):
-        raw = _latest_metadata(instance, "raw_images", batch_id)
-        if raw is None:
-            print(f"raw_images[{batch_id}]: not materialized")
-            continue
-        counts = f"{raw['num_ok']} ok, {raw['num_errors']} bad of {raw['num_files']} files"
-        print(f"raw_images[{batch_id}]: {counts} -> {raw['path']}")
-        clean = _latest_metadata(instance, "clean_images", batch_id)
-        if clean is not None:
-            removed = ", ".join(f"{r} {n}" for r, n in clean["removed_by_reason"].items() if n) or "none"
-            counts = f"{clean['num_kept']} kept of {clean['num_images']} (removed: {removed})"
-            print(f"clean_images[{batch_id}]: {counts} -> {clean['path']}")
-    for line in _model_lines(instance):
-        print(line)
 
 
 def _model_lines(instance) -> list[str]:
@@ -356,36 +336,6 @@ def _model_lines(instance) -> list[str]:
             f"-> {synthetic['path']}"
         )
     return lines
-
-
-def _print_verdict(instance) -> None:
-    """The augmentation report's verdict and where to read it: the report folder and the check in the UI."""
-    from dagster import AssetKey
-
-    from synthaug.report.write import read_report
-
-    event = instance.get_latest_materialization_event(AssetKey("augmentation_report"))
-    if event is None:
-        print("augmentation_report: not materialized (see the failures above); no verdict yet")
-        return
-    path = Path(event.asset_materialization.metadata["path"].value)
-    try:
-        report = read_report(path)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"augmentation_report: {exc}")
-        return
-    print(f"\naugmentation_report: {report['verdict']}")
-    plots = ", ".join(report.get("files", {}).values())
-    print(f"  report: {path / 'report.json'} (plots: {plots})")
-    print("  in the UI: Assets > augmentation_report (metadata, and the check synthetic_set_recommended)")
-
-
-def _print_ui_hint(home: Path) -> None:
-    print(
-        f"\nRuns are recorded in the Dagster instance at {home}. Open the UI with:\n"
-        f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml\n"
-        "then browse http://127.0.0.1:3000 (Assets, Runs)."
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

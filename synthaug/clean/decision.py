@@ -47,7 +47,7 @@ class CleanRules:
     layout_min_cosine: float = 0.9
     align_min_correlation: float = 0.93
     align_small_min_correlation: float = 0.99
-    colour_max_distance: float = 0.4
+    colour_max_distance: float = 0.3
     work_size: int = WORK_SIZE
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 ProgressFn = Callable[[int, int, float], None]
+StageProgress = Callable[[str], ProgressFn]  # a ProgressFn for each named part of a stage ("CAS classifier steps")
 
 
 class Progress:
@@ -41,8 +42,21 @@ def throttled(report: ProgressFn, interval_s: float = 5.0) -> ProgressFn:
     return call
 
 
+def part(report: ProgressFn | None, offset: int, total: int, start: float) -> ProgressFn | None:
+    """A ProgressFn for one piece of a larger count (the second of two models): reports `offset + done` of `total`
+    and the time since `start`, the start of the whole."""
+    if report is None:
+        return None
+    return lambda done, _total, _elapsed: report(offset + done, total, time.monotonic() - start)
+
+
 def describe(what: str, done: int, total: int, elapsed_s: float) -> str:
     """A log line: `what: done/total, rate/s, ~eta left`."""
     rate = done / elapsed_s if elapsed_s > 0 else 0.0
     eta = (total - done) / rate if rate > 0 else 0.0
     return f"{what}: {done:,}/{total:,}, {rate:,.0f}/s, ~{eta:.0f}s left"
+
+
+def log_parts(log: Callable[[str], None], interval_s: float = 5.0) -> StageProgress:
+    """A StageProgress that logs `describe` lines for each named part, at most every `interval_s` seconds each."""
+    return lambda what: throttled(lambda done, total, elapsed: log(describe(what, done, total, elapsed)), interval_s)

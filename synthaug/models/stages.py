@@ -5,7 +5,8 @@ how they are versioned, and what they hand back for the UI. The training itself 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,16 +18,28 @@ from synthaug.core.classes import MIN_CLASS_IMAGES, ClassSelection, check_traina
 from synthaug.core.compute import Compute
 from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
+from synthaug.core.progress import StageProgress
 from synthaug.models.gan.config import Budget, TrainConfig, TrainProgress
 from synthaug.models.gan.networks import ModelConfig
 from synthaug.models.gan.pipeline import EvalData, GanRun, train_gan
-from synthaug.models.metrics.classifier import ClassifierConfig, load_classifier, save_classifier, train_classifier
+from synthaug.models.gan.sampling import sample_per_class
+from synthaug.models.metrics.classifier import (
+    ClassifierConfig,
+    SmallCNN,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
+from synthaug.models.metrics.fid import MetricValue
+from synthaug.models.metrics.registry import MetricInputs, compute_metrics
+from synthaug.models.metrics.store import save_metrics
 from synthaug.tensors.loader import ShardDataset, ShardLoader, normalize
 from synthaug.tensors.norm_stats import NormStats
 from synthaug.tensors.readback import current_tensors, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
 MIN_METRIC_IMAGES = 20  # below this many val or test images the metrics (k-NN, covariances) mean nothing
+CAS_REUSE_TOLERANCE = 0.1  # the extractor is CAS's real arm when it saw this close to as many images as CAS's fakes
 
 
 def data_version(stats: NormStats) -> str:
@@ -134,6 +147,7 @@ def train_gan_checkpoint(
     metric_samples_per_class: int = 200,
     seed: int = 0,
     selection: ClassSelection | None = None,
+    metric_progress: StageProgress | None = None,
 ) -> GanRun:
     """Train or resume the generator on the train split of every batch, then sample, plot and measure it in the
     feature extractor's space (val split as reference, a train sample for the floors, test split for CAS), per
@@ -141,7 +155,8 @@ def train_gan_checkpoint(
     `synthetic_images`.
 
     Metrics are left out (the result's `metrics` is empty) when there is no feature extractor yet or the val or
-    test split holds fewer than `MIN_METRIC_IMAGES` images."""
+    test split holds fewer than `MIN_METRIC_IMAGES` images; they are saved beside the checkpoint (`metrics.store`)
+    and `metric_progress` reports them as they go."""
     labeled_only = config.model.num_classes > 0
     if labeled_only and selection is None:
         selection = generation_classes(layout, stats)
@@ -178,14 +193,68 @@ def train_gan_checkpoint(
         class_names=list(stats.classes),
         class_counts=counts,
         eval_data=eval_data,
-        extractor=extractor,
-        metrics=metrics,
-        metric_samples_per_class=metric_samples_per_class,
         seed=seed,
     )
+    if extractor is not None:
+        run.metrics = measure_generator(
+            run.train.sampler,
+            eval_data,
+            extractor,
+            metrics,
+            metric_samples_per_class,
+            seed,
+            metric_progress,
+            extractor_images=sum(counts.values()),
+        )
+        save_metrics(layout.gan_checkpoints_dir() / run.train.version, run.train.step, data_version(stats), run.metrics)
     if selection is not None:
         save_selection(layout.gan_checkpoints_dir() / run.train.version, selection)
     return run
+
+
+def measure_generator(
+    sampler: torch.nn.Module,
+    eval_data: EvalData,
+    extractor: SmallCNN,
+    names: Sequence[str],
+    per_class: int,
+    seed: int,
+    progress: StageProgress | None = None,
+    *,
+    extractor_images: int | None = None,
+) -> dict[str, MetricValue]:
+    """Sample `per_class` images of every class and measure them against `eval_data` in the extractor's space
+    (`compute_metrics`); `progress` reports the sampling, the features and CAS as they go.
+
+    CAS trains its classifiers with the extractor's recipe. When the extractor was trained on `extractor_images`
+    real images within CAS_REUSE_TOLERANCE of the fakes' number, it is CAS's real arm: training another classifier
+    with the same recipe on nearly the same real images would train the same model twice."""
+    classes = range(sampler.config.num_classes)
+    sampled = progress("metric samples") if progress is not None else None
+    start, images, labels = time.monotonic(), [], []
+    for c in classes:
+        x, y = sample_per_class(sampler, per_class, classes=[c], seed=seed + 1 + c)
+        images.append(x)
+        labels.append(y)
+        if sampled is not None:
+            sampled((c + 1) * per_class, len(classes) * per_class, time.monotonic() - start)
+    fake = (torch.cat(images), torch.cat(labels))
+    inputs = MetricInputs(
+        extractor=extractor,
+        fake=fake,
+        real=eval_data.real,
+        reference=eval_data.reference,
+        test=eval_data.test,
+        classifier_config=replace(extractor.config, seed=seed),
+        cas_real_model=extractor if _same_size(extractor_images, len(fake[0])) else None,
+        progress=progress,
+    )
+    return compute_metrics(names, inputs)
+
+
+def _same_size(extractor_images: int | None, fakes: int) -> bool:
+    """True when the extractor saw as many real images as there are fakes, within CAS_REUSE_TOLERANCE."""
+    return extractor_images is not None and abs(extractor_images - fakes) <= CAS_REUSE_TOLERANCE * fakes
 
 
 def class_counts(layout: DataLayout, stats: NormStats) -> dict[str, int]:

@@ -3,12 +3,20 @@ the real test split, next to the same classifier trained on the same number of r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
 
 from synthaug.core.errors import InvalidInput
-from synthaug.models.metrics.classifier import ClassifierConfig, accuracy, train_classifier
+from synthaug.core.progress import StageProgress, part
+from synthaug.models.metrics.classifier import (
+    ClassifierConfig,
+    SmallCNN,
+    accuracy,
+    planned_steps,
+    train_classifier,
+)
 
 
 @dataclass(frozen=True)
@@ -46,16 +54,36 @@ def classification_accuracy_score(
     real_train: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
     config: ClassifierConfig,
+    progress: StageProgress | None = None,
+    *,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    real_model: SmallCNN | None = None,
 ) -> CasResult:
-    """Accuracy on `test` of a classifier trained on `fake` only, and of one trained on as many real images."""
+    """Accuracy on `test` of a classifier trained on `fake` only, and of one trained on as many real images.
+
+    `real_model`: a classifier already trained with `config` on about as many real images (the feature extractor);
+    its accuracy is the real one, so only the classifier on `fake` is trained. `val` (real) picks each training's
+    best state when `config.val_every` is set. `progress` gets the optimizer steps of the classifiers as one count,
+    then the test images classified."""
     fake_x, fake_y = fake
     if len(fake_x) < 2:
         raise InvalidInput(f"CAS needs at least 2 generated images, got {len(fake_x)}")
-    n = min(len(fake_x), len(real_train[0]))
+    n = len(fake_x) if real_model is not None else min(len(fake_x), len(real_train[0]))
     fake_idx = _balanced_subset(fake_y, n, config.seed)
-    real_idx = _balanced_subset(real_train[1], n, config.seed)
-    on_fake = train_classifier(fake_x[fake_idx], fake_y[fake_idx], config)
-    on_real = train_classifier(real_train[0][real_idx], real_train[1][real_idx], config)
-    cas = accuracy(on_fake.model, *test)
-    real_accuracy = accuracy(on_real.model, *test)
+    steps = progress("CAS classifier steps") if progress is not None else None
+    per_model, start = planned_steps(n, config), time.monotonic()
+    total = per_model * (1 if real_model is not None else 2)
+    on_fake = train_classifier(
+        fake_x[fake_idx], fake_y[fake_idx], config, val=val, progress=part(steps, 0, total, start)
+    ).model
+    if real_model is None:
+        real_idx = _balanced_subset(real_train[1], n, config.seed)
+        real_x, real_y = real_train[0][real_idx], real_train[1][real_idx]
+        real_model = train_classifier(
+            real_x, real_y, config, val=val, progress=part(steps, per_model, total, start)
+        ).model
+    tested = progress("CAS test images classified") if progress is not None else None
+    start = time.monotonic()
+    cas = accuracy(on_fake, *test, progress=part(tested, 0, 2 * len(test[0]), start))
+    real_accuracy = accuracy(real_model, *test, progress=part(tested, len(test[0]), 2 * len(test[0]), start))
     return CasResult(cas, real_accuracy, cas / real_accuracy if real_accuracy > 0 else 0.0, n)

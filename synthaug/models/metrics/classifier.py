@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from synthaug.core.atomic import atomic_write_bytes
 from synthaug.core.errors import InvalidInput
+from synthaug.core.progress import ProgressFn
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def train_classifier(
     config: ClassifierConfig,
     *,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: ProgressFn | None = None,
     extra: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> ClassifierResult:
     """Train SmallCNN on (x, y) with AdamW, one-cycle LR, random flips and shifts of up to `shift` pixels; report
@@ -135,6 +136,7 @@ def train_classifier(
     `config.val_every` > 0 measures val accuracy every that many steps (and at the end) and returns the best
     state. `extra` (e.g. synthetic images) adds `extra_per_batch` of its images to every batch, drawn from their
     own generator so the batches of x stay the same as without them, their loss weighted by `extra_weight`.
+    `progress(step, total_steps, elapsed_s)` is called after every optimizer step (wrap it in `throttled`).
     """
     _check(x, y, config, "training")
     if len(x) < 2:
@@ -148,9 +150,7 @@ def train_classifier(
         model = SmallCNN(config)
         rng = torch.Generator().manual_seed(config.seed)
         extra_rng = torch.Generator().manual_seed(config.seed + 1_000_003)
-        steps_per_epoch = (len(x) + config.batch_size - 1) // config.batch_size
-        total_steps = config.steps if config.steps is not None else config.epochs * steps_per_epoch
-        passes = config.epochs if config.steps is None else -(-config.steps // steps_per_epoch)
+        total_steps = planned_steps(len(x), config)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total_steps)
         history: list[dict[str, float]] = []
@@ -159,7 +159,7 @@ def train_classifier(
         best: tuple[float, int, dict] | None = None
         selecting = bool(config.val_every) and val is not None and len(val[0]) > 0
         step, epoch = 0, 0
-        while step < total_steps if config.steps is not None else epoch < passes:
+        while step < total_steps if config.steps is not None else epoch < config.epochs:
             model.train()
             order = torch.randperm(len(x), generator=rng)
             total, seen = 0.0, 0
@@ -187,6 +187,8 @@ def train_classifier(
                 sched.step()
                 step += 1
                 total, seen = total + loss.item() * len(idx), seen + len(idx)
+                if progress is not None:
+                    progress(step, total_steps, time.monotonic() - start)
                 if selecting and (step % config.val_every == 0 or step == total_steps):
                     best = _keep_best(model, val, step, best)
                     model.train()
@@ -194,14 +196,20 @@ def train_classifier(
                     break
             epoch += 1
             history.append({"epoch": float(epoch), "loss": total / max(seen, 1)})
-            if progress is not None:
-                progress(epoch, passes, time.monotonic() - start)
     model.eval()
     if best is not None:
         model.load_state_dict(best[2])
         return ClassifierResult(model, best[0], history, time.monotonic() - start, best[1], step)
     val_accuracy = accuracy(model, *val) if val is not None and len(val[0]) else None
     return ClassifierResult(model, val_accuracy, history, time.monotonic() - start, None, step)
+
+
+def planned_steps(num_train: int, config: ClassifierConfig) -> int:
+    """Optimizer steps `train_classifier` takes on `num_train` images: `config.steps`, or `epochs` passes (a last
+    batch of one image is skipped: batch norm needs two)."""
+    if config.steps is not None:
+        return config.steps
+    return config.epochs * (num_train // config.batch_size + (num_train % config.batch_size >= 2))
 
 
 def _keep_best(
@@ -228,16 +236,23 @@ def _augment(x: torch.Tensor, rng: torch.Generator, flip: bool, shift: int = 2) 
 
 
 @torch.no_grad()
-def _batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    outs = [fn(as_float(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+def _batched(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int, progress: ProgressFn | None = None
+) -> torch.Tensor:
+    """`fn` over x in batches; `progress(images done, total, elapsed_s)` after each batch."""
+    start, outs = time.monotonic(), []
+    for i in range(0, len(x), batch_size):
+        outs.append(fn(as_float(x[i : i + batch_size])))
+        if progress is not None:
+            progress(min(i + batch_size, len(x)), len(x), time.monotonic() - start)
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def logits(model: SmallCNN, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def logits(model: SmallCNN, x: torch.Tensor, batch_size: int = 512, progress: ProgressFn | None = None) -> torch.Tensor:
     """Class logits of images x (uint8 or [-1, 1] float), in eval mode."""
     _check(x, None, model.config, "classified")
     model.eval()
-    return _batched(model, x, batch_size)
+    return _batched(model, x, batch_size, progress)
 
 
 def predict_proba(model: SmallCNN, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
@@ -245,19 +260,23 @@ def predict_proba(model: SmallCNN, x: torch.Tensor, batch_size: int = 512) -> to
     return logits(model, x, batch_size).softmax(dim=1)
 
 
-def extract_features(model: SmallCNN, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def extract_features(
+    model: SmallCNN, x: torch.Tensor, batch_size: int = 512, progress: ProgressFn | None = None
+) -> torch.Tensor:
     """Penultimate-layer features (N×feature_dim), float64 for the metric arithmetic."""
     _check(x, None, model.config, "feature")
     model.eval()
-    return _batched(model.features, x, batch_size).double()
+    return _batched(model.features, x, batch_size, progress).double()
 
 
-def accuracy(model: SmallCNN, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
+def accuracy(
+    model: SmallCNN, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, progress: ProgressFn | None = None
+) -> float:
     """Fraction of images whose arg-max class is the label."""
     _check(x, y, model.config, "evaluation")
     if not len(x):
         raise InvalidInput("cannot measure accuracy on an empty set")
-    return float((logits(model, x, batch_size).argmax(1) == y.long()).float().mean())
+    return float((logits(model, x, batch_size, progress).argmax(1) == y.long()).float().mean())
 
 
 def save_classifier(model: SmallCNN, path: Path, val_accuracy: float | None = None) -> Path:

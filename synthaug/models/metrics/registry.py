@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from synthaug.core.errors import InvalidInput
+from synthaug.core.progress import StageProgress
 from synthaug.models.metrics.cas import classification_accuracy_score
 from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN, extract_features
 from synthaug.models.metrics.fid import MetricValue, fid_with_floor, kid_with_floor
@@ -22,7 +23,9 @@ class MetricInputs:
     """Generated images, a real reference set, a disjoint real set (for the floor), the extractor, optional test set.
 
     Images are (x, y): x N×C×H×W uint8 or float in [-1, 1], y class indices. `cas` also needs `test` and
-    `classifier_config`.
+    `classifier_config` (its classifiers pick their best state on `reference`); `cas_real_model`, a classifier
+    trained with that config on about as many real images, is CAS's real arm instead of training one. `progress`
+    reports feature extraction and CAS training and testing as they go.
     """
 
     extractor: SmallCNN
@@ -31,12 +34,15 @@ class MetricInputs:
     reference: Images
     test: Images | None = None
     classifier_config: ClassifierConfig | None = None
+    cas_real_model: SmallCNN | None = None
+    progress: StageProgress | None = field(default=None, repr=False)
     _features: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def features(self, which: str) -> torch.Tensor:
         """Extractor features of `fake`, `real` or `reference`, computed once."""
         if which not in self._features:
-            self._features[which] = extract_features(self.extractor, getattr(self, which)[0])
+            report = self.progress(f"features of the {which} images") if self.progress is not None else None
+            self._features[which] = extract_features(self.extractor, getattr(self, which)[0], progress=report)
         return self._features[which]
 
 
@@ -62,7 +68,15 @@ def _pr_class(inputs: MetricInputs) -> list[MetricValue]:
 def _cas(inputs: MetricInputs) -> list[MetricValue]:
     if inputs.test is None or inputs.classifier_config is None:
         raise InvalidInput("the 'cas' metric needs a real test set and a classifier config in MetricInputs")
-    result = classification_accuracy_score(inputs.fake, inputs.real, inputs.test, inputs.classifier_config)
+    result = classification_accuracy_score(
+        inputs.fake,
+        inputs.real,
+        inputs.test,
+        inputs.classifier_config,
+        inputs.progress,
+        val=inputs.reference,
+        real_model=inputs.cas_real_model,
+    )
     extra = {"cas_ratio": result.ratio}
     return [MetricValue("cas", result.cas, result.real_accuracy, result.n_train, extra)]
 

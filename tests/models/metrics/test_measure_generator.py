@@ -1,0 +1,59 @@
+"""The GAN's metrics report every part as they go (sampling per class, features of each set, CAS), counted by their
+callbacks; CAS's real arm is the feature extractor when it saw about as many real images as CAS's fakes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+import torch
+
+from synthaug.models.gan.networks import Generator, ModelConfig
+from synthaug.models.gan.pipeline import EvalData
+from synthaug.models.metrics.classifier import ClassifierConfig, accuracy, train_classifier
+from synthaug.models.stages import measure_generator
+
+RECIPE = ClassifierConfig(num_classes=3, width=4, feature_dim=16, batch_size=32, steps=6, val_every=3)
+
+
+@pytest.fixture(scope="module")
+def setup(fashion_small):
+    x, y = fashion_small
+    three = (y < 3).nonzero().squeeze(1)
+    mixed = three[torch.randperm(len(three), generator=torch.Generator().manual_seed(0))]
+    x, y = x[mixed], y[mixed]  # 360 garments of 3 classes, classes mixed
+    extractor = train_classifier(x[:60], y[:60], RECIPE, val=(x[60:120], y[60:120])).model
+    torch.manual_seed(0)
+    sampler = Generator(ModelConfig(resolution=32, channels=1, num_classes=3, width=4, z_dim=8)).eval()
+    eval_data = EvalData(reference=(x[60:120], y[60:120]), real=(x[120:180], y[120:180]), test=(x[180:240], y[180:240]))
+    return sampler, eval_data, extractor
+
+
+def _measure(setup, extractor_images: int):
+    sampler, eval_data, extractor = setup
+    calls: dict[str, list[tuple[int, int]]] = defaultdict(list)
+
+    def parts(what: str):
+        return lambda done, total, elapsed: calls[what].append((done, total))
+
+    names = ("fid", "kid", "pr", "cas")
+    metrics = measure_generator(sampler, eval_data, extractor, names, 20, 0, parts, extractor_images=extractor_images)
+    return metrics, calls
+
+
+def test_measuring_a_generator_reports_sampling_features_and_one_cas_classifier(setup):
+    metrics, calls = _measure(setup, extractor_images=60)
+    assert {"fid", "kid", "precision", "recall", "cas"} <= set(metrics)
+    assert calls["metric samples"] == [(20, 60), (40, 60), (60, 60)]
+    for which in ("fake", "real", "reference"):
+        assert calls[f"features of the {which} images"] == [(60, 60)]
+    assert calls["CAS classifier steps"] == [(step, 6) for step in range(1, 7)]  # the generated images' one
+    assert calls["CAS test images classified"] == [(60, 120), (120, 120)]
+    _, eval_data, extractor = setup
+    assert metrics["cas"].floor == accuracy(extractor, *eval_data.test)  # the extractor is the real arm
+
+
+def test_cas_trains_its_own_real_arm_when_the_extractor_saw_far_more_images(setup):
+    metrics, calls = _measure(setup, extractor_images=600)
+    assert calls["CAS classifier steps"] == [(step, 12) for step in range(1, 13)]  # two classifiers, one count
+    assert 0 < metrics["cas"].floor <= 1 and metrics["cas"].n == 60

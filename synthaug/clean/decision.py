@@ -35,7 +35,7 @@ class CleanRules:
     min_entropy: float = 1.0
     min_detail: float = 2.0
     blur_mode: str = "absolute"
-    blur_threshold: float = 0.5
+    blur_threshold: float = 0.45
     blur_percentile: float = 5.0
     hash_algorithm: str = "phash"
     hash_threshold: int = 4
@@ -47,7 +47,7 @@ class CleanRules:
     layout_min_cosine: float = 0.9
     align_min_correlation: float = 0.93
     align_small_min_correlation: float = 0.99
-    colour_max_distance: float = 0.3
+    colour_max_distance: float = 0.4
     work_size: int = WORK_SIZE
 
     def __post_init__(self) -> None:

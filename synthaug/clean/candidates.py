@@ -3,7 +3,7 @@
 pHash moves 10-20 bits under a few percent of scale, shift or rotation, so it misses resized renderings with
 other margins and small rotations. An 8×8 area average of the 32×32 thumbnail barely moves under those (one cell
 is 12.5% of the image), so the true copy is among an image's nearest neighbours in it. The descriptors are
-projected onto their 16 leading principal axes and searched with a k-d tree (`scipy.spatial.cKDTree`): building
+projected onto their 8 leading principal axes and searched with a k-d tree (`scipy.spatial.cKDTree`): building
 and querying take about n log n, never all pairs. Candidates are only proposals; `synthaug.clean.verify` confirms.
 """
 
@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from synthaug.clean.quality import normalized_thumbnails, shrink_thumbnails
 
 LAYOUT_SIZE = 8
-PROJECTED_DIMS = 16
+PROJECTED_DIMS = 8
 
 
 def layout_descriptors(thumbs: np.ndarray) -> np.ndarray:
@@ -25,8 +25,8 @@ def layout_descriptors(thumbs: np.ndarray) -> np.ndarray:
 
 def _projection(descriptors: np.ndarray, dims: int) -> np.ndarray:
     """The descriptors' `dims` leading principal axes (columns), from their own covariance."""
-    centred = descriptors - descriptors.mean(axis=0)
-    covariance = centred.T.astype(np.float64) @ centred / max(1, len(descriptors) - 1)
+    centred = descriptors.astype(np.float64) - descriptors.mean(axis=0)
+    covariance = centred.T @ centred / max(1, len(descriptors) - 1)
     _, vectors = np.linalg.eigh(covariance)
     return vectors[:, ::-1][:, :dims].astype(np.float32)
 
@@ -44,12 +44,9 @@ def layout_pairs(descriptors: np.ndarray, neighbours: int, min_cosine: float) ->
     _, found = cKDTree(projected).query(projected, k=k)
     first = np.repeat(np.arange(n), k - 1)
     second = found[:, 1:].ravel()
-    a, b = np.minimum(first, second), np.maximum(first, second)
-    keep = a != b
-    pairs = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0)
-    if len(pairs) == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty
-    cosine = np.einsum("ij,ij->i", descriptors[pairs[:, 0]], descriptors[pairs[:, 1]])
-    pairs = pairs[cosine >= min_cosine]
-    return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    a, b = np.minimum(first, second).astype(np.int64), np.maximum(first, second).astype(np.int64)
+    codes = np.unique((a * n + b)[a != b])
+    a, b = codes // n, codes % n
+    cosine = np.einsum("ij,ij->i", descriptors[a], descriptors[b])
+    keep = cosine >= min_cosine
+    return a[keep], b[keep]

@@ -19,6 +19,7 @@ from scipy import sparse
 
 from synthaug.clean.hamming import pairs_within
 from synthaug.clean.quality import THUMB_SIZE, VERIFY_SIZE, normalized_thumbnails, shrink_thumbnails
+from synthaug.clean.verify import bilinear_operator
 
 ZOOM_SIDES = (31, 30, 29)  # window sides in the 32 px thumbnail: about 3%, 6% and 9% cut off
 PREFILTER_MARGIN = 0.01  # the prefilter passes candidates this much below the final correlation
@@ -125,29 +126,10 @@ def _bilinear_operator(sx: float, sy: float) -> sparse.csr_matrix:
     each resampled (bilinear, edges repeated) to the full thumbnail size: (positions × pixels, pixels)."""
     n = THUMB_SIZE
     grid = np.arange(n, dtype=np.float64)
-    rows, cols, vals = [], [], []
-    views = [
+    corners = [
         (x0, y0) for y0 in np.linspace(0, (1 - sy) * n, POSITIONS) for x0 in np.linspace(0, (1 - sx) * n, POSITIONS)
     ]
-    for v, (x0, y0) in enumerate(views):
-        x, y = np.meshgrid(sx * grid + x0, sy * grid + y0)
-        xf, yf = np.floor(x), np.floor(y)
-        fx, fy = x - xf, y - yf
-        out = v * n * n + np.arange(n * n)
-        for dy, dx, weight in (
-            (0, 0, (1 - fy) * (1 - fx)),
-            (0, 1, (1 - fy) * fx),
-            (1, 0, fy * (1 - fx)),
-            (1, 1, fy * fx),
-        ):
-            yy = np.clip(yf + dy, 0, n - 1).astype(np.int64)
-            xx = np.clip(xf + dx, 0, n - 1).astype(np.int64)
-            rows.append(out)
-            cols.append((yy * n + xx).ravel())
-            vals.append(weight.ravel())
-    shape = (len(views) * n * n, n * n)
-    matrix = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
-    return matrix.tocsr().astype(np.float32)
+    return bilinear_operator([np.meshgrid(sx * grid + x0, sy * grid + y0) for x0, y0 in corners], n)
 
 
 def aligned_correlation(

@@ -3,11 +3,14 @@
 Exact duplicates share decoded pixels. Near-duplicate links are proposed by three signals and confirmed by
 pixels: perceptual hashes within a Hamming threshold (`phash`), nearest neighbours in a grey-layout descriptor
 (`layout`, see `synthaug.clean.candidates`), and, for a smaller image that shows a window of a larger one, a
-looser hash search among crop-compatible sizes (`crop`, see `synthaug.clean.crops`). A proposed pair is confirmed
-by a direct 16×16 thumbnail correlation (`ncc`) or, failing that, by the best correlation over a small grid of
-similarity transforms (`align`, see `synthaug.clean.verify`); crops by their window correlation. A link is then
-dropped when the two images differ in colour (`synthaug.clean.colour`). Each link is named proposer+confirmer
-(`phash+ncc`, `layout+align`, `crop+window`, ...) and that name is the `match` of a removed copy.
+looser hash search among crop-compatible sizes (`crop`, see `synthaug.clean.crops`). A hash pair is confirmed by a
+direct 16×16 thumbnail correlation (`ncc`) or, failing that, by the aligned check (`align`, see
+`synthaug.clean.verify`: a similarity transform found on a coarse grid, refined to a sub-pixel shift, then a 32×32
+correlation over the overlap); a layout pair only by the aligned check, which is stricter when either image is
+under `SMALL_SIDE` px; crops by their window correlation. A link is then dropped when the two images differ in
+colour (`synthaug.clean.colour`). Each link is named proposer+confirmer (`MATCHES`: `phash+ncc`, `crop+window`,
+`phash+align`, `layout+align`; `phash` alone when verification is off) and that name is the `match` of a removed
+copy.
 Linked images form clusters (union-find via connected components).
 Because links chain, a cluster can span more than the threshold: its diameter (largest pairwise
 distance) is reported, and a cluster is flagged `chained` when the diameter exceeds twice the threshold
@@ -35,7 +38,9 @@ from synthaug.clean.verify import aligned_correlation, direct_correlation, refin
 
 DIAMETER_EXACT_LIMIT = 4096
 GEOMETRY_BITS = 16
-ALIGN_GAP = 0.08  # pairs whose best 16×16 grid correlation is this far below what they need are not refined
+# a pair is refined only when its best 16×16 grid correlation c reaches need - ALIGN_SLACK * (1 - need): the coarse
+# grid may lose that many times the room the final check leaves (0.85 for 0.93, 0.97 for 0.99)
+ALIGN_SLACK = 3
 SMALL_SIDE = 64  # below this shorter side a 32×32 thumbnail holds under 2×2 source pixels a cell
 # link names, in the order a link between the same two images is preferred
 MATCHES = ("phash", "phash+ncc", "crop+window", "phash+align", "layout+align")
@@ -136,8 +141,9 @@ def confirm(
     sides: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per proposed pair: 0 when the direct 16×16 correlation reaches `min_correlation` (> 0), 1 when only the
-    aligned check does (best grid transform at 16×16 within `ALIGN_GAP` of `align_min`, then the 32×32 correlation after
-    sub-pixel refinement at least `align_min`, one value or one per pair; 0 or less: off), -1 when neither.
+    aligned check does (the best coarse grid transform close enough to `align_min`, see `ALIGN_SLACK`, then the
+    32×32 correlation after sub-pixel refinement at least `align_min`, one value or one per pair; 0 or less: off),
+    -1 when neither.
     `sides` (each image's shorter side) lets a small pair be compared at the smaller image's resolution."""
     out = np.full(len(first), -1, dtype=np.int64)
     if len(first) == 0:
@@ -148,7 +154,7 @@ def confirm(
     need = np.broadcast_to(np.asarray(align_min, dtype=np.float64), first.shape)
     todo = np.flatnonzero((out < 0) & (need > 0))
     coarse, transform = aligned_correlation(small, first[todo], second[todo])
-    near = coarse >= need[todo] - ALIGN_GAP
+    near = coarse >= need[todo] - ALIGN_SLACK * (1 - need[todo])
     todo, transform = todo[near], transform[near]
     refined = refined_correlation(thumbs, first[todo], second[todo], transform, sides)
     out[todo[refined >= need[todo]]] = 1

@@ -1,9 +1,12 @@
 """Confirm candidate pairs by pixels: a direct thumbnail correlation, and one that tolerates small geometry.
 
-The aligned check warps one 16×16 thumbnail by every similarity transform of a small grid (scale 0.9-1.1, rotation
--4..4 degrees, shift up to 1 cell of 16 each way; 225 transforms, one sparse linear map built once) and keeps the
-best correlation with the other. Resized renderings with other margins, rotated copies and 5-10% crops line up;
-distinct objects whose hashes are close still do not, because the correlation must stay very high.
+The aligned check runs in two steps. A coarse search warps one 16×16 thumbnail by every similarity transform of a
+small grid (scale 0.85-1.2 in steps of 0.025, rotation -4..4 degrees in steps of 2; 75 transforms, one sparse linear
+map built once) and keeps the best correlation with the other. The refinement applies that transform to the 32×32
+thumbnail, finds the remaining shift to a fraction of a pixel by phase correlation, and correlates the two over the
+pixels both framings hold (a margin one has and the other lacks is left out). Resized renderings with other
+margins, rotated copies and 5-10% crops line up; distinct objects whose hashes are close still do not, because the
+correlation must stay very high.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from scipy import sparse
 
 from synthaug.clean.quality import VERIFY_SIZE, normalized_thumbnails, shrink_thumbnails
 
-SCALES = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2)
+SCALES = tuple(round(0.85 + 0.025 * k, 3) for k in range(15))  # 0.85 to 1.2
 ROTATIONS = (-4.0, -2.0, 0.0, 2.0, 4.0)  # degrees
 SHIFTS = (0.0,)  # cells of the 16×16 view: the shift is left to the phase correlation of `refined_correlation`
 _CHUNK = 512
@@ -31,39 +34,41 @@ def direct_correlation(norm: np.ndarray, first: np.ndarray, second: np.ndarray) 
     return out
 
 
+def bilinear_operator(samples: list[tuple[np.ndarray, np.ndarray]], size: int) -> sparse.csr_matrix:
+    """Sparse map from a flattened `size`² image to one view per (x, y) grid of sample positions, stacked: each
+    output pixel is the bilinear interpolation at its position (edges repeated). Shape (views × pixels, pixels)."""
+    rows, cols, vals = [], [], []
+    for view, (x, y) in enumerate(samples):
+        xf, yf = np.floor(x), np.floor(y)
+        fx, fy = x - xf, y - yf
+        out = view * size * size + np.arange(size * size)
+        for dy, dx, weight in (
+            (0, 0, (1 - fy) * (1 - fx)),
+            (0, 1, (1 - fy) * fx),
+            (1, 0, fy * (1 - fx)),
+            (1, 1, fy * fx),
+        ):
+            yi = np.clip(yf + dy, 0, size - 1).astype(np.int64)
+            xi = np.clip(xf + dx, 0, size - 1).astype(np.int64)
+            rows.append(out)
+            cols.append((yi * size + xi).ravel())
+            vals.append(weight.ravel())
+    shape = (len(samples) * size * size, size * size)
+    matrix = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+    return matrix.tocsr().astype(np.float32)
+
+
 @cache
 def similarity_operator(size: int = VERIFY_SIZE) -> sparse.csr_matrix:
     """Sparse map from a flattened `size`² view to its warp by every grid transform (bilinear, edges repeated)."""
     centre = (size - 1) / 2
     grid = np.arange(size, dtype=np.float64) - centre
     xx, yy = np.meshgrid(grid, grid)
-    rows, cols, vals = [], [], []
-    view = 0
-    for scale in SCALES:
-        for angle in np.deg2rad(ROTATIONS):
-            c, s = np.cos(angle) * scale, np.sin(angle) * scale
-            for ty in SHIFTS:
-                for tx in SHIFTS:
-                    x = c * xx - s * yy + centre + tx
-                    y = s * xx + c * yy + centre + ty
-                    xf, yf = np.floor(x), np.floor(y)
-                    fx, fy = x - xf, y - yf
-                    out = view * size * size + np.arange(size * size)
-                    for dy, dx, weight in (
-                        (0, 0, (1 - fy) * (1 - fx)),
-                        (0, 1, (1 - fy) * fx),
-                        (1, 0, fy * (1 - fx)),
-                        (1, 1, fy * fx),
-                    ):
-                        yi = np.clip(yf + dy, 0, size - 1).astype(np.int64)
-                        xi = np.clip(xf + dx, 0, size - 1).astype(np.int64)
-                        rows.append(out)
-                        cols.append((yi * size + xi).ravel())
-                        vals.append(weight.ravel())
-                    view += 1
-    shape = (view * size * size, size * size)
-    matrix = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
-    return matrix.tocsr().astype(np.float32)
+    samples = []
+    for scale, rotation, tx, ty in grid_transforms():
+        c, s = np.cos(np.deg2rad(rotation)) * scale, np.sin(np.deg2rad(rotation)) * scale
+        samples.append((c * xx - s * yy + centre + tx, s * xx + c * yy + centre + ty))
+    return bilinear_operator(samples, size)
 
 
 TRANSFORMS = len(SCALES) * len(ROTATIONS) * len(SHIFTS) ** 2

@@ -1,0 +1,67 @@
+"""verify: the aligned correlation lines up a real photo's rotated, rescaled and re-framed copy that the direct
+correlation misses, and does not line up a different photo; masked correlation leaves a margin out."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from matplotlib import cbook
+
+from synthaug.clean.quality import thumbnail_vector, to_grey
+from synthaug.clean.verify import (
+    aligned_correlation,
+    direct_correlation,
+    masked_correlation,
+    refined_correlation,
+    verify_views,
+)
+from synthaug.ingest.imageio import read_image
+
+
+@pytest.fixture(scope="module")
+def grey_photo() -> np.ndarray:
+    pixels = read_image(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    return to_grey(cv2.resize(pixels, (256, 300), interpolation=cv2.INTER_AREA))
+
+
+def framed(grey: np.ndarray, angle: float, scale: float, margin: int) -> np.ndarray:
+    h, w = grey.shape
+    turned = cv2.warpAffine(grey, cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale), (w, h), borderValue=128)
+    return cv2.copyMakeBorder(turned, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=128)
+
+
+def scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    thumbs = np.stack([thumbnail_vector(a), thumbnail_vector(b)])
+    small, norm = verify_views(thumbs)
+    first, second = np.array([0]), np.array([1])
+    direct = float(direct_correlation(norm, first, second)[0])
+    _, transform = aligned_correlation(small, first, second)
+    sides = np.array([min(a.shape), min(b.shape)])
+    return direct, float(refined_correlation(thumbs, first, second, transform, sides)[0])
+
+
+@pytest.mark.parametrize(
+    ("angle", "scale", "margin"), [(3.0, 1.0, 0), (-4.0, 1.05, 0), (0.0, 0.92, 14), (2.0, 0.95, 8)]
+)
+def test_a_copy_moved_by_a_little_geometry_lines_up(grey_photo, angle, scale, margin):
+    direct, aligned = scores(grey_photo, framed(grey_photo, angle, scale, margin))
+    assert aligned > 0.95
+    assert aligned > direct
+
+
+def test_a_different_photo_does_not_line_up(grey_photo):
+    other = cv2.flip(grey_photo, 1)
+    _, aligned = scores(grey_photo, other)
+    assert aligned < 0.9
+
+
+def test_masked_correlation_leaves_the_masked_pixels_out():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 1, (1, 100)).astype(np.float32)
+    b = a.copy()
+    b[0, :20] = rng.normal(0, 5, 20)  # a margin the other image lacks
+    mask = np.ones((1, 100), dtype=bool)
+    assert masked_correlation(a, b, mask)[0] < 0.5
+    mask[0, :20] = False
+    assert masked_correlation(a, b, mask)[0] == pytest.approx(1.0, abs=1e-5)

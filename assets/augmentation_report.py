@@ -18,7 +18,9 @@ from assets.support import image_md, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.errors import InvalidInput
+from synthaug.models.stages import data_version
 from synthaug.report.build import AugmentationReport, build_report
+from synthaug.report.cas import stored_cas
 from synthaug.report.data import ReportConfig, load_report_data
 from synthaug.report.write import write_report
 from synthaug.synthetic.readback import read_synthetic
@@ -95,6 +97,11 @@ def augmentation_report(
             manifest=synthetic.manifest,
             progress=context.log.info,
             excluded=synthetic.meta.get("excluded_classes", {}),
+            stored_cas=stored_cas(
+                layout.gan_checkpoints_dir() / synthetic.checkpoint_version,
+                synthetic.checkpoint_step,
+                data_version(stats),
+            ),
         )
         written = write_report(report, layout.report_dir(), data)
     context.log.info(report.verdict)

@@ -12,9 +12,8 @@ from typing import Any
 import pandas as pd
 
 from synthaug.core.errors import InvalidInput
-from synthaug.models.metrics.cas import classification_accuracy_score
-from synthaug.models.metrics.classifier import ClassifierConfig
-from synthaug.report.arms import ARMS, ArmSummary, SeedRun, classifier_config, run_arms, summarize_arm
+from synthaug.report.arms import ARMS, ArmSummary, SeedRun, run_arms, summarize_arm
+from synthaug.report.cas import report_cas
 from synthaug.report.classes import missing_class_warnings
 from synthaug.report.data import ReportConfig, ReportData
 from synthaug.report.stats import Interval, paired_gain
@@ -33,7 +32,7 @@ class AugmentationReport:
     arms: dict[str, ArmSummary] = field(default_factory=dict)
     gain_test: Interval | None = None
     gain_val: Interval | None = None
-    cas: dict[str, float | int] | None = None
+    cas: dict[str, float | int | str] | None = None
     synthetic: dict[str, Any] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     measured: list[str] = field(default_factory=list)
@@ -104,8 +103,10 @@ def build_report(
     runs: Sequence[SeedRun] | None = None,
     progress: Callable[[str], None] | None = None,
     excluded: Mapping[str, int] | None = None,
+    stored_cas: Mapping[str, float | int | str] | None = None,
 ) -> AugmentationReport:
-    """Train the arms (unless `runs` are given), measure CAS, and reach the verdict; nothing is written.
+    """Train the arms (unless `runs` are given), take CAS from `stored_cas` (`report.cas.stored_cas`) or measure
+    it, and reach the verdict; nothing is written.
     `excluded`: classes left out of generation (name -> train images), from the synthetic set's meta."""
     start = time.monotonic()
     base = {
@@ -160,15 +161,9 @@ def build_report(
         gain_test = paired_gain([r.test_accuracy for r in c_runs], [r.test_accuracy for r in b_runs], config.confidence)
     else:
         not_measured.append("arm (c) and the gain (c) − (b): the synthetic set has no accepted labeled images")
-    cas = None
-    if config.cas and len(data.synthetic[0]) >= 2:
-        if progress is not None:
-            progress("CAS: training on synthetic images only, and on as many real ones")
-        clf = classifier_config(data, config, "b", config.first_seed)
-        cas_config = ClassifierConfig(**{**asdict(clf), "val_every": 0})
-        cas = classification_accuracy_score(data.synthetic, data.train, data.test, cas_config).as_dict()
-    else:
-        not_measured.append("CAS: switched off" if not config.cas else "CAS: fewer than 2 synthetic images")
+    cas, cas_missing = report_cas(data, config, stored_cas, progress)
+    if cas_missing is not None:
+        not_measured.append(cas_missing)
     recommended, verdict = decide(gain_val, gain_test, config.require_val_ci)
     if gain_val is None:
         filters = base["synthetic"]

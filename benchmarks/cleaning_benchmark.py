@@ -456,24 +456,33 @@ def hash_scale(n_index: int, n_new: int, threshold: int, workers: int, seed: int
 
 
 def layout_scale(n: int, seed: int) -> dict:
-    """Time `layout_pairs` (8 neighbours, cosine >= 0.9) on `n` random smooth 32×32 thumbnails with 1000 planted
-    noisy copies; count the planted pairs found."""
+    """Time `layout_pairs` (8 neighbours, cosine >= 0.9) on the layout descriptors of `n` random smooth 32×32
+    thumbnails, 1000 of them noisy copies of others (descriptors made in chunks, untimed); count the planted
+    pairs found."""
     from synthaug.clean.candidates import layout_descriptors, layout_pairs
 
     rng = np.random.default_rng([seed, 65])
-    coarse = rng.normal(0, 1, (n, 4, 4)).astype(np.float32)
-    thumbs = np.clip(128 + 40 * np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2), 0, 255).astype(np.uint8)
-    thumbs = thumbs.reshape(n, -1)
-    a = rng.choice(n, 2000, replace=False)
-    src, dst = a[:1000], a[1000:]
-    noisy = thumbs[src].astype(np.float32) + rng.normal(0, 6, (1000, thumbs.shape[1]))
-    thumbs[dst] = np.clip(noisy, 0, 255).astype(np.uint8)
+    src = rng.choice(n, 1000, replace=False)
+    dst = rng.choice(np.setdiff1d(np.arange(n), src), 1000, replace=False)
+    copy_of = dict(zip(dst.tolist(), src.tolist(), strict=True))
+    descriptors = np.empty((n, 64), dtype=np.float32)
+    for start in range(0, n, 50_000):
+        rows = np.arange(start, min(n, start + 50_000))
+        coarse = np.random.default_rng([seed, 66, start]).normal(0, 1, (len(rows), 4, 4)).astype(np.float32)
+        for k, row in enumerate(rows.tolist()):
+            if row in copy_of:
+                coarse[k] = np.random.default_rng([seed, 66, copy_of[row] // 50_000 * 50_000]).normal(
+                    0, 1, (50_000, 4, 4)
+                )[copy_of[row] % 50_000]
+        thumbs = np.clip(128 + 40 * np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2), 0, 255)
+        thumbs = thumbs.reshape(len(rows), -1) + rng.normal(0, 6, (len(rows), 1024)) * np.isin(rows, dst)[:, None]
+        descriptors[rows] = layout_descriptors(np.clip(thumbs, 0, 255).astype(np.uint8))
     log(f"layout_pairs: {n:,} descriptors")
     t0 = time.perf_counter()
-    q, i = layout_pairs(layout_descriptors(thumbs), 8, 0.9)
+    q, i = layout_pairs(descriptors, 8, 0.9)
     seconds = time.perf_counter() - t0
     found = set(zip(q.tolist(), i.tolist(), strict=True))
-    planted = {(int(min(x, y)), int(max(x, y))) for x, y in zip(src, dst, strict=True)}
+    planted = {(min(a, b), max(a, b)) for a, b in copy_of.items()}
     return {
         "layout_seconds": seconds,
         "layout_pairs": int(len(q)),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from synthaug.core.progress import ProgressFn, log_parts, part
 from synthaug.models.metrics.classifier import ClassifierConfig, logits, train_classifier
 from synthaug.report.data import Images, ReportConfig, ReportData
 from synthaug.report.stats import Interval, mean_ci
@@ -80,15 +81,18 @@ def _per_class(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) 
     return out
 
 
-def train_arm(data: ReportData, config: ReportConfig, arm: str, seed: int) -> SeedRun:
+def train_arm(
+    data: ReportData, config: ReportConfig, arm: str, seed: int, progress: ProgressFn | None = None
+) -> SeedRun:
     """Train one arm with one seed, choose its checkpoint on val, then measure it once on test (NaN, and None per
-    class, when the data has no test split: a val-only choice such as the step budget still works)."""
+    class, when the data has no test split: a val-only choice such as the step budget still works); `progress`
+    gets every optimizer step."""
     (x, y), extra = _arm_inputs(data, arm)
     if arm == "c" and config.synthetic_per_batch == 0:
         x, y = torch.cat([x, data.synthetic[0]]), torch.cat([y, data.synthetic[1]])
         extra = None
     clf = classifier_config(data, config, arm, seed)
-    result = train_classifier(x, y, clf, val=data.val, extra=extra)
+    result = train_classifier(x, y, clf, val=data.val, extra=extra, progress=progress)
     test_accuracy, per_class = math.nan, [None] * len(data.classes)
     if len(data.test[0]):
         predicted = logits(result.model, data.test[0]).argmax(1)
@@ -108,13 +112,15 @@ def train_arm(data: ReportData, config: ReportConfig, arm: str, seed: int) -> Se
 
 def run_arms(data: ReportData, config: ReportConfig, progress: Callable[[str], None] | None = None) -> list[SeedRun]:
     """Every arm for every seed (seed-major, so a partial log covers all arms); `progress` gets one line per model
-    with the time so far and an estimate of the time left."""
+    with the time so far and an estimate of the time left, and a line of optimizer steps over all models at least
+    every 5 s."""
     arms = [a for a in ARMS if a != "c" or len(data.synthetic[0])]
     seeds = [config.first_seed + i for i in range(config.seeds)]
     total, runs, start = len(arms) * len(seeds), [], time.monotonic()
+    steps, step_lines = config.steps_for(len(data.train[0])), log_parts(progress)("arms: steps") if progress else None
     for seed in seeds:
         for arm in arms:
-            run = train_arm(data, config, arm, seed)
+            run = train_arm(data, config, arm, seed, progress=part(step_lines, len(runs) * steps, total * steps, start))
             runs.append(run)
             if progress is not None:
                 elapsed = time.monotonic() - start

@@ -54,6 +54,25 @@ class AugmentationReportConfig(Config):
         True, description="Recommend only when the paired val gain's 95% CI is above zero (else: its mean)."
     )
     cas: bool = Field(True, description="Also measure CAS (train on synthetic only, test on real).")
+    classic_shares: list[float] = Field(
+        list(_DEFAULTS.classic_shares),
+        min_length=1,
+        description="Shares of the classic augmentation copies arm (b) is trained with; the best on val is kept "
+        "before arm (c) is trained (the fair baseline).",
+    )
+    class_balance: str = Field(
+        _DEFAULTS.class_balance,
+        description="'on': every arm samples classes equally and is scored by balanced accuracy; 'off': plain "
+        "sampling and accuracy; 'auto': 'on' when the real train split is long-tailed (largest class >= 3x the "
+        "smallest).",
+    )
+    baseline_tolerance: float = Field(
+        _DEFAULTS.baseline_tolerance,
+        ge=0,
+        lt=1,
+        description="How far (b) may stay below (a) on val (accuracy, 0.01 = 1 point) before the gain is declared "
+        "not measurable instead of recommended or not.",
+    )
 
     def core(self) -> ReportConfig:
         """The core's config."""
@@ -142,6 +161,15 @@ def _metadata(report: AugmentationReport, path: str, synthetic_path: str) -> dic
     }
     if report.warnings:
         metadata["warnings"] = MetadataValue.json(report.warnings)
+    metadata["metric"] = report.metric
+    if report.tail:
+        metadata["rare_classes"] = MetadataValue.json(report.tail["rare_classes"])
+        gain = report.tail["gain_rare_recall_test"]
+        if gain is not None:
+            metadata["gain_rare_recall_test_points"] = round(100 * gain["mean"], 2)
+    if report.baseline is not None:
+        metadata["baseline"] = MetadataValue.md(_baseline_md(report.baseline))
+        metadata["baseline_sound"] = report.baseline["sound"]
     if report.arms:
         rows = "\n".join(
             f"| {r['arm']} | {r['test_accuracy']} | {r['val_accuracy']} | {r['seeds']} |" for r in report.arm_table()
@@ -165,6 +193,24 @@ def _metadata(report: AugmentationReport, path: str, synthetic_path: str) -> dic
         if filters.get(rate) is not None:
             metadata[rate] = round(filters[rate], 4)
     return metadata
+
+
+def _baseline_md(baseline: dict) -> str:
+    """How arm (b) was chosen: the rule, then each candidate share's val accuracy, the chosen one in bold."""
+    rows = []
+    for candidate in baseline["candidates"]:
+        val = candidate["val"]
+        half = "" if val["high"] is None else f" ± {100 * (val['high'] - val['mean']):.2f}"
+        cell = f"{100 * val['mean']:.2f}%{half}"
+        chosen = candidate["classic_share"] == baseline["classic_share"]
+        rows.append(f"| {candidate['classic_share']:g} | {f'**{cell}**' if chosen else cell} |")
+    gap = baseline["gap_b_minus_a_val"]
+    gap_line = "" if gap is None else f"\n\n(b) − (a) on val: {100 * gap['mean']:+.2f} points"
+    verdict = "sound" if baseline["sound"] else "NOT sound (undertrained)"
+    return (
+        f"Rule: {baseline['rule']}.{gap_line}; baseline {verdict}.\n\n"
+        "| classic share | (b) val accuracy |\n|---|---|\n" + "\n".join(rows)
+    )
 
 
 def _check_metadata(report: AugmentationReport) -> dict:

@@ -4,9 +4,11 @@ in their data, and each arm summarized over its seeds.
 Arms (same architecture, same optimizer-step budget, same seeds, best checkpoint chosen on val):
 
 * `a` real: the original real train split, no augmentation at all (no online flip or shift);
-* `b` real + classic: the train split plus its albumentations copies (`train_aug`), and online flip/shift;
-* `c` real + classic + synthetic: exactly `b`'s batches (same init, order and online augmentation for a seed),
-  each with `synthetic_per_batch` accepted synthetic images added, their loss weighted by `synthetic_weight`.
+* `b` real + classic: the train split plus a share of its albumentations copies (`train_aug`), and online
+  flip/shift; the share is chosen on val among `classic_shares` before (c) is trained (`report.baseline`);
+* `c` real + classic + synthetic: exactly `b`'s batches at the chosen share (same init, order and online
+  augmentation for a seed), each with `synthetic_per_batch` accepted synthetic images added, their loss weighted by
+  `synthetic_weight`. It is not trained when the chosen (b) is below (a) on val: the gain is then not measurable.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 import torch
 
 from synthaug.core.progress import ProgressFn, log_parts, part
-from synthaug.models.metrics.classifier import ClassifierConfig, logits, train_classifier
+from synthaug.models.metrics.classifier import ClassifierConfig, logits, per_class_recall, train_classifier
+from synthaug.report.baseline import choose_baseline
 from synthaug.report.data import Images, ReportConfig, ReportData
 from synthaug.report.stats import Interval, mean_ci
 
@@ -30,7 +33,8 @@ ARMS = {"a": "real", "b": "real + classic", "c": "real + classic + synthetic"}
 @dataclass(frozen=True)
 class SeedRun:
     """One trained model: its arm and seed, val accuracy of the chosen checkpoint, its test accuracy (overall and
-    per class, None for a class without test images), the step it was chosen at and the time it took."""
+    per class, None for a class without test images), the step it was chosen at, the time it took and the share of
+    the classic copies it was trained with (arms b and c)."""
 
     arm: str
     seed: int
@@ -40,13 +44,17 @@ class SeedRun:
     best_step: int | None
     steps: int
     seconds: float
+    classic_share: float = 1.0
 
 
-def _arm_inputs(data: ReportData, arm: str) -> tuple[Images, Images | None]:
-    """(training images, extra images mixed into each batch) of an arm."""
+def _arm_inputs(data: ReportData, arm: str, classic_share: float) -> tuple[Images, Images | None]:
+    """(training images, extra images mixed into each batch) of an arm; arms b and c pool the real train split with
+    `classic_share` of the classic copies (the same fixed subset for every seed)."""
     if arm == "a":
         return data.train, None
-    pooled = (torch.cat([data.train[0], data.train_aug[0]]), torch.cat([data.train[1], data.train_aug[1]]))
+    aug_x, aug_y = data.train_aug
+    keep = torch.randperm(len(aug_x), generator=torch.Generator().manual_seed(0))[: round(classic_share * len(aug_x))]
+    pooled = (torch.cat([data.train[0], aug_x[keep]]), torch.cat([data.train[1], aug_y[keep]]))
     return pooled, (data.synthetic if arm == "c" else None)
 
 
@@ -69,25 +77,22 @@ def classifier_config(data: ReportData, config: ReportConfig, arm: str, seed: in
         val_every=max(1, steps // config.evaluations),
         extra_per_batch=config.synthetic_per_batch if arm == "c" else 0,
         extra_weight=config.synthetic_weight,
+        balanced=config.balanced_for(data.train[1], len(data.classes)),
     )
 
 
-def _per_class(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float | None]:
-    """Accuracy within each true class (None where the class has no images)."""
-    out: list[float | None] = []
-    for c in range(num_classes):
-        members = labels == c
-        out.append(float((predicted[members] == c).float().mean()) if members.any() else None)
-    return out
-
-
 def train_arm(
-    data: ReportData, config: ReportConfig, arm: str, seed: int, progress: ProgressFn | None = None
+    data: ReportData,
+    config: ReportConfig,
+    arm: str,
+    seed: int,
+    classic_share: float = 1.0,
+    progress: ProgressFn | None = None,
 ) -> SeedRun:
     """Train one arm with one seed, choose its checkpoint on val, then measure it once on test (NaN, and None per
     class, when the data has no test split: a val-only choice such as the step budget still works); `progress`
     gets every optimizer step."""
-    (x, y), extra = _arm_inputs(data, arm)
+    (x, y), extra = _arm_inputs(data, arm, classic_share)
     if arm == "c" and config.synthetic_per_batch == 0:
         x, y = torch.cat([x, data.synthetic[0]]), torch.cat([y, data.synthetic[1]])
         extra = None
@@ -96,8 +101,11 @@ def train_arm(
     test_accuracy, per_class = math.nan, [None] * len(data.classes)
     if len(data.test[0]):
         predicted = logits(result.model, data.test[0]).argmax(1)
-        test_accuracy = float((predicted == data.test[1]).float().mean())
-        per_class = _per_class(predicted, data.test[1], len(data.classes))
+        per_class = per_class_recall(predicted, data.test[1], len(data.classes))
+        if clf.balanced:
+            test_accuracy = float(np.mean([r for r in per_class if r is not None]))
+        else:
+            test_accuracy = float((predicted == data.test[1]).float().mean())
     return SeedRun(
         arm=arm,
         seed=seed,
@@ -107,29 +115,44 @@ def train_arm(
         best_step=result.best_step,
         steps=result.steps,
         seconds=result.seconds,
+        classic_share=classic_share if arm != "a" else 0.0,
     )
 
 
 def run_arms(data: ReportData, config: ReportConfig, progress: Callable[[str], None] | None = None) -> list[SeedRun]:
-    """Every arm for every seed (seed-major, so a partial log covers all arms); `progress` gets one line per model
-    with the time so far and an estimate of the time left, and a line of optimizer steps over all models at least
-    every 5 s."""
-    arms = [a for a in ARMS if a != "c" or len(data.synthetic[0])]
+    """Arm (a) and every candidate of arm (b) for every seed (seed-major, so a partial log covers them all), then,
+    when the chosen (b) is sound, arm (c) at (b)'s share; `progress` gets one line per model with the time so far
+    and an estimate of the time left, and a line of optimizer steps over all models at least every 5 s."""
+    shares = config.classic_shares if len(data.train_aug[0]) else (1.0,)
     seeds = [config.first_seed + i for i in range(config.seeds)]
-    total, runs, start = len(arms) * len(seeds), [], time.monotonic()
+    with_c = len(data.synthetic[0]) > 0
+    jobs = [(arm, seed, share) for seed in seeds for arm, share in [("a", 0.0)] + [("b", s) for s in shares]]
+    total, runs, start = len(jobs) + (len(seeds) if with_c else 0), [], time.monotonic()
     steps, step_lines = config.steps_for(len(data.train[0])), log_parts(progress)("arms: steps") if progress else None
-    for seed in seeds:
-        for arm in arms:
-            run = train_arm(data, config, arm, seed, progress=part(step_lines, len(runs) * steps, total * steps, start))
-            runs.append(run)
-            if progress is not None:
-                elapsed = time.monotonic() - start
-                left = elapsed / len(runs) * (total - len(runs))
-                progress(
-                    f"arm {arm} ({ARMS[arm]}) seed {seed}: val {run.val_accuracy:.4f}, test {run.test_accuracy:.4f} "
-                    f"(best step {run.best_step}/{run.steps}); {len(runs)}/{total} models, {elapsed:.0f} s so far, "
-                    f"~{left:.0f} s left"
-                )
+
+    def train(arm: str, seed: int, share: float) -> None:
+        run = train_arm(
+            data, config, arm, seed, share, progress=part(step_lines, len(runs) * steps, total * steps, start)
+        )
+        runs.append(run)
+        if progress is not None:
+            elapsed = time.monotonic() - start
+            left = elapsed / len(runs) * (total - len(runs))
+            recipe = f", classic share {share:g}" if arm != "a" else ""
+            progress(
+                f"arm {arm} ({ARMS[arm]}{recipe}) seed {seed}: val {run.val_accuracy:.4f}, test "
+                f"{run.test_accuracy:.4f} (best step {run.best_step}/{run.steps}); {len(runs)}/{total} models, "
+                f"{elapsed:.0f} s so far, ~{left:.0f} s left"
+            )
+
+    for job in jobs:
+        train(*job)
+    choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
+    if with_c and choice is not None and choice.sound:
+        for seed in seeds:
+            train("c", seed, choice.classic_share)
+    elif with_c and progress is not None:
+        progress("arm c not trained: even the best real + classic arm is below real alone on val")
     return runs
 
 

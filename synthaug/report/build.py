@@ -13,10 +13,12 @@ import pandas as pd
 
 from synthaug.core.errors import InvalidInput
 from synthaug.report.arms import ARMS, ArmSummary, SeedRun, run_arms, summarize_arm
+from synthaug.report.baseline import choose_baseline, not_measurable_verdict
 from synthaug.report.cas import report_cas
 from synthaug.report.classes import missing_class_warnings
-from synthaug.report.data import ReportConfig, ReportData
+from synthaug.report.data import ReportConfig, ReportData, rare_classes
 from synthaug.report.stats import Interval, paired_gain
+from synthaug.report.tail import tail_summary
 from synthaug.report.verdict import decide, sanity_warnings
 from synthaug.synthetic.filters import LOW_CONFIDENCE, MEMORIZED
 
@@ -33,6 +35,9 @@ class AugmentationReport:
     gain_test: Interval | None = None
     gain_val: Interval | None = None
     cas: dict[str, float | int | str] | None = None
+    baseline: dict[str, Any] | None = None
+    metric: str = "accuracy"
+    tail: dict[str, Any] = field(default_factory=dict)
     synthetic: dict[str, Any] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     measured: list[str] = field(default_factory=list)
@@ -146,26 +151,33 @@ def build_report(
             **base,
         )
     runs = list(runs) if runs is not None else run_arms(data, config, progress)
+    choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
+    kept = [r for r in runs if r.arm != "b" or r.classic_share == choice.classic_share]
     arms = {
-        key: summarize_arm(key, [r for r in runs if r.arm == key], data.classes, config.confidence)
+        key: summarize_arm(key, [r for r in kept if r.arm == key], data.classes, config.confidence)
         for key in ARMS
-        if any(r.arm == key for r in runs)
+        if any(r.arm == key for r in kept)
     }
     gain_val = gain_test = None
     not_measured: list[str] = []
-    if "c" in arms and "b" in arms:
+    if "c" in arms and "b" in arms and (choice is None or choice.sound):
         b_runs, c_runs = arms["b"].runs, arms["c"].runs
         if [r.seed for r in b_runs] != [r.seed for r in c_runs]:
             raise InvalidInput("arms b and c must be trained with the same seeds to pair them")
         gain_val = paired_gain([r.val_accuracy for r in c_runs], [r.val_accuracy for r in b_runs], config.confidence)
         gain_test = paired_gain([r.test_accuracy for r in c_runs], [r.test_accuracy for r in b_runs], config.confidence)
+    elif choice is not None and not choice.sound:
+        not_measured.append("arm (c) and the gain (c) − (b): the baseline (b) is below (a) on val")
     else:
         not_measured.append("arm (c) and the gain (c) − (b): the synthetic set has no accepted labeled images")
     cas, cas_missing = report_cas(data, config, stored_cas, progress)
     if cas_missing is not None:
         not_measured.append(cas_missing)
     recommended, verdict = decide(gain_val, gain_test, config.require_val_ci)
-    if gain_val is None:
+    steps = config.steps_for(len(data.train[0]))
+    if choice is not None and not choice.sound:
+        verdict = not_measurable_verdict(choice, steps)
+    elif gain_val is None:
         filters = base["synthetic"]
         verdict = (
             f"NOT RECOMMENDED: the synthetic set has no accepted labeled images ({filters['accepted']} accepted of "
@@ -173,9 +185,13 @@ def build_report(
             "trained and there is no evidence that it helps. Train the GAN longer or loosen the synthetic_images "
             "filters, then rematerialize synthetic_images."
         )
-    warnings = sanity_warnings(arms, gain_test, config.steps_for(len(data.train[0]))) + missing_class_warnings(
+    warnings = sanity_warnings(gain_test) + missing_class_warnings(
         data.classes, data.synthetic[1], manifest, base["synthetic"]["excluded_classes"]
     )
+    balanced = config.balanced_for(data.train[1], len(data.classes))
+    tail = tail_summary(arms, rare_classes(data.train[1], len(data.classes)), data.classes, config.confidence)
+    if balanced:
+        verdict = f"{verdict} {_balanced_note(tail)}"
     if warnings:
         verdict = f"{verdict} Warning: {' '.join(warnings)}"
     return AugmentationReport(
@@ -187,6 +203,9 @@ def build_report(
         gain_test=gain_test,
         gain_val=gain_val,
         cas=cas,
+        baseline=None if choice is None else choice.to_dict(),
+        metric="balanced accuracy" if balanced else "accuracy",
+        tail=tail,
         measured=[f"arms {', '.join(arms)} over {config.seeds} seeds", "per-class test accuracy"]
         + (["paired gain (c) − (b) on val and test"] if gain_val is not None else [])
         + (["CAS"] if cas is not None else []),
@@ -194,3 +213,15 @@ def build_report(
         seconds=time.monotonic() - start,
         **base,
     )
+
+
+def _balanced_note(tail: dict[str, Any]) -> str:
+    """How a long-tailed report was scored, and the rare classes' recall gain when there is one."""
+    note = "Every arm sampled classes equally and was scored by balanced accuracy (mean per-class recall)"
+    if tail:
+        note += f"; rare classes: {', '.join(tail['rare_classes'])}"
+        gain = tail["gain_rare_recall_test"]
+        if gain is not None:
+            half = "" if gain["high"] is None else f" ± {100 * (gain['high'] - gain['mean']):.2f}"
+            note += f", their test recall (c) − (b): {100 * gain['mean']:+.2f}{half} points"
+    return note + "."

@@ -15,6 +15,15 @@ from synthaug.tensors.norm_stats import NormStats
 from synthaug.tensors.readback import current_tensors, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
+CLASS_BALANCE = ("auto", "on", "off")
+IMBALANCED = 3  # largest / smallest class of the train split from which `auto` balances (a long tail)
+
+
+def rare_classes(train_labels: torch.Tensor, num_classes: int) -> list[int]:
+    """Classes of the long tail: present in the real train split with fewer than 1/IMBALANCED of the largest class's
+    images (none for a balanced split; classes with no images are left out of generation, not rare)."""
+    counts = torch.bincount(train_labels.long(), minlength=num_classes)
+    return [c for c in range(num_classes) if 0 < IMBALANCED * counts[c] <= counts.max()]
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,9 @@ class ReportConfig:
     require_val_ci: bool = True
     cas: bool = True
     confidence: float = 0.95
+    classic_shares: tuple[float, ...] = (1.0, 0.5, 0.0)
+    baseline_tolerance: float = 0.01
+    class_balance: str = "auto"
 
     def __post_init__(self) -> None:
         for name, low in (("seeds", 2), ("min_steps", 1), ("batch_size", 2), ("width", 1), ("evaluations", 1)):
@@ -50,8 +62,22 @@ class ReportConfig:
                 f"report synthetic_per_batch ({self.synthetic_per_batch}) and synthetic_weight "
                 f"({self.synthetic_weight}) must not be negative"
             )
+        if not self.classic_shares or not all(0 <= share <= 1 for share in self.classic_shares):
+            raise InvalidInput(f"report classic_shares must be shares in [0, 1], got {list(self.classic_shares)}")
+        if not 0 <= self.baseline_tolerance < 1:
+            raise InvalidInput(f"report baseline_tolerance must be in [0, 1), got {self.baseline_tolerance}")
+        object.__setattr__(self, "classic_shares", tuple(float(share) for share in self.classic_shares))
+        if self.class_balance not in CLASS_BALANCE:
+            raise InvalidInput(f"report class_balance must be one of {list(CLASS_BALANCE)}, got {self.class_balance!r}")
         if not 0 < self.confidence < 1:
             raise InvalidInput(f"report confidence must be in (0, 1), got {self.confidence}")
+
+    def balanced_for(self, train_labels: torch.Tensor, num_classes: int) -> bool:
+        """Whether every arm samples classes equally and is scored by balanced accuracy: `on`, `off`, or `auto` = when
+        the largest class of the real train split has at least IMBALANCED times the images of the smallest."""
+        if self.class_balance != "auto":
+            return self.class_balance == "on"
+        return bool(rare_classes(train_labels, num_classes))
 
     def steps_for(self, num_train: int) -> int:
         """Optimizer steps of every arm: `steps`, or `epochs` passes over the original real train split (at least

@@ -15,7 +15,9 @@ from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _t
 from tests.assets.test_synthetic_images import _synthesize
 from tests.dagster_runs import step_failure
 
+# 6 steps: every baseline is noise, so any (b) counts as sound here (the rule itself: tests/report/test_baseline.py)
 REPORT = {"seeds": 3, "steps": 6, "batch_size": 16, "width": 4, "evaluations": 2, "synthetic_per_batch": 8}
+REPORT |= {"baseline_tolerance": 0.5, "classic_shares": [1.0, 0.0]}
 
 
 def _report(instance, landing: Path, data_root: Path, **config):
@@ -51,6 +53,8 @@ def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flag
     assert set(document["arms"]) == {"a", "b", "c"} and document["arms"]["c"]["test"]["n"] == 3
     assert all(run["steps"] == 6 for arm in document["arms"].values() for run in arm["runs"])
     assert "| (c) real + classic + synthetic |" in meta["arms"]
+    assert meta["baseline_sound"] and "| classic share | (b) val accuracy |" in meta["baseline"]
+    assert document["baseline"]["classic_share"] in (1.0, 0.0) and len(document["baseline"]["candidates"]) == 2
     assert {"gain_test_points", "gain_val_points", "cas", "memorization_rate", "confidence_reject_rate"} <= set(meta)
     for key in ("arms_plot", "per_class_plot", "real_vs_synthetic"):
         assert meta[key].count("data:image/png;base64,") == 1

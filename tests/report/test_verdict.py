@@ -1,5 +1,5 @@
 """The `recommended` rule both ways (decided on val, never on test), a val CI that includes zero, and the warnings
-that the comparison itself is weak."""
+that the comparison itself is weak (an undertrained baseline is tests/report/test_baseline.py)."""
 
 from __future__ import annotations
 
@@ -33,13 +33,12 @@ def test_not_recommended_when_it_loses_on_val_even_if_it_wins_on_test(garments):
     assert report.verdict.startswith("NOT RECOMMENDED") and "never used to decide" in report.verdict
 
 
-def test_an_undertrained_baseline_and_an_implausible_gain_are_flagged(garments):
-    val = {"a": [0.85, 0.86, 0.85], "b": [0.80, 0.81, 0.80], "c": [0.82, 0.83, 0.83]}
+def test_an_implausible_test_gain_is_flagged(garments):
+    val = {"a": [0.80, 0.81, 0.80], "b": [0.80, 0.81, 0.80], "c": [0.82, 0.83, 0.83]}
     test = {"a": [0.80, 0.80, 0.80], "b": [0.70, 0.70, 0.71], "c": [0.80, 0.81, 0.80]}
     report = build_report(report_data(garments), ReportConfig(cas=False, steps=50), runs=seed_runs(val, test))
-    assert report.recommended and len(report.warnings) == 2
-    assert "undertrained at 50 steps" in report.warnings[0] and "leakage" in report.warnings[1]
-    assert report.verdict.endswith(report.warnings[1])
+    assert report.recommended and len(report.warnings) == 1 and "leakage" in report.warnings[0]
+    assert report.verdict.endswith(report.warnings[0])
 
 
 def test_a_val_gain_whose_ci_includes_zero_is_not_recommended_unless_asked():

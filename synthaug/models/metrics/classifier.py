@@ -39,6 +39,7 @@ class ClassifierConfig:
     val_every: int = 0
     extra_per_batch: int = 0
     extra_weight: float = 1.0
+    balanced: bool = False
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
@@ -161,7 +162,7 @@ def train_classifier(
         step, epoch = 0, 0
         while step < total_steps if config.steps is not None else epoch < config.epochs:
             model.train()
-            order = torch.randperm(len(x), generator=rng)
+            order = _epoch_order(y, config.num_classes, rng, config.balanced)
             total, seen = 0.0, 0
             for i in range(0, len(x), config.batch_size):
                 idx = order[i : i + config.batch_size]
@@ -190,7 +191,7 @@ def train_classifier(
                 if progress is not None:
                     progress(step, total_steps, time.monotonic() - start)
                 if selecting and (step % config.val_every == 0 or step == total_steps):
-                    best = _keep_best(model, val, step, best)
+                    best = _keep_best(model, val, step, best, config.balanced)
                     model.train()
                 if step >= total_steps:
                     break
@@ -200,7 +201,8 @@ def train_classifier(
     if best is not None:
         model.load_state_dict(best[2])
         return ClassifierResult(model, best[0], history, time.monotonic() - start, best[1], step)
-    val_accuracy = accuracy(model, *val) if val is not None and len(val[0]) else None
+    score = balanced_accuracy if config.balanced else accuracy
+    val_accuracy = score(model, *val) if val is not None and len(val[0]) else None
     return ClassifierResult(model, val_accuracy, history, time.monotonic() - start, None, step)
 
 
@@ -212,11 +214,25 @@ def planned_steps(num_train: int, config: ClassifierConfig) -> int:
     return config.epochs * (num_train // config.batch_size + (num_train % config.batch_size >= 2))
 
 
+def _epoch_order(y: torch.Tensor, num_classes: int, rng: torch.Generator, balanced: bool) -> torch.Tensor:
+    """One epoch's image order: a permutation, or with `balanced` as many draws with replacement weighted by
+    1 / class size, so every class is seen equally often (the usual fix for a long-tailed train split)."""
+    if not balanced:
+        return torch.randperm(len(y), generator=rng)
+    counts = torch.bincount(y, minlength=num_classes).double()
+    return torch.multinomial(1.0 / counts[y], len(y), replacement=True, generator=rng)
+
+
 def _keep_best(
-    model: SmallCNN, val: tuple[torch.Tensor, torch.Tensor], step: int, best: tuple[float, int, dict] | None
+    model: SmallCNN,
+    val: tuple[torch.Tensor, torch.Tensor],
+    step: int,
+    best: tuple[float, int, dict] | None,
+    balanced: bool = False,
 ) -> tuple[float, int, dict]:
-    """(val accuracy, step, state) of the better of `best` and the model now; a tie goes to the later step."""
-    score = accuracy(model, *val)
+    """(val score, step, state) of the better of `best` and the model now; a tie goes to the later step. The score
+    is accuracy, or balanced accuracy (the mean per-class recall) with `balanced`."""
+    score = balanced_accuracy(model, *val) if balanced else accuracy(model, *val)
     if best is not None and score < best[0]:
         return best
     return score, step, {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -277,6 +293,24 @@ def accuracy(
     if not len(x):
         raise InvalidInput("cannot measure accuracy on an empty set")
     return float((logits(model, x, batch_size, progress).argmax(1) == y.long()).float().mean())
+
+
+def per_class_recall(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float | None]:
+    """Share of each true class predicted as itself (None where the class has no images)."""
+    out: list[float | None] = []
+    for c in range(num_classes):
+        members = labels == c
+        out.append(float((predicted[members] == c).float().mean()) if members.any() else None)
+    return out
+
+
+def balanced_accuracy(model: SmallCNN, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
+    """Mean recall over the classes present in y: accuracy that a long-tailed val split cannot hide rare classes in."""
+    _check(x, y, model.config, "evaluation")
+    if not len(x):
+        raise InvalidInput("cannot measure balanced accuracy on an empty set")
+    recalls = per_class_recall(logits(model, x, batch_size).argmax(1), y.long(), model.config.num_classes)
+    return float(sum(r for r in recalls if r is not None) / sum(r is not None for r in recalls))
 
 
 def save_classifier(model: SmallCNN, path: Path, val_accuracy: float | None = None) -> Path:

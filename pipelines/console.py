@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # dagster is imported only by the commands that run it (demo-data starts without it)
     from dagster import AssetCheckEvaluation, DagsterInstance, ExecuteInProcessResult, JobDefinition
+    from dagster._utils.error import SerializableErrorInfo
 
 DAGSTER_META = "dagster_meta"  # the attribute Dagster 1.13 puts its event and step on each log record
 CHECK_HINTS = {
@@ -112,11 +113,20 @@ def failure_lines(result: ExecuteInProcessResult, partition: str | None, log_pat
         elif checks and error is not None and error.cls_name == "DagsterAssetCheckFailedError":
             continue
         else:
-            while error is not None and error.cause is not None:
-                error = error.cause  # Dagster wraps the asset's exception: name that one
-            message = (error.message.strip().splitlines() or [""])[0] if error is not None else "unknown error"
-            lines.append(f"{event.step_key}{where} failed unexpectedly (a bug: {message}); traceback in {log_path}")
+            lines.append(_bug_line(f"{event.step_key}{where}", error, log_path))
+    if not lines and not result.success:  # the run failed outside any step (e.g. while starting)
+        failed = [e for e in result.all_events if e.event_type_value == "RUN_FAILURE"]
+        error = failed[0].event_specific_data.error if failed and failed[0].event_specific_data else None
+        lines.append(_bug_line(f"the run{where}", error, log_path))
     return lines
+
+
+def _bug_line(what: str, error: SerializableErrorInfo | None, log_path: Path) -> str:
+    """`what failed unexpectedly (a bug: ValueError: ...); traceback in <log>`, naming the innermost exception."""
+    while error is not None and error.cause is not None:
+        error = error.cause  # Dagster wraps the asset's exception: name that one
+    message = (error.message.strip().splitlines() or [""])[0] if error is not None else "no error recorded"
+    return f"{what} failed unexpectedly (a bug: {message}); traceback in {log_path}"
 
 
 def _check_line(evaluation: AssetCheckEvaluation, partition: str | None) -> str:

@@ -39,7 +39,7 @@ from synthaug.tensors.readback import current_tensors, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
 MIN_METRIC_IMAGES = 20  # below this many val or test images the metrics (k-NN, covariances) mean nothing
-CAS_REUSE_TOLERANCE = 0.1  # the extractor is CAS's real arm when it saw this close to as many images as CAS's fakes
+CAS_MAX_FAKES = 20_000  # the most generated images CAS samples to match the extractor's train split (see below)
 
 
 def data_version(stats: NormStats) -> str:
@@ -204,7 +204,7 @@ def train_gan_checkpoint(
             metric_samples_per_class,
             seed,
             metric_progress,
-            extractor_images=sum(counts.values()),
+            train_counts=[counts[name] for name in stats.classes],
         )
         save_metrics(layout.gan_checkpoints_dir() / run.train.version, run.train.step, data_version(stats), run.metrics)
     if selection is not None:
@@ -221,40 +221,42 @@ def measure_generator(
     seed: int,
     progress: StageProgress | None = None,
     *,
-    extractor_images: int | None = None,
+    train_counts: Sequence[int] | None = None,
 ) -> dict[str, MetricValue]:
     """Sample `per_class` images of every class and measure them against `eval_data` in the extractor's space
     (`compute_metrics`); `progress` reports the sampling, the features and CAS as they go.
 
-    CAS trains its classifiers with the extractor's recipe. When the extractor was trained on `extractor_images`
-    real images within CAS_REUSE_TOLERANCE of the fakes' number, it is CAS's real arm: training another classifier
-    with the same recipe on nearly the same real images would train the same model twice."""
+    CAS trains its classifiers with the extractor's recipe. Given the extractor's train images per class
+    (`train_counts`, at most CAS_MAX_FAKES in all), CAS's generated set has those counts and the extractor itself is
+    the real arm: another classifier of the same recipe on as many real images would be the same model trained
+    twice. Otherwise both arms train on the metric samples' size."""
     classes = range(sampler.config.num_classes)
+    matched = train_counts is not None and sum(train_counts) <= CAS_MAX_FAKES
+    wanted = [max(per_class, train_counts[c]) if matched else per_class for c in classes]
     sampled = progress("metric samples") if progress is not None else None
-    start, images, labels = time.monotonic(), [], []
-    for c in classes:
-        x, y = sample_per_class(sampler, per_class, classes=[c], seed=seed + 1 + c)
-        images.append(x)
-        labels.append(y)
+    start, drawn = time.monotonic(), []
+    for c in classes:  # the first `per_class` of a class are the same images whatever `wanted` is
+        drawn.append(sample_per_class(sampler, wanted[c], classes=[c], seed=seed + 1 + c))
         if sampled is not None:
-            sampled((c + 1) * per_class, len(classes) * per_class, time.monotonic() - start)
-    fake = (torch.cat(images), torch.cat(labels))
+            sampled(sum(wanted[: c + 1]), sum(wanted), time.monotonic() - start)
+
+    def first(counts: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first `counts[c]` images drawn of every class c, and their labels."""
+        picked = [(x[:n], y[:n]) for (x, y), n in zip(drawn, counts, strict=True)]
+        return torch.cat([x for x, _ in picked]), torch.cat([y for _, y in picked])
+
     inputs = MetricInputs(
         extractor=extractor,
-        fake=fake,
+        fake=first([per_class] * len(classes)),
         real=eval_data.real,
         reference=eval_data.reference,
         test=eval_data.test,
         classifier_config=replace(extractor.config, seed=seed),
-        cas_real_model=extractor if _same_size(extractor_images, len(fake[0])) else None,
+        cas_fake=first(train_counts) if matched else None,
+        cas_real_model=extractor if matched else None,
         progress=progress,
     )
     return compute_metrics(names, inputs)
-
-
-def _same_size(extractor_images: int | None, fakes: int) -> bool:
-    """True when the extractor saw as many real images as there are fakes, within CAS_REUSE_TOLERANCE."""
-    return extractor_images is not None and abs(extractor_images - fakes) <= CAS_REUSE_TOLERANCE * fakes
 
 
 def class_counts(layout: DataLayout, stats: NormStats) -> dict[str, int]:

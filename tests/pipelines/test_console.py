@@ -77,7 +77,7 @@ def test_a_failure_is_its_description_and_a_bug_names_where_its_traceback_is(cli
     assert cli(["materialize", "--select", "raw_images"]) == 1
     console = _console(capsys)
     lines = [line.strip() for line in console.splitlines()]
-    assert f"raw_images[b1]: batch folder {gone} does not exist" in console
+    assert f"raw_images[b1]: batch folder {gone} does not exist" in console, console
     assert [line for line in lines if line.startswith("raw_images[b1]: ")] == [
         f"raw_images[b1]: batch folder {gone} does not exist: it was moved or deleted after it was registered. "
         "Put it back, or delete the partition in the UI."

@@ -61,7 +61,7 @@ def classification_accuracy_score(
 ) -> CasResult:
     """Accuracy on `test` of a classifier trained on `fake` only, and of one trained on as many real images.
 
-    `real_model`: a classifier already trained with `config` on about as many real images (the feature extractor);
+    `real_model`: a classifier already trained with `config` on as many real images (the feature extractor);
     its accuracy is the real one, so only the classifier on `fake` is trained. `val` (real) picks each training's
     best state when `config.val_every` is set. `progress` gets the optimizer steps of the classifiers as one count,
     then the test images classified."""

@@ -23,9 +23,9 @@ class MetricInputs:
     """Generated images, a real reference set, a disjoint real set (for the floor), the extractor, optional test set.
 
     Images are (x, y): x N×C×H×W uint8 or float in [-1, 1], y class indices. `cas` also needs `test` and
-    `classifier_config` (its classifiers pick their best state on `reference`); `cas_real_model`, a classifier
-    trained with that config on about as many real images, is CAS's real arm instead of training one. `progress`
-    reports feature extraction and CAS training and testing as they go.
+    `classifier_config` (its classifiers pick their best state on `reference`) and trains on `cas_fake` (default:
+    `fake`); `cas_real_model`, a classifier trained with that config on as many real images, is CAS's real arm
+    instead of training one. `progress` reports feature extraction and CAS training and testing as they go.
     """
 
     extractor: SmallCNN
@@ -34,6 +34,7 @@ class MetricInputs:
     reference: Images
     test: Images | None = None
     classifier_config: ClassifierConfig | None = None
+    cas_fake: Images | None = None
     cas_real_model: SmallCNN | None = None
     progress: StageProgress | None = field(default=None, repr=False)
     _features: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
@@ -69,7 +70,7 @@ def _cas(inputs: MetricInputs) -> list[MetricValue]:
     if inputs.test is None or inputs.classifier_config is None:
         raise InvalidInput("the 'cas' metric needs a real test set and a classifier config in MetricInputs")
     result = classification_accuracy_score(
-        inputs.fake,
+        inputs.fake if inputs.cas_fake is None else inputs.cas_fake,
         inputs.real,
         inputs.test,
         inputs.classifier_config,

@@ -1,5 +1,6 @@
 """The GAN's metrics report every part as they go (sampling per class, features of each set, CAS), counted by their
-callbacks; CAS's real arm is the feature extractor when it saw about as many real images as CAS's fakes."""
+callbacks; given the extractor's train counts, CAS trains on as many generated images per class and the extractor is
+its real arm (one classifier trained, not two)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def setup(fashion_small):
     return sampler, eval_data, extractor
 
 
-def _measure(setup, extractor_images: int):
+def _measure(setup, train_counts: list[int] | None):
     sampler, eval_data, extractor = setup
     calls: dict[str, list[tuple[int, int]]] = defaultdict(list)
 
@@ -37,23 +38,24 @@ def _measure(setup, extractor_images: int):
         return lambda done, total, elapsed: calls[what].append((done, total))
 
     names = ("fid", "kid", "pr", "cas")
-    metrics = measure_generator(sampler, eval_data, extractor, names, 20, 0, parts, extractor_images=extractor_images)
+    metrics = measure_generator(sampler, eval_data, extractor, names, 20, 0, parts, train_counts=train_counts)
     return metrics, calls
 
 
 def test_measuring_a_generator_reports_sampling_features_and_one_cas_classifier(setup):
-    metrics, calls = _measure(setup, extractor_images=60)
+    metrics, calls = _measure(setup, train_counts=[30, 20, 10])
     assert {"fid", "kid", "precision", "recall", "cas"} <= set(metrics)
-    assert calls["metric samples"] == [(20, 60), (40, 60), (60, 60)]
+    assert calls["metric samples"] == [(30, 70), (50, 70), (70, 70)]  # 20 per class, 30 of class 0 for CAS
     for which in ("fake", "real", "reference"):
         assert calls[f"features of the {which} images"] == [(60, 60)]
+    assert metrics["fid"].n == 60 and metrics["cas"].n == 60
     assert calls["CAS classifier steps"] == [(step, 6) for step in range(1, 7)]  # the generated images' one
     assert calls["CAS test images classified"] == [(60, 120), (120, 120)]
     _, eval_data, extractor = setup
     assert metrics["cas"].floor == accuracy(extractor, *eval_data.test)  # the extractor is the real arm
 
 
-def test_cas_trains_its_own_real_arm_when_the_extractor_saw_far_more_images(setup):
-    metrics, calls = _measure(setup, extractor_images=600)
+def test_without_the_extractors_train_counts_cas_trains_both_arms(setup):
+    metrics, calls = _measure(setup, train_counts=None)
     assert calls["CAS classifier steps"] == [(step, 12) for step in range(1, 13)]  # two classifiers, one count
     assert 0 < metrics["cas"].floor <= 1 and metrics["cas"].n == 60

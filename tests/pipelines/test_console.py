@@ -3,27 +3,34 @@ happened and what to do for every failure, never a traceback; Dagster's DEBUG ev
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import pytest
 
 import assets.raw_images
+import pipelines.definitions
 from pipelines.cli import main
 
 TRACEBACK_MARKS = ("Traceback", "Stack Trace", 'File "', "DagsterExecutionStepExecutionError")
 
 
 @pytest.fixture
-def cli(monkeypatch, tmp_path: Path, landing: Path):
-    """`synthaug` in this process on a temporary DAGSTER_HOME and data root; returns main."""
+def cli(monkeypatch, tmp_path: Path, landing: Path) -> Iterator:
+    """`synthaug` in this process on a temporary DAGSTER_HOME and data root; yields main. The definitions read the
+    data root and landing folder when imported, so they are imported again with this test's, and after it."""
     monkeypatch.setenv("SYNTHAUG_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("SYNTHAUG_LANDING_DIR", str(landing))
     monkeypatch.setenv("NO_ALBUMENTATIONS_UPDATE", "1")
-    return main
+    importlib.reload(pipelines.definitions)
+    yield main
+    monkeypatch.undo()
+    importlib.reload(pipelines.definitions)
 
 
 def _console(capsys) -> str:
@@ -50,8 +57,8 @@ def test_a_batch_of_resized_copies_fails_its_check_in_one_line(cli, capsys, make
     assert cli(["register"]) == 0
     assert cli(["materialize", "--select", "raw_images,clean_images"]) == 1
     console = _console(capsys)
-    assert "  raw_images: ingest b1 (files): 18/18" in console  # the assets' own progress lines
-    assert re.search(r"clean_images: done in \d+ s", console)
+    assert re.search(r"^  \d\d:\d\d:\d\d raw_images: ingest b1 \(files\): 18/18, ", console, re.M)  # the asset's lines
+    assert re.search(r"^  \d\d:\d\d:\d\d clean_images: done in \d+ s$", console, re.M)
     failed = [line.strip() for line in console.splitlines() if line.strip().startswith("batch b2: ")]
     assert len(failed) == 1, console
     assert re.fullmatch(

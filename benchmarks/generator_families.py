@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny budget and sizes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--workdir", type=Path, help="keep the checkpoints here (default: a temporary folder)")
     parser.add_argument("--grids", type=Path, help="save each row's real-beside-generated sample grid (PNG) here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     extractor = classifier.model.eval()
     rows = []
     with tempfile.TemporaryDirectory(prefix="generator-families-") as tmp:
-        trained = train_round_robin(args, data, Path(tmp))
+        trained = train_round_robin(args, data, args.workdir or Path(tmp))
     for family, result in trained.items():
         rows += measure_family(family, result, args, data, extractor)
     print_table(rows, args)

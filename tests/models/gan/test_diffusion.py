@@ -12,7 +12,7 @@ from PIL import Image
 from synthaug.core.compute import resolve_compute
 from synthaug.models.gan import launch
 from synthaug.models.gan.config import TrainConfig
-from synthaug.models.gan.diffusion import DiffusionModel, cosine_alpha_bars, diffusion_model
+from synthaug.models.gan.diffusion import DiffusionModel, cosine_alpha_bars, diffusion_model, sampling_timesteps
 from synthaug.models.gan.distributed import World
 from synthaug.models.gan.networks import ModelConfig
 from synthaug.models.gan.pipeline import EvalData, load_sampler, train_gan
@@ -31,6 +31,12 @@ def test_cosine_schedule_falls_from_almost_one_to_almost_zero():
     a = cosine_alpha_bars(1000)
     assert a.shape == (1000,) and (a[1:] < a[:-1]).all()
     assert a[0] > 0.999 and a[-1] < 1e-4
+
+
+def test_sampler_timesteps_run_down_to_zero_and_skip_the_degenerate_end_of_the_schedule():
+    steps = sampling_timesteps(1000, 20)
+    assert len(steps) == 20 and steps[-1] == 0 and steps == sorted(steps, reverse=True)
+    assert cosine_alpha_bars(1000)[steps[0]] > 1e-3 > cosine_alpha_bars(1000)[999]
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,17 @@ RECIPE = ClassifierConfig(num_classes=3, width=4, feature_dim=16, batch_size=32,
 
 
 @pytest.fixture(scope="module")
-def setup(fashion_small):
+def mixed(fashion_small):
+    """360 garments of 3 classes, in a random order."""
     x, y = fashion_small
     three = (y < 3).nonzero().squeeze(1)
-    mixed = three[torch.randperm(len(three), generator=torch.Generator().manual_seed(0))]
-    x, y = x[mixed], y[mixed]  # 360 garments of 3 classes, classes mixed
+    order = three[torch.randperm(len(three), generator=torch.Generator().manual_seed(0))]
+    return x[order], y[order]
+
+
+@pytest.fixture(scope="module")
+def setup(mixed):
+    x, y = mixed
     extractor = train_classifier(x[:60], y[:60], RECIPE, val=(x[60:120], y[60:120])).model
     torch.manual_seed(0)
     sampler = Generator(ModelConfig(resolution=32, channels=1, num_classes=3, width=4, z_dim=8)).eval()
@@ -59,3 +65,31 @@ def test_without_the_extractors_train_counts_cas_trains_both_arms(setup):
     metrics, calls = _measure(setup, train_counts=None)
     assert calls["CAS classifier steps"] == [(step, 12) for step in range(1, 13)]  # two classifiers, one count
     assert 0 < metrics["cas"].floor <= 1 and metrics["cas"].n == 60
+
+
+class Replay(torch.nn.Module):
+    """A 'generator' that returns held-out real garments of the asked class, in turn: a perfect generator."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        super().__init__()
+        self.config = ModelConfig(resolution=32, channels=1, num_classes=3, width=4, z_dim=8)
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # sample_per_class reads the device of a parameter
+        self.pools = [x[y == c].float() / 127.5 - 1 for c in range(3)]
+        self.used = [0, 0, 0]
+
+    def sample(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        c = int(labels[0])
+        out = self.pools[c][self.used[c] : self.used[c] + len(z)]
+        self.used[c] += len(z)
+        return out
+
+
+def test_a_perfect_generator_scores_near_its_floor_when_the_reference_is_smallest(setup, mixed):
+    """FID, KID and PR cut every set to the smallest one's size: the generated images come class by class, so the
+    cut must take a random sample of them (a prefix was one class only)."""
+    x, y = mixed
+    _, eval_data, extractor = setup
+    small = EvalData(reference=(x[240:270], y[240:270]), real=eval_data.real)
+    metrics = measure_generator(Replay(x[270:], y[270:]), small, extractor, ("fid", "pr"), 25, 0)
+    assert metrics["fid"].n == metrics["coverage"].n == 30
+    assert metrics["coverage"].value >= 0.9 * metrics["coverage"].floor  # the first 30: 0.79 of it

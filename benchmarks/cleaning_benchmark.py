@@ -229,13 +229,14 @@ def imagededup_at(image_dir: Path, encodings: dict, threshold: int) -> set[str]:
 
 
 def pil_loadable(path: str) -> bool:
-    """True when Pillow opens and fully loads the file (cleanvision crashes on anything else)."""
+    """True when Pillow opens and fully loads the file and it is not grey+alpha (cleanvision 0.3.7 crashes on
+    anything else: its brightness check indexes a third channel that an LA image lacks)."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
             img.load()
-        return True
+            return img.mode not in ("LA", "La", "PA")
     except Exception:  # noqa: BLE001 - any failure means cleanvision would crash on it
         return False
 
@@ -733,7 +734,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nOurs: links by proposer+confirmer: {results['ours']['duplicate_match']}")
         speedup = idd["total_s"] / ours_s if idd is not None else None
         results["issue21_targets"] = targets.print_targets(
-            args.hard or args.icons is not None,
+            "icons" if args.icons is not None else "hard" if args.hard else "default",
             ours_metrics,
             kinds["ours"],
             colour["ours"],

@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 from assets.support import image_md, log_progress, writing
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
+from synthaug.core.progress import log_parts
 from synthaug.synthetic.generate import SyntheticSummary, generate_synthetic
 from synthaug.synthetic.plan import MODES, SyntheticConfig
 
@@ -77,7 +78,9 @@ def synthetic_images(
         device = compute.resolve()
         context.log.info(f"sampling and nearest-neighbour search on {device.describe()}")
         progress = log_progress(context.log.info, "synthetic images")
-        summary = generate_synthetic(layout, core, progress=progress, device=device.device)
+        summary = generate_synthetic(
+            layout, core, progress=progress, device=device.device, parts=log_parts(context.log.info)
+        )
     for note in summary.notes:
         context.log.warning(note)
     return MaterializeResult(metadata=_metadata(summary), data_version=DataVersion(summary.data_version))

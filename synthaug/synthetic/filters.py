@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from synthaug.core.errors import InvalidInput
+from synthaug.core.progress import ProgressFn, StageProgress
 from synthaug.models.metrics.classifier import SmallCNN, extract_features
 from synthaug.synthetic.plan import MAX_REFERENCE_IMAGES, MIN_REFERENCE_IMAGES, SyntheticConfig
 
@@ -103,9 +104,14 @@ def from_model_output(images: torch.Tensor, affine: tuple[np.ndarray, np.ndarray
     return pixels.round().clamp_(0, 255).to(torch.uint8).numpy()
 
 
-def _features(extractor: SmallCNN, pixels: np.ndarray, affine: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def _features(
+    extractor: SmallCNN,
+    pixels: np.ndarray,
+    affine: tuple[np.ndarray, np.ndarray] | None,
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
     """The extractor's penultimate features (float64) of uint8 images, normalized as it was trained."""
-    return extract_features(extractor, to_model_input(pixels, affine)).numpy()
+    return extract_features(extractor, to_model_input(pixels, affine), progress=progress).numpy()
 
 
 @dataclass(frozen=True)
@@ -150,20 +156,30 @@ def build_reference(
     extractor: SmallCNN | None = None,
     affine: tuple[np.ndarray, np.ndarray] | None = None,
     device: torch.device | str | None = None,
+    progress: StageProgress | None = None,
 ) -> MemorizationReference:
     """Features of the real train images and the real-vs-real distance scale: real val images (`real`, at most
     `MAX_REFERENCE_IMAGES` of them) to their nearest train image, or leave-one-out within the train images when
-    fewer than `MIN_REFERENCE_IMAGES` val images exist."""
+    fewer than `MIN_REFERENCE_IMAGES` val images exist; `progress` reports the features as they are extracted."""
     if len(train) < 2:
         raise InvalidInput(
             f"the memorization check needs at least 2 real train images, got {len(train)}: land more images"
         )
     rng = np.random.default_rng(config.seed)
-    train_features = _features(extractor, train, affine) if extractor is not None else None
+    report = progress if progress is not None else (lambda what: None)
+    train_features = (
+        _features(extractor, train, affine, report("memorization reference: train features"))
+        if extractor is not None
+        else None
+    )
     if real is not None and len(real) >= MIN_REFERENCE_IMAGES:
         pick = np.sort(rng.permutation(len(real))[:MAX_REFERENCE_IMAGES])
         queries, source, exclude = real[pick], "val", False
-        query_features = _features(extractor, queries, affine) if extractor is not None else None
+        query_features = (
+            _features(extractor, queries, affine, report("memorization reference: val features"))
+            if extractor is not None
+            else None
+        )
         base_pixels, base_features = train, train_features
     else:
         pick = np.sort(rng.permutation(len(train))[:MAX_REFERENCE_IMAGES])

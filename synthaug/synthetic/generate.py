@@ -18,7 +18,7 @@ from synthaug.core.atomic import atomic_output, atomic_write_bytes
 from synthaug.core.classes import MIN_TRAINABLE_IMAGES, ClassSelection, load_selection
 from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.core.layout import DataLayout
-from synthaug.core.progress import Progress, ProgressFn
+from synthaug.core.progress import Progress, ProgressFn, StageProgress
 from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.metrics.classifier import SmallCNN, load_classifier
 from synthaug.models.stages import data_version as stats_data_version
@@ -107,6 +107,7 @@ def generate_synthetic(
     config: SyntheticConfig,
     progress: ProgressFn | None = None,
     device: torch.device | str | None = None,
+    parts: StageProgress | None = None,
 ) -> SyntheticSummary:
     """Sample the planned images per class from the EMA generator of the latest checkpoint, filter them, and
     publish them as a new generation (see `synthaug.synthetic.readback` for the layout and `SyntheticConfig` for the
@@ -114,7 +115,8 @@ def generate_synthetic(
 
     Raises FileNotFoundError when there is no checkpoint ("materialize gan_checkpoint first"), no statistics or
     (with the confidence filter on) no feature extractor; ValueError for an impossible plan or a generator that
-    does not know the tensors' classes. `progress(accepted, planned, elapsed_s)` reports as images are accepted.
+    does not know the tensors' classes. `progress(accepted, planned, elapsed_s)` reports as images are accepted,
+    `parts` the memorization reference's features before any is sampled.
     `device` (default CPU) runs the generator and the nearest-neighbour searches; the extractor stays on CPU.
     """
     sampler, checkpoint = load_sampler(layout.gan_checkpoints_dir())
@@ -164,7 +166,7 @@ def generate_synthetic(
         notes.append("confidence filter off (min_confidence 0)")
     affine = stats.affine("gan")
     val_x, _ = read_split(layout, stats, "val")
-    reference = build_reference(train_x, val_x, config, extractor, affine, device)
+    reference = build_reference(train_x, val_x, config, extractor, affine, device, parts)
     store = synthetic_store(layout)
     with store.draft() as draft:
         run = CandidateRun(config, plan, conditional, stats, checkpoint.version, checkpoint.step, draft.folder)

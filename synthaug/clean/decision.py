@@ -44,9 +44,9 @@ class CleanRules:
     crop_max_share: float = 0.15
     crop_min_correlation: float = 0.975
     layout_neighbours: int = 8
-    layout_min_cosine: float = 0.9
+    layout_min_cosine: float = 0.8
     align_min_correlation: float = 0.93
-    align_small_min_correlation: float = 0.99
+    align_small_min_correlation: float = 0.995
     colour_max_distance: float = 0.4
     work_size: int = WORK_SIZE
 

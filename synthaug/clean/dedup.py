@@ -80,7 +80,7 @@ class LinkSearch:
     layout_min_cosine: float
     align_min_correlation: float
     colour_max_distance: float
-    align_small_min_correlation: float = 0.99
+    align_small_min_correlation: float = 0.995
 
 
 def _greedy_keepers(

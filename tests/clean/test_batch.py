@@ -17,6 +17,7 @@ from PIL import Image
 import synthaug.clean.batch
 from synthaug.clean.batch import CLEAN_COLUMNS, MissingUpstream, clean_batch
 from synthaug.clean.decision import CleanRules
+from synthaug.clean.dedup import MATCHES
 from synthaug.clean.features import perceptual_hash
 from synthaug.core.layout import DataLayout
 from synthaug.core.packs import read_object
@@ -361,3 +362,17 @@ def test_a_crop_landing_in_a_later_batch_is_removed_as_a_crop_of_the_earlier_ori
     assert (row["status"], row["reason"], row["duplicate_match"]) == ("removed", "near_duplicate", "crop+window")
     assert row["duplicate_of"] == b1.loc["b1/Coat/original.png", "image_id"]
     assert not row["cluster_chained"]
+
+
+def test_every_duplicate_link_names_its_proposer_and_confirmer(three_batches, layout):
+    """`duplicate_match` in the manifest: `exact` for identical pixels, proposer+confirmer for the others."""
+    ingest(three_batches, layout, *ARRIVAL)
+    for batch in ARRIVAL:
+        clean(layout, batch)
+    rows = pd.concat([manifest(layout, b) for b in ARRIVAL])
+    dups = rows[rows["reason"].isin(["exact_duplicate", "near_duplicate"])]
+    assert len(dups) == len(EXPECTED_DUPLICATES)
+    assert (dups.loc[dups["reason"] == "exact_duplicate", "duplicate_match"] == "exact").all()
+    assert set(dups.loc[dups["reason"] == "near_duplicate", "duplicate_match"]) <= set(MATCHES) - {"phash"}
+    others = ~rows["reason"].isin(["exact_duplicate", "near_duplicate"])
+    assert rows.loc[others, "duplicate_match"].isna().all()

@@ -22,6 +22,7 @@ from synthaug.models.stages import data_version
 from synthaug.report.build import AugmentationReport, build_report
 from synthaug.report.cas import stored_cas
 from synthaug.report.data import ReportConfig, load_report_data
+from synthaug.report.soft import with_soft_targets
 from synthaug.report.write import write_report
 from synthaug.synthetic.readback import read_synthetic
 from synthaug.tensors.norm_stats import load_stats
@@ -49,6 +50,18 @@ class AugmentationReportConfig(Config):
     )
     synthetic_weight: float = Field(
         _DEFAULTS.synthetic_weight, ge=0, description="Loss weight of the synthetic images."
+    )
+    synthetic_labels: str = Field(
+        _DEFAULTS.synthetic_labels,
+        description="'hard': arm (c) learns each synthetic image's intended class; 'soft': the feature "
+        "extractor's class probabilities at `soft_temperature` (distillation on synthetic inputs; needs "
+        "synthetic_per_batch > 0).",
+    )
+    soft_temperature: float = Field(
+        _DEFAULTS.soft_temperature,
+        gt=0,
+        description="Temperature of the soft labels: softmax(extractor logits / T); above 1 spreads the "
+        "probability over the classes the extractor confuses.",
     )
     require_val_ci: bool = Field(
         True, description="Recommend only when the paired val gain's 95% CI is above zero (else: its mean)."
@@ -106,6 +119,8 @@ def augmentation_report(
                 f"{list(stats.classes)}: rematerialize gan_checkpoint and synthetic_images"
             )
         data = load_report_data(layout, stats, (synthetic.images, synthetic.labels))
+        if config.synthetic_labels == "soft":
+            data = with_soft_targets(data, layout, stats, config.soft_temperature)
         context.log.info(
             f"training the arms on {device.threads} CPU thread(s): {data.sizes()}; "
             f"{config.seeds} seeds, {config.core().steps_for(data.sizes()['train'])} steps per model"

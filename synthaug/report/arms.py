@@ -8,7 +8,9 @@ Arms (same architecture, same optimizer-step budget, same seeds, best checkpoint
   flip/shift; the share is chosen on val among `classic_shares` before (c) is trained (`report.baseline`);
 * `c` real + classic + synthetic: exactly `b`'s batches at the chosen share (same init, order and online
   augmentation for a seed), each with `synthetic_per_batch` accepted synthetic images added, their loss weighted by
-  `synthetic_weight`. It is not trained when the chosen (b) is below (a) on val: the gain is then not measurable.
+  `synthetic_weight`, labeled by their intended class (`synthetic_labels` "hard") or by the feature extractor's
+  tempered class probabilities ("soft", `ReportData.synthetic_soft`). It is not trained when the chosen (b) is
+  below (a) on val: the gain is then not measurable.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from synthaug.core.errors import InvalidInput
 from synthaug.core.progress import ProgressFn, log_parts, part
 from synthaug.models.metrics.classifier import ClassifierConfig, logits, per_class_recall, train_classifier
 from synthaug.report.baseline import choose_baseline
@@ -96,6 +99,13 @@ def train_arm(
     if arm == "c" and config.synthetic_per_batch == 0:
         x, y = torch.cat([x, data.synthetic[0]]), torch.cat([y, data.synthetic[1]])
         extra = None
+    elif extra is not None and config.synthetic_labels == "soft":
+        if data.synthetic_soft is None:
+            raise InvalidInput(
+                "synthetic_labels is 'soft' but the report data has no soft targets: load them with "
+                "synthaug.report.soft.with_soft_targets before training arm (c)"
+            )
+        extra = (extra[0], data.synthetic_soft)
     clf = classifier_config(data, config, arm, seed)
     result = train_classifier(x, y, clf, val=data.val, extra=extra, progress=progress)
     test_accuracy, per_class = math.nan, [None] * len(data.classes)

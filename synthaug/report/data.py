@@ -16,6 +16,7 @@ from synthaug.tensors.readback import current_tensors, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
 CLASS_BALANCE = ("auto", "on", "off")
+SYNTHETIC_LABELS = ("hard", "soft")
 IMBALANCED = 3  # largest / smallest class of the train split from which `auto` balances (a long tail)
 
 
@@ -47,6 +48,8 @@ class ReportConfig:
     classic_shares: tuple[float, ...] = (1.0, 0.5, 0.0)
     baseline_tolerance: float = 0.01
     class_balance: str = "auto"
+    synthetic_labels: str = "hard"
+    soft_temperature: float = 2.0
 
     def __post_init__(self) -> None:
         for name, low in (("seeds", 2), ("min_steps", 1), ("batch_size", 2), ("width", 1), ("evaluations", 1)):
@@ -71,6 +74,17 @@ class ReportConfig:
             raise InvalidInput(f"report class_balance must be one of {list(CLASS_BALANCE)}, got {self.class_balance!r}")
         if not 0 < self.confidence < 1:
             raise InvalidInput(f"report confidence must be in (0, 1), got {self.confidence}")
+        if self.synthetic_labels not in SYNTHETIC_LABELS:
+            raise InvalidInput(
+                f"report synthetic_labels must be one of {list(SYNTHETIC_LABELS)}, got {self.synthetic_labels!r}"
+            )
+        if self.soft_temperature <= 0:
+            raise InvalidInput(f"report soft_temperature must be positive, got {self.soft_temperature}")
+        if self.synthetic_labels == "soft" and self.synthetic_per_batch == 0:
+            raise InvalidInput(
+                "report synthetic_labels 'soft' needs synthetic_per_batch > 0: pooled synthetic images (0) are "
+                "trained with the real images' hard labels"
+            )
 
     def balanced_for(self, train_labels: torch.Tensor, num_classes: int) -> bool:
         """Whether every arm samples classes equally and is scored by balanced accuracy: `on`, `off`, or `auto` = when
@@ -92,7 +106,9 @@ class ReportData:
     """Everything the arms train and test on: uint8 N×C×H×W images with int64 label indices into `classes`.
 
     `train` is the original real train split, `train_aug` its classic-augmentation copies, `synthetic` the
-    accepted synthetic images; `test` may come from anywhere (the pipeline's test split, or an official one)."""
+    accepted synthetic images; `test` may come from anywhere (the pipeline's test split, or an official one).
+    `synthetic_soft`: the feature extractor's tempered class probabilities of each synthetic image (float N×classes),
+    when arm (c) trains on soft labels (`report.soft.with_soft_targets`)."""
 
     classes: tuple[str, ...]
     train: Images
@@ -102,6 +118,7 @@ class ReportData:
     synthetic: Images
     flip: bool = True
     test_source: str = "the pipeline's real test split"
+    synthetic_soft: torch.Tensor | None = None
 
     @property
     def labeled(self) -> bool:

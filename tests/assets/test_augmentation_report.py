@@ -62,6 +62,11 @@ def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flag
     assert check.passed == document["recommended"] and check.severity == AssetCheckSeverity.WARN
     assert check.description == document["verdict"]
 
+    # soft labels: arm (c) learns the feature extractor's tempered probabilities of each synthetic image
+    assert _report(instance, landing, data_root, cas=False, synthetic_labels="soft", soft_temperature=3.0).success
+    document = read_report(DataLayout(data_root).report_dir())
+    assert document["config"]["synthetic_labels"] == "soft" and document["arms"]["c"]["test"]["n"] == 3
+
     # every candidate rejected: arm (c) cannot be trained, so the set is not recommended and the check warns
     assert _synthesize(instance, landing, data_root, ratio=0.25, min_confidence=1.0, max_rounds=1, seed=2).success
     result = _report(instance, landing, data_root, cas=False)

@@ -116,7 +116,12 @@ def _check(x: torch.Tensor, y: torch.Tensor | None, config: ClassifierConfig, wh
     expected = (config.channels, config.resolution, config.resolution)
     if x.ndim != 4 or tuple(x.shape[1:]) != expected:
         raise InvalidInput(f"{what} images must be N×{'×'.join(map(str, expected))}, got {tuple(x.shape)}")
-    if y is not None and (len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() >= config.num_classes))):
+    if y is not None and y.is_floating_point():
+        if tuple(y.shape) != (len(x), config.num_classes) or (len(y) and (y.min() < 0 or y.max() > 1)):
+            raise InvalidInput(
+                f"{what} soft labels must be {len(x)}×{config.num_classes} class probabilities, got {tuple(y.shape)}"
+            )
+    elif y is not None and (len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() >= config.num_classes))):
         raise InvalidInput(f"{what} labels must be {len(x)} class indices in [0, {config.num_classes})")
 
 
@@ -136,7 +141,8 @@ def train_classifier(
     `config.steps` fixes the number of optimizer steps whatever N is (default: `epochs` passes over x).
     `config.val_every` > 0 measures val accuracy every that many steps (and at the end) and returns the best
     state. `extra` (e.g. synthetic images) adds `extra_per_batch` of its images to every batch, drawn from their
-    own generator so the batches of x stay the same as without them, their loss weighted by `extra_weight`.
+    own generator so the batches of x stay the same as without them, their loss weighted by `extra_weight`; its
+    labels may be N×num_classes class probabilities instead of indices (soft targets: distillation from a teacher).
     `progress(step, total_steps, elapsed_s)` is called after every optimizer step (wrap it in `throttled`).
     """
     _check(x, y, config, "training")
@@ -177,7 +183,7 @@ def train_classifier(
                     xe = _augment(as_float(extra[0][pick]), extra_rng, config.flip, config.shift)
                     out = model(torch.cat([xb, xe]))
                     loss = F.cross_entropy(out[: len(idx)], y[idx], label_smoothing=0.05)
-                    extra_loss = F.cross_entropy(out[len(idx) :], extra[1][pick].long(), label_smoothing=0.05)
+                    extra_loss = _extra_loss(out[len(idx) :], extra[1][pick])
                     objective = loss + config.extra_weight * extra_loss
                 else:
                     loss = F.cross_entropy(model(xb), y[idx], label_smoothing=0.05)
@@ -204,6 +210,14 @@ def train_classifier(
     score = balanced_accuracy if config.balanced else accuracy
     val_accuracy = score(model, *val) if val is not None and len(val[0]) else None
     return ClassifierResult(model, val_accuracy, history, time.monotonic() - start, None, step)
+
+
+def _extra_loss(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the extra images: with class indices (label-smoothed like the real images), or with class
+    probabilities as they are (soft targets are smooth already)."""
+    if targets.is_floating_point():
+        return F.cross_entropy(out, targets.float())
+    return F.cross_entropy(out, targets.long(), label_smoothing=0.05)
 
 
 def planned_steps(num_train: int, config: ClassifierConfig) -> int:

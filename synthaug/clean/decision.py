@@ -19,8 +19,8 @@ import pandas as pd
 from synthaug.clean.dedup import CropSearch, LinkSearch, find_duplicates
 from synthaug.clean.features import HASH_ALGORITHMS, Source, compute_features
 from synthaug.clean.quality import WORK_SIZE
-from synthaug.core.errors import InvalidInput
 from synthaug.core.progress import ProgressFn
+from synthaug.core.ranges import check_fields, one_of, ranged
 
 REASONS = ("corrupt", "too_small", "low_information", "blurry", "exact_duplicate", "near_duplicate")
 SCORE_COLUMNS = ["min_side", "std", "entropy", "detail", "sharpness"]
@@ -30,63 +30,28 @@ SCORE_COLUMNS = ["min_side", "std", "entropy", "detail", "sharpness"]
 class CleanRules:
     """Thresholds of every rule. Defaults were chosen by measurement (benchmarks/cleaning_benchmark.py)."""
 
-    min_side: int = 16
-    min_std: float = 2.0
-    min_entropy: float = 1.0
-    min_detail: float = 2.0
-    blur_mode: str = "absolute"
-    blur_threshold: float = 0.45
-    blur_percentile: float = 5.0
-    hash_algorithm: str = "phash"
-    hash_threshold: int = 4
-    verify_min_correlation: float = 0.98
-    crop_hash_threshold: int = 16
-    crop_max_share: float = 0.15
-    crop_min_correlation: float = 0.975
-    layout_neighbours: int = 8
-    layout_min_cosine: float = 0.8
-    align_min_correlation: float = 0.93
-    align_small_min_correlation: float = 0.995
-    colour_max_distance: float = 0.4
-    work_size: int = WORK_SIZE
+    min_side: int = ranged(16, low=1)
+    min_std: float = ranged(2.0, low=0)
+    min_entropy: float = ranged(1.0, low=0)
+    min_detail: float = ranged(2.0, low=0)
+    blur_mode: str = one_of("absolute", ("absolute", "percentile", "off"))
+    blur_threshold: float = ranged(0.45, low=0)
+    blur_percentile: float = ranged(5.0, 0, 100, high_open=True)
+    hash_algorithm: str = one_of("phash", sorted(HASH_ALGORITHMS))
+    hash_threshold: int = ranged(4, 0, 64)
+    verify_min_correlation: float = ranged(0.98, -1, 1, note="0 or less: off")
+    crop_hash_threshold: int = ranged(16, 0, 64, note="0: crop links off")
+    crop_max_share: float = ranged(0.15, 0, 1, low_open=True, high_open=True)
+    crop_min_correlation: float = ranged(0.975, -1, 1)
+    layout_neighbours: int = ranged(8, low=0, note="0: layout candidates off")
+    layout_min_cosine: float = ranged(0.8, -1, 1)
+    align_min_correlation: float = ranged(0.93, -1, 1)
+    align_small_min_correlation: float = ranged(0.995, -1, 1)
+    colour_max_distance: float = ranged(0.4, low=0)
+    work_size: int = ranged(WORK_SIZE, low=8)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.min_side < 1:
-            problems.append(f"min_side must be at least 1, got {self.min_side}")
-        for name in ("min_std", "min_entropy", "min_detail", "blur_threshold", "colour_max_distance"):
-            value = getattr(self, name)
-            if not value >= 0:  # also rejects NaN, which would switch the rule off silently
-                problems.append(f"{name} must be a number >= 0, got {value}")
-        if self.blur_mode not in ("absolute", "percentile", "off"):
-            problems.append(f"blur_mode must be 'absolute', 'percentile' or 'off', got {self.blur_mode!r}")
-        if not 0 <= self.blur_percentile < 100:
-            problems.append(f"blur_percentile must be in [0, 100), got {self.blur_percentile}")
-        if self.hash_algorithm not in HASH_ALGORITHMS:
-            problems.append(f"hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}, got {self.hash_algorithm!r}")
-        if not 0 <= self.hash_threshold <= 64:
-            problems.append(f"hash_threshold must be between 0 and 64, got {self.hash_threshold}")
-        if not -1 <= self.verify_min_correlation <= 1:
-            problems.append(
-                f"verify_min_correlation must be in [-1, 1] (0 or less: off), got {self.verify_min_correlation}"
-            )
-        if not 0 <= self.crop_hash_threshold <= 64:
-            problems.append(
-                f"crop_hash_threshold must be between 0 and 64 (0: crop links off), got {self.crop_hash_threshold}"
-            )
-        if not 0 < self.crop_max_share < 1:
-            problems.append(f"crop_max_share must be in (0, 1), got {self.crop_max_share}")
-        if not -1 <= self.crop_min_correlation <= 1:
-            problems.append(f"crop_min_correlation must be in [-1, 1], got {self.crop_min_correlation}")
-        if self.layout_neighbours < 0:
-            problems.append(f"layout_neighbours must be >= 0 (0: layout candidates off), got {self.layout_neighbours}")
-        for name in ("layout_min_cosine", "align_min_correlation", "align_small_min_correlation"):
-            if not -1 <= getattr(self, name) <= 1:
-                problems.append(f"{name} must be in [-1, 1], got {getattr(self, name)}")
-        if self.work_size < 8:
-            problems.append(f"work_size must be at least 8, got {self.work_size}")
-        if problems:
-            raise InvalidInput("invalid cleaning rules: " + "; ".join(problems))
+        check_fields(self)
 
     def crop_search(self) -> CropSearch | None:
         """Settings of the crop links, or None when they are switched off (`crop_hash_threshold` 0)."""

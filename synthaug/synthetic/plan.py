@@ -3,11 +3,11 @@ plan of how many images to make (`plan_counts`)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from synthaug.core.errors import InvalidInput
+from synthaug.core.ranges import check_fields, one_of, ranged
 
 MODES = ("ratio", "balance", "count")
 MIN_REFERENCE_IMAGES = 20  # fewer real val images than this: the real-vs-real reference comes from the train split
@@ -41,37 +41,22 @@ class SyntheticConfig:
     generator costs a bounded amount of time); a class still short at the end is reported as a shortfall.
     """
 
-    mode: str = "ratio"
-    ratio: float = 1.0
-    per_class: int = 0
+    mode: str = one_of("ratio", MODES)
+    ratio: float = ranged(1.0, 0, 100)
+    per_class: int = ranged(0, 0, 10_000_000)
     classes: tuple[str, ...] = ()
-    min_confidence: float = 0.5
-    memorization_ratio: float = 0.5
-    feature_memorization_ratio: float = 0.25
-    max_shift: int = 2
-    oversample: float = 1.25
-    max_rounds: int = 4
-    max_candidates: float = 3.0
+    min_confidence: float = ranged(0.5, 0, 1)
+    memorization_ratio: float = ranged(0.5, 0, 10)
+    feature_memorization_ratio: float = ranged(0.25, 0, 10)
+    max_shift: int = ranged(2, 0, 8)
+    oversample: float = ranged(1.25, 1, 10)
+    max_rounds: int = ranged(4, 1, 100)
+    max_candidates: float = ranged(3.0, 1, 100)
     seed: int = 0
 
     def __post_init__(self) -> None:
         """Refuse out-of-range settings before any work, naming the field."""
-        if self.mode not in MODES:
-            raise InvalidInput(f"synthetic mode must be one of {list(MODES)}, got {self.mode!r}")
-        checks = {
-            "ratio": (self.ratio, 0.0, 100.0),
-            "per_class": (self.per_class, 0, 10_000_000),
-            "min_confidence": (self.min_confidence, 0.0, 1.0),
-            "memorization_ratio": (self.memorization_ratio, 0.0, 10.0),
-            "feature_memorization_ratio": (self.feature_memorization_ratio, 0.0, 10.0),
-            "max_shift": (self.max_shift, 0, 8),
-            "oversample": (self.oversample, 1.0, 10.0),
-            "max_rounds": (self.max_rounds, 1, 100),
-            "max_candidates": (self.max_candidates, 1.0, 100.0),
-        }
-        for name, (value, low, high) in checks.items():
-            if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
-                raise InvalidInput(f"synthetic config {name} must be in [{low}, {high}], got {value}")
+        check_fields(self)
 
     def to_dict(self) -> dict:
         """JSON-ready form for `meta.json`."""

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from synthaug.core.atomic import atomic_write_bytes
 from synthaug.core.errors import InvalidInput
 from synthaug.core.progress import ProgressFn
+from synthaug.core.ranges import check_fields, ranged
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class ClassifierConfig:
     """Input shape, classes and training settings of the classifier."""
 
     channels: int = 1
-    resolution: int = 32
-    num_classes: int = 10
+    resolution: int = ranged(32, low=8, note="a multiple of 4")
+    num_classes: int = ranged(10, low=2)
     width: int = 32
     feature_dim: int = 128
     epochs: int = 4
@@ -34,26 +35,19 @@ class ClassifierConfig:
     weight_decay: float = 5e-4
     flip: bool = True
     seed: int = 0
-    shift: int = 2
-    steps: int | None = None
-    val_every: int = 0
-    extra_per_batch: int = 0
-    extra_weight: float = 1.0
+    shift: int = ranged(2, low=0, note="below resolution // 2")
+    steps: int | None = ranged(None, low=1, optional=True, note="from epochs")
+    val_every: int = ranged(0, low=0)
+    extra_per_batch: int = ranged(0, low=0)
+    extra_weight: float = ranged(1.0, low=0)
     balanced: bool = False
 
     def __post_init__(self) -> None:
-        if self.num_classes < 2:
-            raise InvalidInput(f"a classifier needs at least 2 classes, got {self.num_classes}")
-        if self.resolution % 4 or self.resolution < 8:
-            raise InvalidInput(f"classifier resolution must be a multiple of 4 and at least 8, got {self.resolution}")
-        if not 0 <= self.shift < self.resolution // 2:
-            raise InvalidInput(f"classifier shift must be in [0, {self.resolution // 2}), got {self.shift}")
-        if self.steps is not None and self.steps < 1:
-            raise InvalidInput(f"classifier steps must be at least 1 (or None for epochs), got {self.steps}")
-        if self.val_every < 0 or self.extra_per_batch < 0 or self.extra_weight < 0:
+        check_fields(self)
+        if self.resolution % 4 or self.shift >= self.resolution // 2:
             raise InvalidInput(
-                f"classifier val_every ({self.val_every}), extra_per_batch ({self.extra_per_batch}) and "
-                f"extra_weight ({self.extra_weight}) must not be negative"
+                f"invalid ClassifierConfig: resolution must be a multiple of 4 and shift below resolution // 2 "
+                f"({self.resolution // 2}), got resolution {self.resolution} and shift {self.shift}"
             )
 
 

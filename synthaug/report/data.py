@@ -11,6 +11,7 @@ import torch
 
 from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
+from synthaug.core.ranges import check_fields, one_of, ranged
 from synthaug.tensors.norm_stats import NormStats
 from synthaug.tensors.readback import current_tensors, read_split
 
@@ -31,59 +32,37 @@ def rare_classes(train_labels: torch.Tensor, num_classes: int) -> list[int]:
 class ReportConfig:
     """How the arms are trained and how the verdict is reached; invalid values raise ValueError naming the field."""
 
-    seeds: int = 3
+    seeds: int = ranged(3, low=2, integer=True)
     first_seed: int = 0
-    steps: int | None = None
-    epochs: float = 6.0
-    min_steps: int = 200
-    batch_size: int = 64
-    width: int = 16
-    lr: float = 5e-3
-    evaluations: int = 8
-    synthetic_per_batch: int = 32
-    synthetic_weight: float = 0.3
+    steps: int | None = ranged(None, low=1, optional=True, note="from epochs")
+    epochs: float = ranged(6.0, low=0, low_open=True)
+    min_steps: int = ranged(200, low=1, integer=True)
+    batch_size: int = ranged(64, low=2, integer=True)
+    width: int = ranged(16, low=1, integer=True)
+    lr: float = ranged(5e-3, low=0, low_open=True)
+    evaluations: int = ranged(8, low=1, integer=True)
+    synthetic_per_batch: int = ranged(32, low=0)
+    synthetic_weight: float = ranged(0.3, low=0)
     require_val_ci: bool = True
     cas: bool = True
-    confidence: float = 0.95
+    confidence: float = ranged(0.95, 0, 1, low_open=True, high_open=True)
     classic_shares: tuple[float, ...] = (1.0, 0.5, 0.0)
-    baseline_tolerance: float = 0.01
-    class_balance: str = "auto"
-    synthetic_labels: str = "hard"
-    soft_temperature: float = 2.0
+    baseline_tolerance: float = ranged(0.01, 0, 1, high_open=True)
+    class_balance: str = one_of("auto", CLASS_BALANCE)
+    synthetic_labels: str = one_of("hard", SYNTHETIC_LABELS)
+    soft_temperature: float = ranged(2.0, low=0, low_open=True)
 
     def __post_init__(self) -> None:
-        for name, low in (("seeds", 2), ("min_steps", 1), ("batch_size", 2), ("width", 1), ("evaluations", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InvalidInput(f"report {name} must be an integer of at least {low}, got {value!r}")
-        if self.steps is not None and self.steps < 1:
-            raise InvalidInput(f"report steps must be at least 1 (or None: from epochs), got {self.steps}")
-        if self.epochs <= 0 or self.lr <= 0:
-            raise InvalidInput(f"report epochs ({self.epochs}) and lr ({self.lr}) must be positive")
-        if self.synthetic_per_batch < 0 or self.synthetic_weight < 0:
-            raise InvalidInput(
-                f"report synthetic_per_batch ({self.synthetic_per_batch}) and synthetic_weight "
-                f"({self.synthetic_weight}) must not be negative"
-            )
+        check_fields(self)
         if not self.classic_shares or not all(0 <= share <= 1 for share in self.classic_shares):
-            raise InvalidInput(f"report classic_shares must be shares in [0, 1], got {list(self.classic_shares)}")
-        if not 0 <= self.baseline_tolerance < 1:
-            raise InvalidInput(f"report baseline_tolerance must be in [0, 1), got {self.baseline_tolerance}")
-        object.__setattr__(self, "classic_shares", tuple(float(share) for share in self.classic_shares))
-        if self.class_balance not in CLASS_BALANCE:
-            raise InvalidInput(f"report class_balance must be one of {list(CLASS_BALANCE)}, got {self.class_balance!r}")
-        if not 0 < self.confidence < 1:
-            raise InvalidInput(f"report confidence must be in (0, 1), got {self.confidence}")
-        if self.synthetic_labels not in SYNTHETIC_LABELS:
             raise InvalidInput(
-                f"report synthetic_labels must be one of {list(SYNTHETIC_LABELS)}, got {self.synthetic_labels!r}"
+                f"invalid ReportConfig: classic_shares must be shares in [0, 1], got {list(self.classic_shares)}"
             )
-        if self.soft_temperature <= 0:
-            raise InvalidInput(f"report soft_temperature must be positive, got {self.soft_temperature}")
+        object.__setattr__(self, "classic_shares", tuple(float(share) for share in self.classic_shares))
         if self.synthetic_labels == "soft" and self.synthetic_per_batch == 0:
             raise InvalidInput(
-                "report synthetic_labels 'soft' needs synthetic_per_batch > 0: pooled synthetic images (0) are "
-                "trained with the real images' hard labels"
+                "invalid ReportConfig: synthetic_labels 'soft' needs synthetic_per_batch > 0: pooled synthetic "
+                "images (0) are trained with the real images' hard labels"
             )
 
     def balanced_for(self, train_labels: torch.Tensor, num_classes: int) -> bool:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from synthaug.core.errors import InvalidInput
+from synthaug.core.ranges import check_fields, one_of, ranged
 
 if TYPE_CHECKING:
     import albumentations as A
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # 2.0.8 checks PyPI on import otherwise
 
 BORDERS = {"constant": cv2.BORDER_CONSTANT, "reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE}
-_PROBABILITIES = ("hflip_p", "vflip_p", "affine_p", "crop_p", "brightness_contrast_p", "noise_p", "colour_p")
 
 
 @dataclass(frozen=True)
@@ -32,53 +32,38 @@ class AugmentPolicy:
     deviations a fraction of 255, and `hue_shift_limit`/`saturation_limit` OpenCV HSV units (colour images only).
     """
 
-    channels: int = 1
-    hflip_p: float = 0.5
-    vflip_p: float = 0.0
-    affine_p: float = 0.5
-    shift_limit: float = 0.0625
-    scale_limit: float = 0.1
-    rotate_limit: float = 10.0
-    border: str = "constant"
-    crop_p: float = 0.3
-    crop_scale_min: float = 0.8
-    brightness_contrast_p: float = 0.5
-    brightness_limit: float = 0.2
-    contrast_limit: float = 0.2
-    noise_p: float = 0.3
-    noise_std_min: float = 0.01
-    noise_std_max: float = 0.04
-    colour_p: float = 0.0
-    hue_shift_limit: float = 10.0
-    saturation_limit: float = 20.0
-    seed: int = 0
+    channels: int = one_of(1, (1, 3), note="1: grey, 3: RGB")
+    hflip_p: float = ranged(0.5, 0, 1)
+    vflip_p: float = ranged(0.0, 0, 1)
+    affine_p: float = ranged(0.5, 0, 1)
+    shift_limit: float = ranged(0.0625, 0, 0.5)
+    scale_limit: float = ranged(0.1, 0, 0.9)
+    rotate_limit: float = ranged(10.0, 0, 180)
+    border: str = one_of("constant", tuple(BORDERS))
+    crop_p: float = ranged(0.3, 0, 1)
+    crop_scale_min: float = ranged(0.8, 0.05, 1)
+    brightness_contrast_p: float = ranged(0.5, 0, 1)
+    brightness_limit: float = ranged(0.2, 0, 1)
+    contrast_limit: float = ranged(0.2, 0, 1)
+    noise_p: float = ranged(0.3, 0, 1)
+    noise_std_min: float = ranged(0.01, 0, 1)
+    noise_std_max: float = ranged(0.04, 0, 1)
+    colour_p: float = ranged(0.0, 0, 1, note="0 for grey images")
+    hue_shift_limit: float = ranged(10.0, 0, 180)
+    saturation_limit: float = ranged(20.0, 0, 255)
+    seed: int = ranged(0, low=0, integer=True)
 
     def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise InvalidInput(f"augmentation channels must be 1 (grey) or 3 (RGB), got {self.channels!r}")
-        for name in _PROBABILITIES:
-            _check_range(name, getattr(self, name), 0.0, 1.0)
-        _check_range("shift_limit", self.shift_limit, 0.0, 0.5)
-        _check_range("scale_limit", self.scale_limit, 0.0, 0.9)
-        _check_range("rotate_limit", self.rotate_limit, 0.0, 180.0)
-        _check_range("crop_scale_min", self.crop_scale_min, 0.05, 1.0)
-        _check_range("brightness_limit", self.brightness_limit, 0.0, 1.0)
-        _check_range("contrast_limit", self.contrast_limit, 0.0, 1.0)
-        _check_range("noise_std_min", self.noise_std_min, 0.0, 1.0)
-        _check_range("noise_std_max", self.noise_std_max, 0.0, 1.0)
+        check_fields(self)
         if self.noise_std_min > self.noise_std_max:
             raise InvalidInput(
-                f"augmentation noise_std_min ({self.noise_std_min}) must not exceed "
+                f"invalid AugmentPolicy: noise_std_min ({self.noise_std_min}) must not exceed "
                 f"noise_std_max ({self.noise_std_max})"
             )
-        _check_range("hue_shift_limit", self.hue_shift_limit, 0.0, 180.0)
-        _check_range("saturation_limit", self.saturation_limit, 0.0, 255.0)
-        if self.border not in BORDERS:
-            raise InvalidInput(f"augmentation border must be one of {sorted(BORDERS)}, got {self.border!r}")
         if self.channels == 1 and self.colour_p > 0:
-            raise InvalidInput(f"augmentation colour_p must be 0 for grey images (channels=1), got {self.colour_p}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InvalidInput(f"augmentation seed must be a non-negative integer, got {self.seed!r}")
+            raise InvalidInput(
+                f"invalid AugmentPolicy: colour_p must be 0 for grey images (channels=1), got {self.colour_p}"
+            )
 
     @classmethod
     def for_channels(cls, channels: int) -> AugmentPolicy:
@@ -102,11 +87,6 @@ class AugmentPolicy:
     def to_dict(self) -> dict[str, Any]:
         """Every field, for metadata and provenance."""
         return asdict(self)
-
-
-def _check_range(name: str, value: object, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidInput(f"augmentation {name} must be a number in [{low:g}, {high:g}], got {value!r}")
 
 
 def build_transform(policy: AugmentPolicy, size: int) -> A.Compose:

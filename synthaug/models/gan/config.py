@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from synthaug.core.errors import InvalidInput
+from synthaug.core.ranges import check_fields, one_of, ranged
 from synthaug.models.gan.diffaugment import default_policy, parse_policy
 from synthaug.models.gan.networks import ModelConfig
 
@@ -24,7 +25,7 @@ class TrainConfig:
     """Everything that changes what is learned; it (with the data version) keys the checkpoints."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    family: str = "gan"
+    family: str = one_of("gan", FAMILIES)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.0
@@ -33,30 +34,24 @@ class TrainConfig:
     ema_warmup_steps: int = 100
     diffaugment: str = "auto"
     kl_weight: float = 1.0
-    aux_class_weight: float = 0.0
+    aux_class_weight: float = ranged(0.0, low=0)
     diffusion_steps: int = 1000
-    cond_drop: float = 0.1
-    diffusion_patch: int = 2
+    cond_drop: float = ranged(0.1, 0, 1, high_open=True)
+    diffusion_patch: int = one_of(2, (1, 2, 4))
     diffusion_lr: float = 1e-3
-    sample_steps: int = 20
-    guidance: float = 1.0
+    sample_steps: int = ranged(20, low=1, note="at most diffusion_steps")
+    guidance: float = ranged(1.0, low=0)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise InvalidInput(f"family must be one of {list(FAMILIES)}, got {self.family!r}")
+        check_fields(self)
         if self.diffaugment != "auto":
             parse_policy(self.diffaugment)
-        if self.aux_class_weight < 0:
-            raise InvalidInput(f"aux_class_weight must not be negative, got {self.aux_class_weight}")
-        if not 1 <= self.sample_steps <= self.diffusion_steps:
+        if self.sample_steps > self.diffusion_steps:
             raise InvalidInput(
-                f"sample_steps must be in [1, diffusion_steps={self.diffusion_steps}], got {self.sample_steps}"
+                f"invalid TrainConfig: sample_steps must be at most diffusion_steps ({self.diffusion_steps}), "
+                f"got {self.sample_steps}"
             )
-        if self.diffusion_patch not in (1, 2, 4):
-            raise InvalidInput(f"diffusion_patch must be 1, 2 or 4, got {self.diffusion_patch}")
-        if not 0.0 <= self.cond_drop < 1.0 or self.guidance < 0:
-            raise InvalidInput(f"cond_drop must be in [0, 1) and guidance >= 0, got {self.cond_drop}, {self.guidance}")
 
     @property
     def policy(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from synthaug.core.errors import InvalidInput
+from synthaug.core.ranges import check_fields, one_of, ranged
 
 RESOLUTIONS = (32, 64, 128)
 
@@ -21,21 +22,14 @@ RESOLUTIONS = (32, 64, 128)
 class ModelConfig:
     """Shape of the networks: image size and channels, classes (0 = unconditional), base width, latent size."""
 
-    resolution: int = 32
-    channels: int = 1
-    num_classes: int = 10
-    width: int = 32
-    z_dim: int = 128
+    resolution: int = one_of(32, RESOLUTIONS)
+    channels: int = one_of(1, (1, 3), note="1: grey, 3: RGB")
+    num_classes: int = ranged(10, low=0, note="0: unconditional")
+    width: int = ranged(32, low=4)
+    z_dim: int = ranged(128, low=1)
 
     def __post_init__(self) -> None:
-        if self.resolution not in RESOLUTIONS:
-            raise InvalidInput(f"resolution must be one of {list(RESOLUTIONS)}, got {self.resolution}")
-        if self.channels not in (1, 3):
-            raise InvalidInput(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
-        if self.num_classes < 0:
-            raise InvalidInput(f"num_classes must be 0 (unconditional) or more, got {self.num_classes}")
-        if self.width < 4 or self.z_dim < 1:
-            raise InvalidInput(f"width must be at least 4 and z_dim at least 1, got {self.width} and {self.z_dim}")
+        check_fields(self)
 
     @property
     def levels(self) -> int:

@@ -63,6 +63,18 @@ class AugmentationReportConfig(Config):
         description="Temperature of the soft labels: softmax(extractor logits / T); above 1 spreads the "
         "probability over the classes the extractor confuses.",
     )
+    synthetic_weights: list[float] = Field(
+        [],
+        description="Loss weights of the synthetic images to choose from (empty: `synthetic_weight` only). With more "
+        "than one (weight, per-batch) candidate, val is split into two fixed stratified halves: the candidate is "
+        "chosen on half 1 and the gain and verdict are measured on half 2 (no selection bias); each candidate "
+        "trains `seeds` more models.",
+    )
+    synthetic_shares: list[int] = Field(
+        [],
+        description="Synthetic images per batch to choose from (empty: `synthetic_per_batch` only); chosen with "
+        "`synthetic_weights` on half 1 of val.",
+    )
     require_val_ci: bool = Field(
         True, description="Recommend only when the paired val gain's 95% CI is above zero (else: its mean)."
     )
@@ -185,6 +197,8 @@ def _metadata(report: AugmentationReport, path: str, synthetic_path: str) -> dic
     if report.baseline is not None:
         metadata["baseline"] = MetadataValue.md(_baseline_md(report.baseline))
         metadata["baseline_sound"] = report.baseline["sound"]
+    if report.synthetic_choice is not None:
+        metadata["synthetic_choice"] = MetadataValue.md(_choice_md(report.synthetic_choice))
     if report.arms:
         rows = "\n".join(
             f"| {r['arm']} | {r['test_accuracy']} | {r['val_accuracy']} | {r['seeds']} |" for r in report.arm_table()
@@ -225,6 +239,23 @@ def _baseline_md(baseline: dict) -> str:
     return (
         f"Rule: {baseline['rule']}.{gap_line}; baseline {verdict}.\n\n"
         "| classic share | (b) val accuracy |\n|---|---|\n" + "\n".join(rows)
+    )
+
+
+def _choice_md(choice: dict) -> str:
+    """How arm (c)'s synthetic weight and images per batch were chosen: the rule, then each candidate's accuracy on
+    the choosing half of val, the chosen one in bold."""
+    rows = []
+    for candidate in choice["candidates"]:
+        val = candidate["val_select"]
+        half = "" if val["high"] is None else f" ± {100 * (val['high'] - val['mean']):.2f}"
+        cell = f"{100 * val['mean']:.2f}%{half}"
+        key = (candidate["synthetic_weight"], candidate["synthetic_per_batch"])
+        chosen = key == (choice["synthetic_weight"], choice["synthetic_per_batch"])
+        rows.append(f"| {key[0]:g} | {key[1]} | {f'**{cell}**' if chosen else cell} |")
+    return (
+        f"Rule: {choice['rule']}.\n\n| synthetic weight | per batch | (c) accuracy on val half 1 |\n|---|---|---|\n"
+        + "\n".join(rows)
     )
 
 

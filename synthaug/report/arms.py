@@ -15,6 +15,7 @@ Arms (same architecture, same optimizer-step budget, same seeds, best checkpoint
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,13 @@ import torch
 
 from synthaug.core.errors import InvalidInput
 from synthaug.core.progress import ProgressFn, log_parts, part
-from synthaug.models.metrics.classifier import ClassifierConfig, logits, per_class_recall, train_classifier
+from synthaug.models.metrics.classifier import (
+    ClassifierConfig,
+    SmallCNN,
+    logits,
+    per_class_recall,
+    train_classifier,
+)
 from synthaug.report.baseline import choose_baseline
 from synthaug.report.data import Images, ReportConfig, ReportData
 from synthaug.report.stats import Interval, mean_ci
@@ -37,7 +44,9 @@ ARMS = {"a": "real", "b": "real + classic", "c": "real + classic + synthetic"}
 class SeedRun:
     """One trained model: its arm and seed, val accuracy of the chosen checkpoint, its test accuracy (overall and
     per class, None for a class without test images), the step it was chosen at, the time it took and the share of
-    the classic copies it was trained with (arms b and c)."""
+    the classic copies it was trained with (arms b and c). With val split in halves (`report.choice`), the checkpoint
+    is chosen on half 1 (`select_accuracy`) and `val_accuracy` is measured on half 2; arm (c) runs also name their
+    synthetic weight and images per batch."""
 
     arm: str
     seed: int
@@ -48,6 +57,14 @@ class SeedRun:
     steps: int
     seconds: float
     classic_share: float = 1.0
+    select_accuracy: float | None = None
+    synthetic_weight: float | None = None
+    synthetic_per_batch: int | None = None
+
+    @property
+    def select_val(self) -> float:
+        """The val accuracy every choice is made on: the choosing half when val is split, else val itself."""
+        return self.val_accuracy if self.select_accuracy is None else self.select_accuracy
 
 
 def _arm_inputs(data: ReportData, arm: str, classic_share: float) -> tuple[Images, Images | None]:
@@ -107,48 +124,64 @@ def train_arm(
             )
         extra = (extra[0], data.synthetic_soft)
     clf = classifier_config(data, config, arm, seed)
-    result = train_classifier(x, y, clf, val=data.val, extra=extra, progress=progress)
-    test_accuracy, per_class = math.nan, [None] * len(data.classes)
-    if len(data.test[0]):
-        predicted = logits(result.model, data.test[0]).argmax(1)
-        per_class = per_class_recall(predicted, data.test[1], len(data.classes))
-        if clf.balanced:
-            test_accuracy = float(np.mean([r for r in per_class if r is not None]))
-        else:
-            test_accuracy = float((predicted == data.test[1]).float().mean())
+    select = data.val if data.val_select is None else data.val_select
+    result = train_classifier(x, y, clf, val=select, extra=extra, progress=progress)
+    test_accuracy, per_class = _score(result.model, data.test, len(data.classes), clf.balanced)
+    val_accuracy = float(result.val_accuracy)
+    if data.val_select is not None:
+        val_accuracy = _score(result.model, data.val, len(data.classes), clf.balanced)[0]
     return SeedRun(
         arm=arm,
         seed=seed,
-        val_accuracy=float(result.val_accuracy),
+        val_accuracy=val_accuracy,
         test_accuracy=test_accuracy,
         per_class_test=per_class,
         best_step=result.best_step,
         steps=result.steps,
         seconds=result.seconds,
         classic_share=classic_share if arm != "a" else 0.0,
+        select_accuracy=None if data.val_select is None else float(result.val_accuracy),
+        synthetic_weight=config.synthetic_weight if arm == "c" else None,
+        synthetic_per_batch=config.synthetic_per_batch if arm == "c" else None,
     )
+
+
+def _score(model: SmallCNN, images: Images, num_classes: int, balanced: bool) -> tuple[float, list[float | None]]:
+    """Accuracy (balanced: mean per-class recall) and per-class recall of a model on images; NaN and None per class
+    on an empty set (no test split)."""
+    if not len(images[0]):
+        return math.nan, [None] * num_classes
+    predicted = logits(model, images[0]).argmax(1)
+    per_class = per_class_recall(predicted, images[1], num_classes)
+    if balanced:
+        return float(np.mean([r for r in per_class if r is not None])), per_class
+    return float((predicted == images[1]).float().mean()), per_class
 
 
 def run_arms(data: ReportData, config: ReportConfig, progress: Callable[[str], None] | None = None) -> list[SeedRun]:
     """Arm (a) and every candidate of arm (b) for every seed (seed-major, so a partial log covers them all), then,
-    when the chosen (b) is sound, arm (c) at (b)'s share; `progress` gets one line per model with the time so far
-    and an estimate of the time left, and a line of optimizer steps over all models at least every 5 s."""
+    when the chosen (b) is sound, arm (c) at (b)'s share with every synthetic candidate; `progress` gets one line
+    per model with the time so far and an estimate of the time left, and a line of optimizer steps over all models
+    at least every 5 s."""
     shares = config.classic_shares if len(data.train_aug[0]) else (1.0,)
     seeds = [config.first_seed + i for i in range(config.seeds)]
     with_c = len(data.synthetic[0]) > 0
     jobs = [(arm, seed, share) for seed in seeds for arm, share in [("a", 0.0)] + [("b", s) for s in shares]]
-    total, runs, start = len(jobs) + (len(seeds) if with_c else 0), [], time.monotonic()
+    candidates = config.synthetic_candidates()
+    total, runs, start = len(jobs) + (len(seeds) * len(candidates) if with_c else 0), [], time.monotonic()
     steps, step_lines = config.steps_for(len(data.train[0])), log_parts(progress)("arms: steps") if progress else None
 
-    def train(arm: str, seed: int, share: float) -> None:
+    def train(arm: str, seed: int, share: float, arm_config: ReportConfig = config) -> None:
         run = train_arm(
-            data, config, arm, seed, share, progress=part(step_lines, len(runs) * steps, total * steps, start)
+            data, arm_config, arm, seed, share, progress=part(step_lines, len(runs) * steps, total * steps, start)
         )
         runs.append(run)
         if progress is not None:
             elapsed = time.monotonic() - start
             left = elapsed / len(runs) * (total - len(runs))
             recipe = f", classic share {share:g}" if arm != "a" else ""
+            if arm == "c" and len(candidates) > 1:
+                recipe += f", synthetic weight {run.synthetic_weight:g} x {run.synthetic_per_batch} per batch"
             progress(
                 f"arm {arm} ({ARMS[arm]}{recipe}) seed {seed}: val {run.val_accuracy:.4f}, test "
                 f"{run.test_accuracy:.4f} (best step {run.best_step}/{run.steps}); {len(runs)}/{total} models, "
@@ -160,7 +193,9 @@ def run_arms(data: ReportData, config: ReportConfig, progress: Callable[[str], N
     choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
     if with_c and choice is not None and choice.sound:
         for seed in seeds:
-            train("c", seed, choice.classic_share)
+            for weight, per_batch in candidates:
+                candidate = dataclasses.replace(config, synthetic_weight=weight, synthetic_per_batch=per_batch)
+                train("c", seed, choice.classic_share, candidate)
     elif with_c and progress is not None:
         progress("arm c not trained: even the best real + classic arm is below real alone on val")
     return runs

@@ -50,8 +50,8 @@ class BaselineChoice:
 
 
 def choose_baseline(runs: Sequence[SeedRun], tolerance: float, confidence: float) -> BaselineChoice | None:
-    """Pick arm (b)'s share from its runs by mean val accuracy (ties: the larger share, the usual recipe) and check
-    it against arm (a); None without (b) runs."""
+    """Pick arm (b)'s share from its runs by mean val accuracy (on the choosing half when val is split; ties: the
+    larger share, the usual recipe) and check it against arm (a); None without (b) runs."""
     by_share: dict[float, list[SeedRun]] = {}
     for run in runs:
         if run.arm == "b":
@@ -59,7 +59,7 @@ def choose_baseline(runs: Sequence[SeedRun], tolerance: float, confidence: float
     if not by_share:
         return None
     candidates = {
-        share: mean_ci([r.val_accuracy for r in sorted(group, key=lambda r: r.seed)], confidence)
+        share: mean_ci([r.select_val for r in sorted(group, key=lambda r: r.seed)], confidence)
         for share, group in sorted(by_share.items(), reverse=True)
     }
     chosen = max(candidates, key=lambda share: (candidates[share].mean, share))
@@ -67,7 +67,7 @@ def choose_baseline(runs: Sequence[SeedRun], tolerance: float, confidence: float
     b_runs = sorted(by_share[chosen], key=lambda r: r.seed)
     gap = None
     if a_runs and [r.seed for r in a_runs] == [r.seed for r in b_runs]:
-        gap = paired_gain([r.val_accuracy for r in b_runs], [r.val_accuracy for r in a_runs], confidence)
+        gap = paired_gain([r.select_val for r in b_runs], [r.select_val for r in a_runs], confidence)
     sound = gap is None or gap.mean >= -tolerance
     return BaselineChoice(chosen, candidates, gap, tolerance, sound)
 

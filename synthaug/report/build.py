@@ -15,6 +15,7 @@ from synthaug.core.errors import InvalidInput
 from synthaug.report.arms import ARMS, ArmSummary, SeedRun, run_arms, summarize_arm
 from synthaug.report.baseline import choose_baseline, not_measurable_verdict
 from synthaug.report.cas import report_cas
+from synthaug.report.choice import choose_synthetic, split_val
 from synthaug.report.classes import missing_class_warnings
 from synthaug.report.data import ReportConfig, ReportData, rare_classes
 from synthaug.report.stats import Interval, paired_gain
@@ -36,6 +37,7 @@ class AugmentationReport:
     gain_val: Interval | None = None
     cas: dict[str, float | int | str] | None = None
     baseline: dict[str, Any] | None = None
+    synthetic_choice: dict[str, Any] | None = None
     metric: str = "accuracy"
     tail: dict[str, Any] = field(default_factory=dict)
     synthetic: dict[str, Any] = field(default_factory=dict)
@@ -114,6 +116,8 @@ def build_report(
     it, and reach the verdict; nothing is written.
     `excluded`: classes left out of generation (name -> train images), from the synthetic set's meta."""
     start = time.monotonic()
+    if config.held_out and data.labeled and data.val_select is None:
+        data = split_val(data)
     base = {
         "classes": tuple(data.classes),
         "synthetic": {**synthetic_summary(manifest), "excluded_classes": dict(excluded or {})},
@@ -153,6 +157,10 @@ def build_report(
     runs = list(runs) if runs is not None else run_arms(data, config, progress)
     choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
     kept = [r for r in runs if r.arm != "b" or r.classic_share == choice.classic_share]
+    synthetic_choice = choose_synthetic(kept, data, config.confidence) if config.held_out else None
+    if synthetic_choice is not None:
+        chosen = (synthetic_choice.weight, synthetic_choice.per_batch)
+        kept = [r for r in kept if r.arm != "c" or (r.synthetic_weight, r.synthetic_per_batch) == chosen]
     arms = {
         key: summarize_arm(key, [r for r in kept if r.arm == key], data.classes, config.confidence)
         for key in ARMS
@@ -190,6 +198,8 @@ def build_report(
     )
     balanced = config.balanced_for(data.train[1], len(data.classes))
     tail = tail_summary(arms, rare_classes(data.train[1], len(data.classes)), data.classes, config.confidence)
+    if synthetic_choice is not None:
+        verdict = f"{verdict} {synthetic_choice.sentence()}"
     if balanced:
         verdict = f"{verdict} {_balanced_note(tail)}"
     if warnings:
@@ -204,6 +214,7 @@ def build_report(
         gain_val=gain_val,
         cas=cas,
         baseline=None if choice is None else choice.to_dict(),
+        synthetic_choice=None if synthetic_choice is None else synthetic_choice.to_dict(),
         metric="balanced accuracy" if balanced else "accuracy",
         tail=tail,
         measured=[f"arms {', '.join(arms)} over {config.seeds} seeds", "per-class test accuracy"]

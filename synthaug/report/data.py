@@ -51,6 +51,8 @@ class ReportConfig:
     class_balance: str = one_of("auto", CLASS_BALANCE)
     synthetic_labels: str = one_of("hard", SYNTHETIC_LABELS)
     soft_temperature: float = ranged(2.0, low=0, low_open=True)
+    synthetic_weights: tuple[float, ...] = ()
+    synthetic_shares: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -59,11 +61,34 @@ class ReportConfig:
                 f"invalid ReportConfig: classic_shares must be shares in [0, 1], got {list(self.classic_shares)}"
             )
         object.__setattr__(self, "classic_shares", tuple(float(share) for share in self.classic_shares))
-        if self.synthetic_labels == "soft" and self.synthetic_per_batch == 0:
+        object.__setattr__(self, "synthetic_weights", tuple(float(w) for w in self.synthetic_weights))
+        object.__setattr__(self, "synthetic_shares", tuple(self.synthetic_shares))
+        if any(w < 0 for w in self.synthetic_weights):
             raise InvalidInput(
-                "invalid ReportConfig: synthetic_labels 'soft' needs synthetic_per_batch > 0: pooled synthetic "
-                "images (0) are trained with the real images' hard labels"
+                f"invalid ReportConfig: synthetic_weights must not be negative, got {list(self.synthetic_weights)}"
             )
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.synthetic_shares):
+            raise InvalidInput(
+                "invalid ReportConfig: synthetic_shares must be non-negative integers, got "
+                f"{list(self.synthetic_shares)}"
+            )
+        if self.synthetic_labels == "soft" and 0 in {share for _, share in self.synthetic_candidates()}:
+            raise InvalidInput(
+                "invalid ReportConfig: synthetic_labels 'soft' needs synthetic_per_batch (and every synthetic_shares "
+                "value) > 0: pooled synthetic images (0) are trained with the real images' hard labels"
+            )
+
+    def synthetic_candidates(self) -> list[tuple[float, int]]:
+        """Every (synthetic weight, synthetic images per batch) arm (c) is trained with: `synthetic_weights` ×
+        `synthetic_shares`, each defaulting to the single `synthetic_weight` / `synthetic_per_batch`."""
+        weights = self.synthetic_weights or (self.synthetic_weight,)
+        shares = self.synthetic_shares or (self.synthetic_per_batch,)
+        return [(weight, share) for share in dict.fromkeys(shares) for weight in dict.fromkeys(weights)]
+
+    @property
+    def held_out(self) -> bool:
+        """True when arm (c) has several candidates: they are chosen on one half of val, reported on the other."""
+        return len(self.synthetic_candidates()) > 1
 
     def balanced_for(self, train_labels: torch.Tensor, num_classes: int) -> bool:
         """Whether every arm samples classes equally and is scored by balanced accuracy: `on`, `off`, or `auto` = when
@@ -87,7 +112,9 @@ class ReportData:
     `train` is the original real train split, `train_aug` its classic-augmentation copies, `synthetic` the
     accepted synthetic images; `test` may come from anywhere (the pipeline's test split, or an official one).
     `synthetic_soft`: the feature extractor's tempered class probabilities of each synthetic image (float N×classes),
-    when arm (c) trains on soft labels (`report.soft.with_soft_targets`)."""
+    when arm (c) trains on soft labels (`report.soft.with_soft_targets`). `val_select`: when set, the half of the
+    val split every choice is made on (checkpoints, shares, candidates), `val` then being the other half, the one
+    reported (`report.choice.split_val`)."""
 
     classes: tuple[str, ...]
     train: Images
@@ -98,6 +125,7 @@ class ReportData:
     flip: bool = True
     test_source: str = "the pipeline's real test split"
     synthetic_soft: torch.Tensor | None = None
+    val_select: Images | None = None
 
     @property
     def labeled(self) -> bool:
@@ -107,6 +135,7 @@ class ReportData:
     def sizes(self) -> dict[str, int]:
         """Images per part."""
         parts = ("train", "train_aug", "val", "test", "synthetic")
+        parts += ("val_select",) if self.val_select is not None else ()
         return {name: int(len(getattr(self, name)[0])) for name in parts}
 
 

@@ -62,10 +62,14 @@ def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flag
     assert check.passed == document["recommended"] and check.severity == AssetCheckSeverity.WARN
     assert check.description == document["verdict"]
 
-    # soft labels: arm (c) learns the feature extractor's tempered probabilities of each synthetic image
-    assert _report(instance, landing, data_root, cas=False, synthetic_labels="soft", soft_temperature=3.0).success
-    document = read_report(DataLayout(data_root).report_dir())
+    # soft labels: arm (c) learns the feature extractor's tempered probabilities of each synthetic image; two
+    # synthetic weights: the one kept is chosen on half 1 of val, the verdict measured on half 2
+    soft = {"synthetic_labels": "soft", "soft_temperature": 3.0, "synthetic_weights": [0.3, 1.0]}
+    assert _report(instance, landing, data_root, cas=False, **soft).success
+    document, meta = read_report(DataLayout(data_root).report_dir()), _metadata(instance, "augmentation_report")
     assert document["config"]["synthetic_labels"] == "soft" and document["arms"]["c"]["test"]["n"] == 3
+    assert len(document["synthetic_choice"]["candidates"]) == 2 and "half 1 of val" in document["verdict"]
+    assert "| synthetic weight | per batch | (c) accuracy on val half 1 |" in meta["synthetic_choice"]
 
     # every candidate rejected: arm (c) cannot be trained, so the set is not recommended and the check warns
     assert _synthesize(instance, landing, data_root, ratio=0.25, min_confidence=1.0, max_rounds=1, seed=2).success

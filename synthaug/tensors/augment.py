@@ -97,44 +97,32 @@ def build_transform(policy: AugmentPolicy, size: int) -> A.Compose:
     """
     import albumentations as A
 
-    steps: list[A.BasicTransform] = []
-    if policy.hflip_p:
-        steps.append(A.HorizontalFlip(p=policy.hflip_p))
-    if policy.vflip_p:
-        steps.append(A.VerticalFlip(p=policy.vflip_p))
-    if policy.crop_p:
-        steps.append(A.RandomResizedCrop(size=(size, size), scale=(policy.crop_scale_min, 1.0), p=policy.crop_p))
-    if policy.affine_p:
-        steps.append(
-            A.Affine(
-                translate_percent=(-policy.shift_limit, policy.shift_limit),
-                scale=(1.0 - policy.scale_limit, 1.0 + policy.scale_limit),
-                rotate=(-policy.rotate_limit, policy.rotate_limit),
-                border_mode=BORDERS[policy.border],
-                fill=0,
-                p=policy.affine_p,
-            )
-        )
-    if policy.brightness_contrast_p:
-        steps.append(
-            A.RandomBrightnessContrast(
-                brightness_limit=policy.brightness_limit,
-                contrast_limit=policy.contrast_limit,
-                p=policy.brightness_contrast_p,
-            )
-        )
-    if policy.colour_p:
-        steps.append(
-            A.HueSaturationValue(
-                hue_shift_limit=policy.hue_shift_limit,
-                sat_shift_limit=policy.saturation_limit,
-                val_shift_limit=0,
-                p=policy.colour_p,
-            )
-        )
-    if policy.noise_p:
-        steps.append(A.GaussNoise(std_range=(policy.noise_std_min, policy.noise_std_max), p=policy.noise_p))
-    return A.Compose(steps, seed=policy.seed, strict=True)
+    every = [
+        A.HorizontalFlip(p=policy.hflip_p),
+        A.VerticalFlip(p=policy.vflip_p),
+        A.RandomResizedCrop(size=(size, size), scale=(policy.crop_scale_min, 1.0), p=policy.crop_p),
+        A.Affine(
+            translate_percent=(-policy.shift_limit, policy.shift_limit),
+            scale=(1.0 - policy.scale_limit, 1.0 + policy.scale_limit),
+            rotate=(-policy.rotate_limit, policy.rotate_limit),
+            border_mode=BORDERS[policy.border],
+            fill=0,
+            p=policy.affine_p,
+        ),
+        A.RandomBrightnessContrast(
+            brightness_limit=policy.brightness_limit,
+            contrast_limit=policy.contrast_limit,
+            p=policy.brightness_contrast_p,
+        ),
+        A.HueSaturationValue(
+            hue_shift_limit=policy.hue_shift_limit,
+            sat_shift_limit=policy.saturation_limit,
+            val_shift_limit=0,
+            p=policy.colour_p,
+        ),
+        A.GaussNoise(std_range=(policy.noise_std_min, policy.noise_std_max), p=policy.noise_p),
+    ]
+    return A.Compose([step for step in every if step.p > 0], seed=policy.seed, strict=True)
 
 
 def copy_seed(policy_seed: int, image_id: str, copy: int) -> bytes:

@@ -37,18 +37,18 @@ def by_id(result) -> pd.DataFrame:
 A = 0x9F3C_5A5A_0F0F_1234
 
 
-def test_chain_keeps_both_ends_and_removes_the_middle():
-    """a~b (6 bits) and b~c (6 bits) but a and c are 12 apart: one cluster, yet c is far from every kept copy."""
+def chain_of_three(sharpness: tuple[float, float, float]) -> pd.DataFrame:
+    """Dedup a, b, c with these sharpnesses: a~b (6 bits) and b~c (6 bits) but a and c are 12 apart, so one cluster
+    whose ends are far from each other."""
     b = flip(A, 0, 1, 2, 3, 4, 5)
     c = flip(b, 10, 11, 12, 13, 14, 15)
-    frame = items(
-        [
-            {"image_id": "a", "phash": A, "sharpness": 900.0},
-            {"image_id": "b", "phash": b, "sharpness": 800.0},
-            {"image_id": "c", "phash": c, "sharpness": 700.0},
-        ]
-    )
-    out = by_id(find_duplicates(frame, threshold=10, min_correlation=0))
+    rows = [{"image_id": i, "phash": h, "sharpness": s} for i, h, s in zip("abc", (A, b, c), sharpness, strict=True)]
+    return by_id(find_duplicates(items(rows), threshold=10, min_correlation=0))
+
+
+def test_chain_keeps_both_ends_and_removes_the_middle():
+    """The sharpest end is kept, the middle goes with it, and the far end is far from every kept copy."""
+    out = chain_of_three((900.0, 800.0, 700.0))
     assert out["is_keeper"].to_dict() == {"a": True, "b": False, "c": True}
     assert out["keeper"].to_dict() == {"a": "a", "b": "a", "c": "c"}
     assert out.loc["b", "distance"] == 6
@@ -58,16 +58,7 @@ def test_chain_keeps_both_ends_and_removes_the_middle():
 
 
 def test_chain_with_the_best_image_in_the_middle_removes_both_ends():
-    b = flip(A, 0, 1, 2, 3, 4, 5)
-    c = flip(b, 10, 11, 12, 13, 14, 15)
-    frame = items(
-        [
-            {"image_id": "a", "phash": A, "sharpness": 700.0},
-            {"image_id": "b", "phash": b, "sharpness": 900.0},
-            {"image_id": "c", "phash": c, "sharpness": 800.0},
-        ]
-    )
-    out = by_id(find_duplicates(frame, threshold=10, min_correlation=0))
+    out = chain_of_three((700.0, 900.0, 800.0))
     assert out["keeper"].to_dict() == {"a": "b", "b": "b", "c": "b"}
     assert out["is_keeper"].to_dict() == {"a": False, "b": True, "c": False}
     assert not out["exact"].loc[["a", "c"]].any()

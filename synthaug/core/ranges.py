@@ -72,6 +72,11 @@ def ranged(
     return field(default=default, metadata={_KEY: allowed})
 
 
+def probability(default: float, *, note: str = "") -> Any:
+    """A dataclass field holding a probability: a number in [0, 1]."""
+    return ranged(default, 0, 1, note=note)
+
+
 def one_of(default: Any, choices: tuple[Any, ...] | list[Any], *, note: str = "") -> Any:
     """A dataclass field holding one of `choices`."""
     return field(default=default, metadata={_KEY: Allowed(choices=tuple(choices), note=note)})

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from synthaug.core.errors import InvalidInput
-from synthaug.core.ranges import check_fields, one_of, ranged
+from synthaug.core.ranges import check_fields, one_of, probability, ranged
 
 MODES = ("ratio", "balance", "count")
 MIN_REFERENCE_IMAGES = 20  # fewer real val images than this: the real-vs-real reference comes from the train split
@@ -45,7 +45,7 @@ class SyntheticConfig:
     ratio: float = ranged(1.0, 0, 100)
     per_class: int = ranged(0, 0, 10_000_000)
     classes: tuple[str, ...] = ()
-    min_confidence: float = ranged(0.5, 0, 1)
+    min_confidence: float = probability(0.5)
     memorization_ratio: float = ranged(0.5, 0, 10)
     feature_memorization_ratio: float = ranged(0.25, 0, 10)
     max_shift: int = ranged(2, 0, 8)

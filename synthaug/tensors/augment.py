@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from synthaug.core.errors import InvalidInput
-from synthaug.core.ranges import check_fields, one_of, ranged
+from synthaug.core.ranges import check_fields, one_of, probability, ranged
 
 if TYPE_CHECKING:
     import albumentations as A
@@ -33,22 +33,22 @@ class AugmentPolicy:
     """
 
     channels: int = one_of(1, (1, 3), note="1: grey, 3: RGB")
-    hflip_p: float = ranged(0.5, 0, 1)
-    vflip_p: float = ranged(0.0, 0, 1)
-    affine_p: float = ranged(0.5, 0, 1)
+    hflip_p: float = probability(0.5)
+    vflip_p: float = probability(0.0)
+    affine_p: float = probability(0.5)
     shift_limit: float = ranged(0.0625, 0, 0.5)
     scale_limit: float = ranged(0.1, 0, 0.9)
     rotate_limit: float = ranged(10.0, 0, 180)
     border: str = one_of("constant", tuple(BORDERS))
-    crop_p: float = ranged(0.3, 0, 1)
+    crop_p: float = probability(0.3)
     crop_scale_min: float = ranged(0.8, 0.05, 1)
-    brightness_contrast_p: float = ranged(0.5, 0, 1)
+    brightness_contrast_p: float = probability(0.5)
     brightness_limit: float = ranged(0.2, 0, 1)
     contrast_limit: float = ranged(0.2, 0, 1)
-    noise_p: float = ranged(0.3, 0, 1)
+    noise_p: float = probability(0.3)
     noise_std_min: float = ranged(0.01, 0, 1)
     noise_std_max: float = ranged(0.04, 0, 1)
-    colour_p: float = ranged(0.0, 0, 1, note="0 for grey images")
+    colour_p: float = probability(0.0, note="0 for grey images")
     hue_shift_limit: float = ranged(10.0, 0, 180)
     saturation_limit: float = ranged(20.0, 0, 255)
     seed: int = ranged(0, low=0, integer=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from synthaug.core.errors import InvalidInput
-from synthaug.core.ranges import check_fields, one_of, ranged
+from synthaug.core.ranges import check_fields, one_of, probability, ranged
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class Example:
     count: int = ranged(3, low=1, integer=True)
     steps: int | None = ranged(None, low=1, optional=True, note="from epochs")
     mode: str = one_of("fast", ("fast", "slow"))
+    flip_p: float = probability(0.5)
     free: int = 7
 
     def __post_init__(self) -> None:
@@ -37,6 +38,7 @@ def test_defaults_and_values_inside_the_ranges_pass():
         ({"count": 2.0}, "count must be an integer at least 1, got 2.0"),
         ({"steps": 0}, "steps must be at least 1 (or None: from epochs), got 0"),
         ({"mode": "quick"}, "mode must be one of ['fast', 'slow'], got 'quick'"),
+        ({"flip_p": -0.1}, "flip_p must be in [0, 1], got -0.1"),
     ],
 )
 def test_a_bad_value_names_the_config_the_field_the_range_and_the_value(overrides, message):

@@ -63,12 +63,8 @@ class GanTrainer:
         logits, classes = (out[0].float(), out[1].float()) if aux > 0 else (out.float(), None)
         d_loss = d_hinge_loss(logits[:b], logits[b:])
         if classes is not None:
-            d_class = F.cross_entropy(classes[:b], y)
-            d_loss = d_loss + aux * d_class
-            extra["d_class"] = d_class.item()
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
+            d_loss = d_loss + aux * _recorded(F.cross_entropy(classes[:b], y), "d_class", extra)
+        _descend(self.opt_d, d_loss)
 
         self.discriminator.requires_grad_(False)
         with self.compute.autocast():
@@ -77,12 +73,8 @@ class GanTrainer:
         fake_logits = out[0] if aux > 0 else out
         g_loss = g_hinge_loss(fake_logits.float())
         if aux > 0:
-            g_class = F.cross_entropy(out[1].float(), y)
-            g_loss = g_loss + aux * g_class
-            extra["g_class"] = g_class.item()
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
+            g_loss = g_loss + aux * _recorded(F.cross_entropy(out[1].float(), y), "g_class", extra)
+        _descend(self.opt_g, g_loss)
         self.discriminator.requires_grad_(True)
         self.ema.update(self.generator)
         return {
@@ -128,9 +120,7 @@ class _OneNetworkTrainer:
 
     def update(self, loss: torch.Tensor) -> None:
         """One optimizer step on `loss`, then the EMA."""
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        _descend(self.opt, loss)
         self.ema.update(self.network)
 
     def state_dict(self) -> dict[str, Any]:
@@ -296,6 +286,19 @@ def train(
         skipped_checkpoints=resumed.skipped if resumed is not None else [],
         sampler=trainer.ema.model,
     )
+
+
+def _descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimizer step down `loss`'s gradients (those of the previous step cleared first)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def _recorded(loss: torch.Tensor, name: str, losses: dict[str, float]) -> torch.Tensor:
+    """`loss`, with its value noted in `losses` under `name` for the training curves."""
+    losses[name] = loss.item()
+    return loss
 
 
 def _mean_row(step: int, window: dict[str, list[float]]) -> dict[str, float]:

@@ -46,3 +46,9 @@ def step_failure(result: ExecuteInProcessResult, step_key: str) -> StepFailureDa
     failures = [e for e in result.get_step_failure_events() if e.step_key == step_key]
     assert failures, f"step {step_key} did not fail"
     return failures[0].step_failure_data
+
+
+def step_error(result: ExecuteInProcessResult, step_key: str) -> str:
+    """The error text of the failed step `step_key` of a failed run: where a config that pydantic refuses ends up."""
+    assert not result.success
+    return str(step_failure(result, step_key).error)

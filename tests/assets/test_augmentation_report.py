@@ -13,7 +13,7 @@ from synthaug.core.layout import DataLayout
 from synthaug.report.write import read_report
 from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _train
 from tests.assets.test_synthetic_images import _synthesize
-from tests.dagster_runs import step_failure
+from tests.dagster_runs import step_error, step_failure
 
 # 6 steps: every baseline is noise, so any (b) counts as sound here (the rule itself: tests/report/test_baseline.py)
 REPORT = {"seeds": 3, "steps": 6, "batch_size": 16, "width": 4, "evaluations": 2, "synthetic_per_batch": 8}
@@ -93,8 +93,5 @@ def test_without_a_synthetic_set_the_report_fails_clearly(instance, landing, dat
 
 
 def test_fewer_than_three_seeds_is_refused_before_any_work(instance, landing, data_root):
-    result = _report(instance, landing, data_root, seeds=2)
-    assert not result.success
-    failure = step_failure(result, "augmentation_report")
-    error = str(failure.error)
+    error = step_error(_report(instance, landing, data_root, seeds=2), "augmentation_report")
     assert "seeds" in error and "greater than or equal to 3" in error

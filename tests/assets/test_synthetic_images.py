@@ -13,7 +13,7 @@ from resources.storage import StorageResource
 from synthaug.core.layout import DataLayout
 from synthaug.synthetic.readback import read_synthetic
 from tests.assets.test_gan_checkpoint import _metadata, _prepare, _resources, _train
-from tests.dagster_runs import step_failure
+from tests.dagster_runs import step_error, step_failure
 
 
 def _synthesize(instance, landing: Path, data_root: Path, **config):
@@ -64,9 +64,6 @@ def test_without_a_checkpoint_the_asset_fails_clearly_and_is_not_materialized(in
 
 
 def test_an_out_of_range_config_fails_before_any_work(instance, landing, data_root):
-    result = _synthesize(instance, landing, data_root, min_confidence=1.5)
-    assert not result.success
-    failure = step_failure(result, "synthetic_images")
-    error = str(failure.error)
+    error = step_error(_synthesize(instance, landing, data_root, min_confidence=1.5), "synthetic_images")
     assert "min_confidence" in error and "less than or equal to 1" in error and "input_value=1.5" in error
     assert not DataLayout(data_root).synthetic_dir().exists()

@@ -139,16 +139,18 @@ def confirm(
     min_correlation: float,
     align_min: float | np.ndarray,
     sides: np.ndarray | None = None,
+    views: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per proposed pair: 0 when the direct 16×16 correlation reaches `min_correlation` (> 0), 1 when only the
     aligned check does (the best coarse grid transform close enough to `align_min`, see `ALIGN_SLACK`, then the
     32×32 correlation after sub-pixel refinement at least `align_min`, one value or one per pair; 0 or less: off),
     -1 when neither.
-    `sides` (each image's shorter side) lets a small pair be compared at the smaller image's resolution."""
+    `sides` (each image's shorter side) lets a small pair be compared at the smaller image's resolution; `views`
+    is `verify_views(thumbs)` when the caller already has it."""
     out = np.full(len(first), -1, dtype=np.int64)
     if len(first) == 0:
         return out
-    small, norm = verify_views(thumbs)
+    small, norm = verify_views(thumbs) if views is None else views
     if min_correlation > 0:
         out[direct_correlation(norm, first, second) >= min_correlation] = 0
     need = np.broadcast_to(np.asarray(align_min, dtype=np.float64), first.shape)
@@ -186,9 +188,10 @@ def _proposed_links(
     if min_correlation <= 0 and crop is None and links is None:
         return q, i, np.zeros(len(q), dtype=np.int64)
     thumbs = np.stack([np.frombuffer(t, dtype=np.uint8) for t in items["thumb"].to_numpy()[reps]])
+    views = verify_views(thumbs)
     parts = []
     if min_correlation > 0:
-        verdict = confirm(thumbs, q, i, min_correlation, align_min(q, i), sides)
+        verdict = confirm(thumbs, q, i, min_correlation, align_min(q, i), sides, views)
         kinds = np.where(verdict == 0, MATCHES.index("phash+ncc"), MATCHES.index("phash+align"))
         parts.append((q[verdict >= 0], i[verdict >= 0], kinds[verdict >= 0]))
     else:
@@ -197,7 +200,7 @@ def _proposed_links(
         a, b = layout_pairs(layout_descriptors(thumbs), links.layout_neighbours, links.layout_min_cosine)
         new = ~np.isin(a * len(reps) + b, q * len(reps) + i)
         a, b = a[new], b[new]
-        verdict = confirm(thumbs, a, b, 0.0, align_min(a, b), sides)
+        verdict = confirm(thumbs, a, b, 0.0, align_min(a, b), sides, views)
         parts.append((a[verdict > 0], b[verdict > 0], np.full(int((verdict > 0).sum()), MATCHES.index("layout+align"))))
     if crop is not None:
         width = items["width"].to_numpy(dtype=np.int64)[reps]

@@ -70,7 +70,8 @@ def image_features(source: Source, algorithm: str = "phash", work_size: int = WO
         return None
     grey = to_grey(pixels)
     work = working_grey(grey, work_size)
-    q = scores_of(grey, work)
+    thumb = thumbnail_vector(grey, work)
+    q = scores_of(grey, work, thumb)
     return {
         "min_side": q.min_side,
         "std": q.std,
@@ -81,7 +82,7 @@ def image_features(source: Source, algorithm: str = "phash", work_size: int = WO
         "width": int(pixels.shape[1]),
         "height": int(pixels.shape[0]),
         "pixel_hash": pixel_hash(pixels),
-        "thumb": thumbnail_vector(grey, work).tobytes(),
+        "thumb": thumb.tobytes(),
         "colour": colour_signature(pixels).tobytes(),
     }
 

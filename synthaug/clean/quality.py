@@ -90,12 +90,13 @@ def quality_scores(pixels: np.ndarray, size: int = WORK_SIZE) -> QualityScores:
     return scores_of(grey, working_grey(grey, size))
 
 
-def scores_of(grey: np.ndarray, work: np.ndarray) -> QualityScores:
-    """Scores from grey pixels and their working-resolution image (see `working_grey`)."""
+def scores_of(grey: np.ndarray, work: np.ndarray, thumb: np.ndarray | None = None) -> QualityScores:
+    """Scores from grey pixels and their working-resolution image (see `working_grey`); `thumb`, when the caller
+    already has it, is their `thumbnail_vector`."""
     return QualityScores(
         min_side=int(min(grey.shape)),
         std=float(cv2.meanStdDev(grey)[1][0, 0]),
         entropy=entropy_bits(grey),
         sharpness=sharpness_score(grey),
-        detail=detail_score(thumbnail_vector(grey, work)),
+        detail=detail_score(thumbnail_vector(grey, work) if thumb is None else thumb),
     )

@@ -1,7 +1,8 @@
 """Hamming search over 64-bit hashes: XOR tiles and `np.bitwise_count`, never a Python loop over pairs.
 
 A 1M × 1M search is ~1e12 pair comparisons (minutes on two cores); checking a new batch of 10k
-against a 1M index is 1% of that.
+against a 1M index is 1% of that. A self-search with a small threshold first tries the pigeonhole shortcut
+(`segment_pairs`): only hashes that agree exactly on one of threshold + 1 bit segments are compared.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 QUERY_TILE = 32
 INDEX_TILE = 16384
 SHARD = 4096
+SEGMENT_MAX_THRESHOLD = 15  # above this the segments are under 4 bits and propose nearly every pair
+SEGMENT_PAIR_BUDGET = 32  # proposed pairs per hash beyond which the tile search is the cheaper one
 
 _Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -67,6 +70,42 @@ def _shard_pairs(queries: np.ndarray, index: np.ndarray, threshold: int, q0: int
     )
 
 
+def segment_pairs(hashes: np.ndarray, threshold: int) -> _Pairs | None:
+    """Self-search pairs (i < j, distance ≤ `threshold`) by the pigeonhole principle: two hashes within `threshold`
+    bits agree exactly on at least one of `threshold` + 1 disjoint bit segments, so only hashes sharing a segment's
+    value are compared. The same pairs as the tile search, sorted by (i, j); None when the segments' buckets would
+    propose more than `SEGMENT_PAIR_BUDGET` pairs per hash (random 1M hashes, crowded buckets)."""
+    n = len(hashes)
+    if threshold > SEGMENT_MAX_THRESHOLD or n < 2:
+        return None
+    bounds = np.linspace(0, 64, threshold + 2).round().astype(int)
+    buckets, proposed = [], 0
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        key = (hashes >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        sizes = np.diff(np.append(starts, n))
+        proposed += int((sizes * (sizes - 1) // 2).sum())
+        if proposed > SEGMENT_PAIR_BUDGET * n:
+            return None
+        buckets.append((order, starts, sizes))
+    firsts, seconds = [], []
+    position = np.arange(n)
+    for order, starts, sizes in buckets:
+        later = np.repeat(starts + sizes, sizes) - position - 1  # members after each one in its bucket
+        a = np.repeat(position, later)
+        b = a + 1 + np.arange(len(a)) - np.repeat(np.cumsum(later) - later, later)
+        firsts.append(order[a])
+        seconds.append(order[b])
+    a, b = np.concatenate(firsts).astype(np.int64), np.concatenate(seconds).astype(np.int64)
+    codes = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    q, i = codes // n, codes % n
+    distance = np.bitwise_count(hashes[q] ^ hashes[i])
+    keep = distance <= threshold
+    return q[keep], i[keep], distance[keep].astype(np.uint8)
+
+
 def _work(args: tuple[np.ndarray, np.ndarray, int, int, bool]) -> _Pairs:
     return _shard_pairs(*args)
 
@@ -81,6 +120,8 @@ def pairs_within(
     """
     queries = np.ascontiguousarray(queries, dtype=np.uint64)
     self_search = index is None
+    if self_search and (found := segment_pairs(queries, threshold)) is not None:
+        return found
     index = queries if self_search else np.ascontiguousarray(index, dtype=np.uint64)
     jobs = [(queries[q0 : q0 + SHARD], index, threshold, q0, self_search) for q0 in range(0, len(queries), SHARD)]
     workers = min(workers or os.cpu_count() or 1, len(jobs))

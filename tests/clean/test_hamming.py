@@ -152,3 +152,16 @@ def test_hex_to_uint64_keeps_all_64_bits():
     h = hex_to_uint64(["ffffffffffffffff", "8000000000000001", "0000000000000000"])
     assert h.dtype == np.uint64
     assert [int(v) for v in h] == [2**64 - 1, 2**63 + 1, 0]
+
+
+@pytest.mark.parametrize("threshold", [0, 2, 4])
+def test_segment_shortcut_and_tile_search_find_the_same_pairs(self_case, monkeypatch, threshold):
+    """The pigeonhole shortcut (taken for small thresholds) and the tile search it falls back to agree exactly."""
+    h, ref20 = self_case
+    shortcut = hamming.segment_pairs(h, threshold)
+    assert shortcut is not None
+    monkeypatch.setattr(hamming, "SEGMENT_PAIR_BUDGET", 0)
+    assert hamming.segment_pairs(h, threshold) is None
+    tiles = pairs_within(h, None, threshold)
+    np.testing.assert_array_equal(as_rows(shortcut), as_rows(tiles))
+    np.testing.assert_array_equal(as_rows(tiles), ref20[ref20[:, 2] <= threshold])

@@ -75,6 +75,18 @@ class AugmentationReportConfig(Config):
         description="Synthetic images per batch to choose from (empty: `synthetic_per_batch` only); chosen with "
         "`synthetic_weights` on half 1 of val.",
     )
+    synthetic_schedule: str = Field(
+        _DEFAULTS.synthetic_schedule,
+        description="'mixed': synthetic images in every batch of arm (c); 'pretrain': arm (c) first trains on the "
+        "synthetic images alone for `pretrain_share` of the step budget, then fine-tunes on (b)'s real batches for "
+        "the rest (the same total steps as every arm; synthetic_weight and synthetic_per_batch then do not apply).",
+    )
+    pretrain_share: float = Field(
+        _DEFAULTS.pretrain_share,
+        gt=0,
+        lt=1,
+        description="Share of arm (c)'s step budget spent pre-training on synthetic images (schedule 'pretrain').",
+    )
     require_val_ci: bool = Field(
         True, description="Recommend only when the paired val gain's 95% CI is above zero (else: its mean)."
     )

@@ -1,5 +1,5 @@
 """Arm (c) options side by side: does the synthetic set help more with soft labels, another loss weight or share
-per batch (or pre-training on it), judged on val only?
+per batch, or pre-training on it then fine-tuning on real images, judged on val only?
 
 The report's arm (c) adds `synthetic_per_batch` synthetic images to each batch of arm (b), their loss weighted by
 `synthetic_weight` and labeled by their intended class. This script retrains, on a materialized data root (after
@@ -39,6 +39,7 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "w1": ("hard, weight 1.0", {"synthetic_weight": 1.0}),
     "per16": ("hard, 16/batch", {"synthetic_per_batch": 16}),
     "per64": ("hard, 64/batch", {"synthetic_per_batch": 64}),
+    "pretrain": ("pre-train on synthetic (30% of steps), then real", {"synthetic_schedule": "pretrain"}),
 }
 
 

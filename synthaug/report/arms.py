@@ -9,8 +9,10 @@ Arms (same architecture, same optimizer-step budget, same seeds, best checkpoint
 * `c` real + classic + synthetic: exactly `b`'s batches at the chosen share (same init, order and online
   augmentation for a seed), each with `synthetic_per_batch` accepted synthetic images added, their loss weighted by
   `synthetic_weight`, labeled by their intended class (`synthetic_labels` "hard") or by the feature extractor's
-  tempered class probabilities ("soft", `ReportData.synthetic_soft`). It is not trained when the chosen (b) is
-  below (a) on val: the gain is then not measurable.
+  tempered class probabilities ("soft", `ReportData.synthetic_soft`). With `synthetic_schedule` "pretrain" it
+  instead spends `pretrain_share` of the step budget on the synthetic images alone, then fine-tunes on (b)'s
+  batches for the rest (the same total steps). It is not trained when the chosen (b) is below (a) on val: the gain
+  is then not measurable.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def classifier_config(data: ReportData, config: ReportConfig, arm: str, seed: in
     """The reference classifier of one arm and seed: only the online augmentation and the synthetic mixing differ
     between arms, never the architecture, the step budget, the learning rate or the seed."""
     steps = config.steps_for(len(data.train[0]))
+    pretrain = config.pretrain_steps(steps) if arm == "c" else 0
     channels, size = data.train[0].shape[1], data.train[0].shape[2]
     return ClassifierConfig(
         channels=channels,
@@ -93,10 +96,11 @@ def classifier_config(data: ReportData, config: ReportConfig, arm: str, seed: in
         flip=data.flip and arm != "a",
         shift=0 if arm == "a" else 2,
         seed=seed,
-        steps=steps,
-        val_every=max(1, steps // config.evaluations),
-        extra_per_batch=config.synthetic_per_batch if arm == "c" else 0,
+        steps=steps - pretrain,
+        val_every=max(1, (steps - pretrain) // config.evaluations),
+        extra_per_batch=config.synthetic_per_batch if arm == "c" and not pretrain else 0,
         extra_weight=config.synthetic_weight,
+        extra_pretrain_steps=pretrain,
         balanced=config.balanced_for(data.train[1], len(data.classes)),
     )
 
@@ -113,7 +117,7 @@ def train_arm(
     class, when the data has no test split: a val-only choice such as the step budget still works); `progress`
     gets every optimizer step."""
     (x, y), extra = _arm_inputs(data, arm, classic_share)
-    if arm == "c" and config.synthetic_per_batch == 0:
+    if arm == "c" and config.synthetic_per_batch == 0 and config.synthetic_schedule == "mixed":
         x, y = torch.cat([x, data.synthetic[0]]), torch.cat([y, data.synthetic[1]])
         extra = None
     elif extra is not None and config.synthetic_labels == "soft":

@@ -18,6 +18,7 @@ from synthaug.tensors.readback import current_tensors, read_split
 Images = tuple[torch.Tensor, torch.Tensor]
 CLASS_BALANCE = ("auto", "on", "off")
 SYNTHETIC_LABELS = ("hard", "soft")
+SYNTHETIC_SCHEDULES = ("mixed", "pretrain")
 IMBALANCED = 3  # largest / smallest class of the train split from which `auto` balances (a long tail)
 
 
@@ -53,6 +54,8 @@ class ReportConfig:
     soft_temperature: float = ranged(2.0, low=0, low_open=True)
     synthetic_weights: tuple[float, ...] = ()
     synthetic_shares: tuple[int, ...] = ()
+    synthetic_schedule: str = one_of("mixed", SYNTHETIC_SCHEDULES)
+    pretrain_share: float = ranged(0.3, 0, 1, low_open=True, high_open=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -103,6 +106,13 @@ class ReportConfig:
         if self.steps is not None:
             return self.steps
         return max(self.min_steps, math.ceil(self.epochs * num_train / self.batch_size))
+
+    def pretrain_steps(self, steps: int) -> int:
+        """Of an arm's `steps`, how many arm (c) spends on synthetic images alone before fine-tuning on real ones
+        (`synthetic_schedule` "pretrain": `pretrain_share` of them, at least 1 and leaving 1; else 0)."""
+        if self.synthetic_schedule != "pretrain":
+            return 0
+        return min(steps - 1, max(1, round(self.pretrain_share * steps)))
 
 
 @dataclass(frozen=True)

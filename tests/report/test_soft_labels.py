@@ -1,5 +1,6 @@
-"""Soft labels of arm (c): the feature extractor's tempered probabilities of each synthetic image, read from the
-extractor file the pipeline writes, and a classifier trained on them (distillation on synthetic inputs)."""
+"""Soft labels of arm (c), the feature extractor's tempered probabilities of each synthetic image, read from the
+extractor file the pipeline writes, and a classifier trained on them (distillation on synthetic inputs); and arm (c)
+pre-trained on the synthetic images, then fine-tuned on real ones within the same step budget."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from synthaug.core.layout import DataLayout
 from synthaug.models.metrics.classifier import ClassifierConfig, save_classifier, train_classifier
-from synthaug.report.arms import train_arm
+from synthaug.report.arms import classifier_config, train_arm
 from synthaug.report.data import ReportConfig
 from synthaug.report.soft import soft_targets, with_soft_targets
 from synthaug.tensors.norm_stats import NormStats
@@ -68,3 +69,21 @@ def test_soft_labels_are_checked_and_need_synthetic_images_in_every_batch(garmen
         ReportConfig(synthetic_labels="soft", synthetic_per_batch=0)
     with pytest.raises(ValueError, match="synthetic_labels must be one of"):
         ReportConfig(synthetic_labels="fuzzy")
+
+
+def test_pretraining_on_synthetic_then_fine_tuning_keeps_the_step_budget(garments):
+    data = report_data(garments)
+    config = ReportConfig(steps=10, batch_size=16, width=4, evaluations=2, synthetic_schedule="pretrain")
+    assert (config.pretrain_steps(10), ReportConfig().pretrain_steps(225)) == (3, 0)
+    clf = classifier_config(data, config, "c", seed=0)
+    assert (clf.extra_pretrain_steps, clf.steps, clf.extra_per_batch) == (3, 7, 0)
+    assert classifier_config(data, config, "b", seed=0).extra_pretrain_steps == 0
+    run = train_arm(data, config, "c", seed=0)
+    assert run.steps == 10 and 3 < run.best_step <= 10  # the checkpoint is chosen while fine-tuning on real images
+    x, y = garments["train"]
+    tiny = ClassifierConfig(**TINY, steps=2)
+    plain = train_classifier(x, y, tiny).model
+    pretrained = train_classifier(
+        x, y, ClassifierConfig(**{**tiny.__dict__, "extra_pretrain_steps": 3}), extra=data.synthetic
+    )
+    assert not torch.equal(plain.head.weight, pretrained.model.head.weight) and pretrained.steps == 5

@@ -40,6 +40,7 @@ class ClassifierConfig:
     val_every: int = ranged(0, low=0)
     extra_per_batch: int = ranged(0, low=0)
     extra_weight: float = ranged(1.0, low=0)
+    extra_pretrain_steps: int = ranged(0, low=0, note="0: no pre-training")
     balanced: bool = False
 
     def __post_init__(self) -> None:
@@ -137,13 +138,16 @@ def train_classifier(
     state. `extra` (e.g. synthetic images) adds `extra_per_batch` of its images to every batch, drawn from their
     own generator so the batches of x stay the same as without them, their loss weighted by `extra_weight`; its
     labels may be N×num_classes class probabilities instead of indices (soft targets: distillation from a teacher).
+    `extra_pretrain_steps` > 0 instead pre-trains on `extra` alone for that many steps, then trains on (x, y) only
+    (pre-training then fine-tuning); the returned `steps` and `best_step` count both phases.
     `progress(step, total_steps, elapsed_s)` is called after every optimizer step (wrap it in `throttled`).
     """
     _check(x, y, config, "training")
     if len(x) < 2:
         raise InvalidInput(f"a classifier needs at least 2 training images, got {len(x)}")
-    mixing = extra is not None and config.extra_per_batch > 0 and len(extra[0]) > 0
-    if mixing:
+    pretraining = extra is not None and config.extra_pretrain_steps > 0 and len(extra[0]) >= 2
+    mixing = not pretraining and extra is not None and config.extra_per_batch > 0 and len(extra[0]) > 0
+    if mixing or pretraining:
         _check(extra[0], extra[1], config, "extra training")
     start = time.monotonic()
     with torch.random.fork_rng(devices=[]):
@@ -151,6 +155,7 @@ def train_classifier(
         model = SmallCNN(config)
         rng = torch.Generator().manual_seed(config.seed)
         extra_rng = torch.Generator().manual_seed(config.seed + 1_000_003)
+        pretrained = _pretrain(model, extra, config, extra_rng) if pretraining else 0
         total_steps = planned_steps(len(x), config)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total_steps)
@@ -200,10 +205,35 @@ def train_classifier(
     model.eval()
     if best is not None:
         model.load_state_dict(best[2])
-        return ClassifierResult(model, best[0], history, time.monotonic() - start, best[1], step)
+        return ClassifierResult(
+            model, best[0], history, time.monotonic() - start, pretrained + best[1], pretrained + step
+        )
     score = balanced_accuracy if config.balanced else accuracy
     val_accuracy = score(model, *val) if val is not None and len(val[0]) else None
-    return ClassifierResult(model, val_accuracy, history, time.monotonic() - start, None, step)
+    return ClassifierResult(model, val_accuracy, history, time.monotonic() - start, None, pretrained + step)
+
+
+def _pretrain(
+    model: SmallCNN, extra: tuple[torch.Tensor, torch.Tensor], config: ClassifierConfig, rng: torch.Generator
+) -> int:
+    """Pre-train on the extra images alone for `extra_pretrain_steps` steps (own AdamW and one-cycle schedule, the
+    same flips and shifts), before the real images fine-tune the model; returns the steps taken."""
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.extra_pretrain_steps)
+    model.train()
+    order, pos = torch.empty(0, dtype=torch.long), 0
+    size = min(config.batch_size, len(extra[0]))
+    for _ in range(config.extra_pretrain_steps):
+        if pos + size > len(order):
+            order, pos = torch.randperm(len(extra[0]), generator=rng), 0
+        pick = order[pos : pos + size]
+        pos += size
+        out = model(_augment(as_float(extra[0][pick]), rng, config.flip, config.shift))
+        opt.zero_grad(set_to_none=True)
+        _extra_loss(out, extra[1][pick]).backward()
+        opt.step()
+        sched.step()
+    return config.extra_pretrain_steps
 
 
 def _extra_loss(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,8 @@ QUERY_TILE = 32
 INDEX_TILE = 16384
 SHARD = 4096
 SEGMENT_MAX_THRESHOLD = 15  # above this the segments are under 4 bits and propose nearly every pair
-SEGMENT_PAIR_BUDGET = 32  # proposed pairs per hash beyond which the tile search is the cheaper one
+SEGMENT_SHARE = 32  # the shortcut is taken while it proposes at most 1/SEGMENT_SHARE of all pairs (tiles cost less)
+SEGMENT_MAX_PROPOSED = 20_000_000  # and at most this many (memory: two int64 rows per proposal)
 
 _Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -74,12 +75,13 @@ def segment_pairs(hashes: np.ndarray, threshold: int) -> _Pairs | None:
     """Self-search pairs (i < j, distance ≤ `threshold`) by the pigeonhole principle: two hashes within `threshold`
     bits agree exactly on at least one of `threshold` + 1 disjoint bit segments, so only hashes sharing a segment's
     value are compared. The same pairs as the tile search, sorted by (i, j); None when the segments' buckets would
-    propose more than `SEGMENT_PAIR_BUDGET` pairs per hash (random 1M hashes, crowded buckets)."""
+    propose more than 1/`SEGMENT_SHARE` of all pairs or `SEGMENT_MAX_PROPOSED` (1M random hashes, crowded buckets)."""
     n = len(hashes)
     if threshold > SEGMENT_MAX_THRESHOLD or n < 2:
         return None
     bounds = np.linspace(0, 64, threshold + 2).round().astype(int)
     buckets, proposed = [], 0
+    budget = min(n * (n - 1) // (2 * SEGMENT_SHARE), SEGMENT_MAX_PROPOSED)
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         key = (hashes >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
         order = np.argsort(key, kind="stable")
@@ -87,7 +89,7 @@ def segment_pairs(hashes: np.ndarray, threshold: int) -> _Pairs | None:
         starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
         sizes = np.diff(np.append(starts, n))
         proposed += int((sizes * (sizes - 1) // 2).sum())
-        if proposed > SEGMENT_PAIR_BUDGET * n:
+        if proposed > budget:
             return None
         buckets.append((order, starts, sizes))
     firsts, seconds = [], []

@@ -154,13 +154,13 @@ def test_hex_to_uint64_keeps_all_64_bits():
     assert [int(v) for v in h] == [2**64 - 1, 2**63 + 1, 0]
 
 
-@pytest.mark.parametrize("threshold", [0, 2, 4])
+@pytest.mark.parametrize("threshold", [0, 4, 5])
 def test_segment_shortcut_and_tile_search_find_the_same_pairs(self_case, monkeypatch, threshold):
     """The pigeonhole shortcut (taken for small thresholds) and the tile search it falls back to agree exactly."""
     h, ref20 = self_case
     shortcut = hamming.segment_pairs(h, threshold)
     assert shortcut is not None
-    monkeypatch.setattr(hamming, "SEGMENT_PAIR_BUDGET", 0)
+    monkeypatch.setattr(hamming, "SEGMENT_MAX_PROPOSED", 0)
     assert hamming.segment_pairs(h, threshold) is None
     tiles = pairs_within(h, None, threshold)
     np.testing.assert_array_equal(as_rows(shortcut), as_rows(tiles))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthaug.core.errors import InvalidInput
+from synthaug.core.ranges import check_fields, ranged
 
 SPLITS = ("train", "val", "test")
 SPLIT_SALT = b"synthaug-split-v1\0"
@@ -20,18 +21,15 @@ SPLIT_SALT = b"synthaug-split-v1\0"
 class SplitRatios:
     """Shares of the train, val and test splits; each in [0, 1], together 1."""
 
-    train: float = 0.8
-    val: float = 0.1
-    test: float = 0.1
+    train: float = ranged(0.8, 0, 1)
+    val: float = ranged(0.1, 0, 1)
+    test: float = ranged(0.1, 0, 1)
 
     def __post_init__(self) -> None:
-        for name in SPLITS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-                raise InvalidInput(f"split ratio {name} must be a number in [0, 1], got {value!r}")
+        check_fields(self)
         total = self.train + self.val + self.test
         if not math.isclose(total, 1.0, abs_tol=1e-6):
-            raise InvalidInput(f"split ratios train + val + test must sum to 1, got {total:g}")
+            raise InvalidInput(f"invalid SplitRatios: train + val + test must sum to 1, got {total:g}")
 
 
 def content_key(pixel_hash: str) -> int:

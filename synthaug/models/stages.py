@@ -245,11 +245,11 @@ def measure_generator(
         picked = [(x[:n], y[:n]) for (x, y), n in zip(drawn, counts, strict=True)]
         return torch.cat([x for x, _ in picked]), torch.cat([y for _, y in picked])
 
-    inputs = MetricInputs(  # shuffled: FID, KID and PR cut every set to the smallest one's size by taking a prefix
+    inputs = MetricInputs(
         extractor=extractor,
-        fake=_shuffled(first([per_class] * len(classes)), seed),
-        real=_shuffled(eval_data.real, seed + 1),
-        reference=_shuffled(eval_data.reference, seed + 2),
+        fake=first([per_class] * len(classes)),
+        real=eval_data.real,
+        reference=eval_data.reference,
         test=eval_data.test,
         classifier_config=replace(extractor.config, seed=seed),
         cas_fake=first(train_counts) if matched else None,
@@ -257,13 +257,6 @@ def measure_generator(
         progress=progress,
     )
     return compute_metrics(names, inputs)
-
-
-def _shuffled(images: Images, seed: int) -> Images:
-    """`images` in a seeded random order, so that any prefix is a random sample (the generated ones come class by
-    class: a prefix of 281 of them was T-shirts and trousers only)."""
-    order = torch.randperm(len(images[0]), generator=torch.Generator().manual_seed(seed))
-    return images[0][order], images[1][order]
 
 
 def class_counts(layout: DataLayout, stats: NormStats) -> dict[str, int]:

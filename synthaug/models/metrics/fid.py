@@ -69,20 +69,29 @@ def kernel_distance(
     return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0
 
 
+def same_size(*sets: torch.Tensor, seed: int = 0) -> list[torch.Tensor]:
+    """Every set cut to the smallest one's size n by a seeded random choice of n rows, so that a set stored class by
+    class (generated images usually are) is not cut to its first classes."""
+    n = min(len(s) for s in sets)
+    rng = torch.Generator().manual_seed(seed)
+    return [s if len(s) == n else s[torch.randperm(len(s), generator=rng)[:n]] for s in sets]
+
+
 def with_floor(
     name: str,
     metric: Callable[[torch.Tensor, torch.Tensor], float],
     fake: torch.Tensor,
     real: torch.Tensor,
     reference: torch.Tensor,
+    seed: int = 0,
 ) -> MetricValue:
-    """metric(fake, reference) next to metric(real, reference), all three cut to the same size n.
+    """metric(fake, reference) next to metric(real, reference), all three cut to the same size n (`same_size`).
 
     `real` must be real images disjoint from `reference` (e.g. train vs val split), so the floor is what a perfect
     generator would score at this n.
     """
-    n = min(len(fake), len(real), len(reference))
-    return MetricValue(name, metric(fake[:n], reference[:n]), metric(real[:n], reference[:n]), n)
+    fake, real, reference = same_size(fake, real, reference, seed=seed)
+    return MetricValue(name, metric(fake, reference), metric(real, reference), len(fake))
 
 
 def fid_with_floor(fake: torch.Tensor, real: torch.Tensor, reference: torch.Tensor) -> MetricValue:
@@ -92,7 +101,7 @@ def fid_with_floor(fake: torch.Tensor, real: torch.Tensor, reference: torch.Tens
 
 def kid_with_floor(fake: torch.Tensor, real: torch.Tensor, reference: torch.Tensor, seed: int = 0) -> MetricValue:
     """KID (mean over subsets) of generated features vs reference, next to real-vs-reference at the same n."""
-    n = min(len(fake), len(real), len(reference))
-    value, std = kernel_distance(fake[:n], reference[:n], seed=seed)
-    floor, floor_std = kernel_distance(real[:n], reference[:n], seed=seed)
-    return MetricValue("kid", value, floor, n, {"kid_std": std, "kid_floor_std": floor_std})
+    fake, real, reference = same_size(fake, real, reference, seed=seed)
+    value, std = kernel_distance(fake, reference, seed=seed)
+    floor, floor_std = kernel_distance(real, reference, seed=seed)
+    return MetricValue("kid", value, floor, len(fake), {"kid_std": std, "kid_floor_std": floor_std})

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 import torch
 
 from synthaug.core.errors import InvalidInput
-from synthaug.models.metrics.fid import MetricValue
+from synthaug.models.metrics.fid import MetricValue, same_size
 
 Images = tuple[torch.Tensor, torch.Tensor]
 
@@ -53,13 +53,14 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, *, k: int = 5, chun
 
 
 def precision_recall_with_floor(
-    fake: torch.Tensor, real: torch.Tensor, reference: torch.Tensor, *, k: int = 5
+    fake: torch.Tensor, real: torch.Tensor, reference: torch.Tensor, *, k: int = 5, seed: int = 0
 ) -> list[MetricValue]:
-    """Precision, recall, density and coverage of fake vs reference, each next to real-vs-reference at the same n."""
-    n = min(len(fake), len(real), len(reference))
-    value = precision_recall(fake[:n], reference[:n], k=k)
-    floor = precision_recall(real[:n], reference[:n], k=k)
-    return [MetricValue(name, value[name], floor[name], n) for name in value]
+    """Precision, recall, density and coverage of fake vs reference, each next to real-vs-reference at the same n
+    (`same_size`: a seeded random n rows of each)."""
+    fake, real, reference = same_size(fake, real, reference, seed=seed)
+    value = precision_recall(fake, reference, k=k)
+    floor = precision_recall(real, reference, k=k)
+    return [MetricValue(name, value[name], floor[name], len(fake)) for name in value]
 
 
 PRDC = ("precision", "recall", "density", "coverage")

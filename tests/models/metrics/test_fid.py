@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from synthaug.models.metrics.fid import fid_with_floor, frechet_distance, kernel_distance, kid_with_floor
+from synthaug.models.metrics.fid import (
+    fid_with_floor,
+    frechet_distance,
+    kernel_distance,
+    kid_with_floor,
+    same_size,
+)
 
 
 @pytest.fixture
@@ -52,3 +58,15 @@ def test_floor_is_computed_at_the_same_sample_size(gauss):
 def test_too_few_vectors_is_an_error():
     with pytest.raises(ValueError, match="at least 2"):
         frechet_distance(torch.zeros(1, 3), torch.zeros(5, 3))
+
+
+def test_a_set_stored_class_by_class_is_cut_to_a_random_sample_not_its_first_classes():
+    rng = torch.Generator().manual_seed(3)
+    centres = torch.arange(10, dtype=torch.float64).repeat_interleave(100)[:, None] * torch.ones(1, 4)
+    by_class = centres + 0.1 * torch.randn(1000, 4, generator=rng, dtype=torch.float64)
+    shuffled = by_class[torch.randperm(1000, generator=rng)]
+    fid = fid_with_floor(by_class, shuffled[:200], shuffled[200:])
+    assert fid.n == 200
+    assert fid.value < 1.0, "a prefix of 200 would hold classes 0 and 1 only: FID about 30"
+    kept = same_size(by_class, shuffled[:200])[0][:, 0].round().unique()
+    assert len(kept) == 10

@@ -145,8 +145,10 @@ def augmentation_report(
         data = load_report_data(layout, stats, (synthetic.images, synthetic.labels))
         if config.synthetic_labels == "soft":
             data = with_soft_targets(data, layout, stats, config.soft_temperature)
+        workers = compute.model_processes()
+        where = f"{workers} processes side by side" if workers > 1 else f"{device.threads} CPU thread(s)"
         context.log.info(
-            f"training the arms on {device.threads} CPU thread(s): {data.sizes()}; "
+            f"training the arms on {where}: {data.sizes()}; "
             f"{config.seeds} seeds, {config.core().steps_for(data.sizes()['train'])} steps per model"
         )
         report = build_report(
@@ -154,6 +156,7 @@ def augmentation_report(
             config.core(),
             manifest=synthetic.manifest,
             progress=context.log.info,
+            workers=workers,
             excluded=synthetic.meta.get("excluded_classes", {}),
             stored_cas=stored_cas(
                 layout.gan_checkpoints_dir() / synthetic.checkpoint_version,

@@ -3,7 +3,7 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from synthaug.core.compute import Compute, resolve_compute, spare_one_core
+from synthaug.core.compute import Compute, cpu_cores, resolve_compute, spare_one_core
 
 
 class ComputeResource(ConfigurableResource):
@@ -16,7 +16,17 @@ class ComputeResource(ConfigurableResource):
         "work shares the machine.",
     )
     precision: str = Field("auto", description="'auto' (bf16 autocast on GPU, fp32 on CPU), 'fp32' or 'bf16'.")
+    processes: int = Field(
+        0,
+        ge=0,
+        description="Worker processes for models that train independently of each other (the report's arms), "
+        "each on one CPU thread; 0 = one per core; 1 = one after the other in the stage's own process.",
+    )
 
     def resolve(self) -> Compute:
         """The resolved device; a clear error when CUDA is asked for on a machine without it."""
         return resolve_compute(self.device, self.threads or spare_one_core(), self.precision)
+
+    def model_processes(self) -> int:
+        """How many independent models train side by side (`processes`, 0: the cores of this process's CPU set)."""
+        return self.processes or cpu_cores()

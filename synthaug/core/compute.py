@@ -58,13 +58,18 @@ class Compute:
         return f"{self.device} ({self.threads} CPU threads, {precision}, {layout})"
 
 
+def cpu_cores() -> int:
+    """Cores of this process's CPU set (a container's limit, not the host's count)."""
+    return len(os.sched_getaffinity(0))
+
+
 def spare_one_core() -> int:
     """CPU threads that leave one core of this process's CPU set free (at least 1).
 
     torch's default (every core) collapses when anything else wants a core: on this project's 2-core machine a
     width-16 GAN step ran 11× slower on 2 threads than on 1 beside one other busy process
     (benchmarks/gan_throughput.py, 27 vs 299 img/s), since every intra-op thread waits for the slowest one."""
-    return max(1, len(os.sched_getaffinity(0)) - 1)
+    return max(1, cpu_cores() - 1)
 
 
 def resolve_compute(

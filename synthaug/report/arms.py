@@ -37,6 +37,7 @@ from synthaug.models.metrics.classifier import (
 )
 from synthaug.report.baseline import choose_baseline
 from synthaug.report.data import Images, ReportConfig, ReportData
+from synthaug.report.parallel import ArmJob, train_in_workers
 from synthaug.report.stats import Interval, mean_ci
 
 ARMS = {"a": "real", "b": "real + classic", "c": "real + classic + synthetic"}
@@ -162,44 +163,72 @@ def _score(model: SmallCNN, images: Images, num_classes: int, balanced: bool) ->
     return float((predicted == images[1]).float().mean()), per_class
 
 
-def run_arms(data: ReportData, config: ReportConfig, progress: Callable[[str], None] | None = None) -> list[SeedRun]:
+def run_arms(
+    data: ReportData, config: ReportConfig, progress: Callable[[str], None] | None = None, workers: int = 1
+) -> list[SeedRun]:
     """Arm (a) and every candidate of arm (b) for every seed (seed-major, so a partial log covers them all), then,
-    when the chosen (b) is sound, arm (c) at (b)'s share with every synthetic candidate; `progress` gets one line
-    per model with the time so far and an estimate of the time left, and a line of optimizer steps over all models
-    at least every 5 s."""
+    when the chosen (b) is sound, arm (c) at (b)'s share with every synthetic candidate; with `workers` > 1 the
+    models of each phase train side by side in that many processes (same results). `progress` gets one line per
+    model with the time so far and an estimate of the time left, and a line at least every 5 s between them."""
     shares = config.classic_shares if len(data.train_aug[0]) else (1.0,)
     seeds = [config.first_seed + i for i in range(config.seeds)]
     with_c = len(data.synthetic[0]) > 0
-    jobs = [(arm, seed, share) for seed in seeds for arm, share in [("a", 0.0)] + [("b", s) for s in shares]]
     candidates = config.synthetic_candidates()
-    total, runs, start = len(jobs) + (len(seeds) * len(candidates) if with_c else 0), [], time.monotonic()
+    baseline_jobs: list[ArmJob] = [
+        (config, arm, seed, share) for seed in seeds for arm, share in [("a", 0.0)] + [("b", s) for s in shares]
+    ]
+    total = len(baseline_jobs) + (len(seeds) * len(candidates) if with_c else 0)
+    runs: list[SeedRun] = []
+    announced, start = [0], time.monotonic()
     steps, step_lines = config.steps_for(len(data.train[0])), log_parts(progress)("arms: steps") if progress else None
 
-    def train(arm: str, seed: int, share: float, arm_config: ReportConfig = config) -> None:
-        run = train_arm(
-            data, arm_config, arm, seed, share, progress=part(step_lines, len(runs) * steps, total * steps, start)
+    def announce(run: SeedRun) -> None:
+        """One line per finished model: its scores, the models done and the time left."""
+        announced[0] += 1
+        if progress is None:
+            return
+        elapsed = time.monotonic() - start
+        left = elapsed / announced[0] * (total - announced[0])
+        recipe = f", classic share {run.classic_share:g}" if run.arm != "a" else ""
+        if run.arm == "c" and len(candidates) > 1:
+            recipe += f", synthetic weight {run.synthetic_weight:g} x {run.synthetic_per_batch} per batch"
+        progress(
+            f"arm {run.arm} ({ARMS[run.arm]}{recipe}) seed {run.seed}: val {run.val_accuracy:.4f}, test "
+            f"{run.test_accuracy:.4f} (best step {run.best_step}/{run.steps}); {announced[0]}/{total} models, "
+            f"{elapsed:.0f} s so far, ~{left:.0f} s left"
         )
-        runs.append(run)
-        if progress is not None:
-            elapsed = time.monotonic() - start
-            left = elapsed / len(runs) * (total - len(runs))
-            recipe = f", classic share {share:g}" if arm != "a" else ""
-            if arm == "c" and len(candidates) > 1:
-                recipe += f", synthetic weight {run.synthetic_weight:g} x {run.synthetic_per_batch} per batch"
-            progress(
-                f"arm {arm} ({ARMS[arm]}{recipe}) seed {seed}: val {run.val_accuracy:.4f}, test "
-                f"{run.test_accuracy:.4f} (best step {run.best_step}/{run.steps}); {len(runs)}/{total} models, "
-                f"{elapsed:.0f} s so far, ~{left:.0f} s left"
-            )
 
-    for job in jobs:
-        train(*job)
+    def waiting(done: int, running: int, elapsed: float) -> None:
+        """A line while models train in worker processes and none has ended for a while."""
+        if progress is None:
+            return
+        left = f", ~{elapsed / done * (total - done):.0f} s left" if done else ""
+        progress(f"arms: {done}/{total} models done, {running} training side by side, {elapsed:.0f} s so far{left}")
+
+    def train(jobs: list[ArmJob]) -> None:
+        if workers > 1 and len(jobs) > 1:
+            runs.extend(train_in_workers(data, jobs, workers, announce, waiting))
+            return
+        for job_config, arm, seed, share in jobs:
+            done = part(step_lines, announced[0] * steps, total * steps, start)
+            runs.append(train_arm(data, job_config, arm, seed, share, progress=done))
+            announce(runs[-1])
+
+    train(baseline_jobs)
     choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
     if with_c and choice is not None and choice.sound:
-        for seed in seeds:
-            for weight, per_batch in candidates:
-                candidate = dataclasses.replace(config, synthetic_weight=weight, synthetic_per_batch=per_batch)
-                train("c", seed, choice.classic_share, candidate)
+        train(
+            [
+                (
+                    dataclasses.replace(config, synthetic_weight=weight, synthetic_per_batch=per_batch),
+                    "c",
+                    seed,
+                    choice.classic_share,
+                )
+                for seed in seeds
+                for weight, per_batch in candidates
+            ]
+        )
     elif with_c and progress is not None:
         progress("arm c not trained: even the best real + classic arm is below real alone on val")
     return runs

@@ -111,9 +111,10 @@ def build_report(
     progress: Callable[[str], None] | None = None,
     excluded: Mapping[str, int] | None = None,
     stored_cas: Mapping[str, float | int | str] | None = None,
+    workers: int = 1,
 ) -> AugmentationReport:
     """Train the arms (unless `runs` are given), take CAS from `stored_cas` (`report.cas.stored_cas`) or measure
-    it, and reach the verdict; nothing is written.
+    it, and reach the verdict; nothing is written. `workers` > 1 trains that many models side by side (`run_arms`).
     `excluded`: classes left out of generation (name -> train images), from the synthetic set's meta."""
     start = time.monotonic()
     if config.held_out and data.labeled and data.val_select is None:
@@ -154,7 +155,7 @@ def build_report(
             seconds=time.monotonic() - start,
             **base,
         )
-    runs = list(runs) if runs is not None else run_arms(data, config, progress)
+    runs = list(runs) if runs is not None else run_arms(data, config, progress, workers)
     choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
     kept = [r for r in runs if r.arm != "b" or r.classic_share == choice.classic_share]
     synthetic_choice = choose_synthetic(kept, data, config.confidence) if config.held_out else None

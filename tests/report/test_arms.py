@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
+from synthaug.core.compute import torch_threads
 from synthaug.models.metrics.classifier import ClassifierConfig, accuracy, train_classifier
-from synthaug.report.arms import classifier_config, train_arm
+from synthaug.report.arms import classifier_config, run_arms, train_arm
 from synthaug.report.data import ReportConfig
 from tests.report.helpers import CLASSES, report_data
 
@@ -46,3 +47,22 @@ def test_an_arm_trains_and_is_chosen_on_val_without_a_test_split(garments):
     assert math.isnan(run.test_accuracy) and run.per_class_test == [None] * len(CLASSES)
     with_test = train_arm(report_data(garments), config, "b", seed=0)
     assert with_test.val_accuracy == run.val_accuracy and 0 <= with_test.test_accuracy <= 1
+
+
+def test_models_trained_side_by_side_equal_those_trained_one_after_the_other(garments, monkeypatch):
+    """Two worker processes give the runs of one thread in this process, in the same order, and say what they do
+    while no model has finished."""
+    monkeypatch.setattr("synthaug.report.parallel.HEARTBEAT_S", 0.05)
+    data = report_data(garments)
+    config = ReportConfig(
+        steps=12, batch_size=16, width=4, evaluations=3, seeds=2, classic_shares=(1.0, 0.0), baseline_tolerance=0.99
+    )
+    with torch_threads(1):
+        alone = run_arms(data, config)
+    lines: list[str] = []
+    together = run_arms(data, config, lines.append, workers=2)
+    key = [(r.arm, r.seed, r.classic_share, r.val_accuracy, r.test_accuracy, r.best_step) for r in alone]
+    assert [(r.arm, r.seed, r.classic_share, r.val_accuracy, r.test_accuracy, r.best_step) for r in together] == key
+    assert {r.arm for r in together} == {"a", "b", "c"}
+    assert any("training side by side" in line for line in lines)
+    assert sum(" models, " in line for line in lines) == len(together)

@@ -45,7 +45,25 @@ hash="$(sha256sum pyproject.toml | cut -c1-64)"
 have="$(cat "$stamp" 2>/dev/null || true)"
 if [ "$have" != "$hash dev" ] && { ((!RUNTIME_ONLY)) || [ "$have" != "$hash runtime" ]; }; then
   echo "setup: installing synthaug${EXTRAS} and its dependencies into .venv (torch is large; first time takes minutes)"
-  .venv/bin/pip install --quiet --disable-pip-version-check -e ".${EXTRAS}" 2>&1 | grep -v "^WARNING: Location" || true
+  # pip runs in the background with its log in a file, and a line every 10 s says where it is (never silent).
+  pip_log="$(mktemp)"
+  .venv/bin/pip install --disable-pip-version-check --progress-bar off -e ".${EXTRAS}" >"$pip_log" 2>&1 &
+  pip_pid=$! started=$SECONDS
+  next=$((started + 10))
+  while kill -0 "$pip_pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS >= next)) && kill -0 "$pip_pid" 2>/dev/null; then
+      next=$((next + 10))
+      step="$(grep -E '^(Collecting|Installing|Building|Successfully)' "$pip_log" | tail -1 | cut -c1-90 || true)"
+      echo "setup: pip install, $((SECONDS - started)) s, $(grep -c '^Collecting' "$pip_log" || true) packages so far: ${step:-starting}"
+    fi
+  done
+  if ! wait "$pip_pid"; then
+    grep -v "^WARNING: Location" "$pip_log" >&2 || true
+    echo "setup: pip install failed (its log is above and in $pip_log)" >&2
+    exit 1
+  fi
+  rm -f "$pip_log"
   .venv/bin/python -c "import synthaug, dagster, dagster_postgres, torch, albumentations" || { echo "setup: install failed" >&2; exit 1; }
   if ((RUNTIME_ONLY)); then echo "$hash runtime" > "$stamp"; else echo "$hash dev" > "$stamp"; fi
 fi

@@ -97,6 +97,12 @@ class AugmentationReportConfig(Config):
         description="Shares of the classic augmentation copies arm (b) is trained with; the best on val is kept "
         "before arm (c) is trained (the fair baseline).",
     )
+    classic_optional: bool = Field(
+        _DEFAULTS.classic_optional,
+        description="Also count 'no classic augmentation' (arm (a)'s recipe and runs, nothing retrained) among arm "
+        "(b)'s candidates, as a practitioner drops augmentation that does not help: (b) is then never below (a) on "
+        "val, and the gain is measured against the best classic recipe, which may be none.",
+    )
     class_balance: str = Field(
         _DEFAULTS.class_balance,
         description="'on': every arm samples classes equally and is scored by balanced accuracy; 'off': plain "
@@ -240,20 +246,20 @@ def _metadata(report: AugmentationReport, path: str, synthetic_path: str) -> dic
 
 
 def _baseline_md(baseline: dict) -> str:
-    """How arm (b) was chosen: the rule, then each candidate share's val accuracy, the chosen one in bold."""
+    """How arm (b) was chosen: the rule, then each candidate recipe's val accuracy, the chosen one in bold."""
     rows = []
     for candidate in baseline["candidates"]:
         val = candidate["val"]
         half = "" if val["high"] is None else f" ± {100 * (val['high'] - val['mean']):.2f}"
         cell = f"{100 * val['mean']:.2f}%{half}"
-        chosen = candidate["classic_share"] == baseline["classic_share"]
-        rows.append(f"| {candidate['classic_share']:g} | {f'**{cell}**' if chosen else cell} |")
+        chosen = candidate["recipe"] == baseline["recipe"]
+        rows.append(f"| {candidate['recipe']} | {f'**{cell}**' if chosen else cell} |")
     gap = baseline["gap_b_minus_a_val"]
     gap_line = "" if gap is None else f"\n\n(b) − (a) on val: {100 * gap['mean']:+.2f} points"
     verdict = "sound" if baseline["sound"] else "NOT sound (undertrained)"
     return (
         f"Rule: {baseline['rule']}.{gap_line}; baseline {verdict}.\n\n"
-        "| classic share | (b) val accuracy |\n|---|---|\n" + "\n".join(rows)
+        "| classic recipe | (b) val accuracy |\n|---|---|\n" + "\n".join(rows)
     )
 
 

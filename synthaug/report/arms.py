@@ -35,7 +35,7 @@ from synthaug.models.metrics.classifier import (
     per_class_recall,
     train_classifier,
 )
-from synthaug.report.baseline import choose_baseline
+from synthaug.report.baseline import choose_baseline, recipe_name
 from synthaug.report.data import Images, ReportConfig, ReportData
 from synthaug.report.parallel import ArmJob, train_in_workers
 from synthaug.report.stats import Interval, mean_ci
@@ -63,6 +63,7 @@ class SeedRun:
     select_accuracy: float | None = None
     synthetic_weight: float | None = None
     synthetic_per_batch: int | None = None
+    online: bool = True
 
     @property
     def select_val(self) -> float:
@@ -81,9 +82,13 @@ def _arm_inputs(data: ReportData, arm: str, classic_share: float) -> tuple[Image
     return pooled, (data.synthetic if arm == "c" else None)
 
 
-def classifier_config(data: ReportData, config: ReportConfig, arm: str, seed: int) -> ClassifierConfig:
-    """The reference classifier of one arm and seed: only the online augmentation and the synthetic mixing differ
-    between arms, never the architecture, the step budget, the learning rate or the seed."""
+def classifier_config(
+    data: ReportData, config: ReportConfig, arm: str, seed: int, online: bool = True
+) -> ClassifierConfig:
+    """The reference classifier of one arm and seed: only the online augmentation (arms b and c unless `online` is
+    False; never arm a) and the synthetic mixing differ between arms, never the architecture, the step budget, the
+    learning rate or the seed."""
+    online = online and arm != "a"
     steps = config.steps_for(len(data.train[0]))
     pretrain = config.pretrain_steps(steps) if arm == "c" else 0
     channels, size = data.train[0].shape[1], data.train[0].shape[2]
@@ -94,8 +99,8 @@ def classifier_config(data: ReportData, config: ReportConfig, arm: str, seed: in
         width=config.width,
         batch_size=config.batch_size,
         lr=config.lr,
-        flip=data.flip and arm != "a",
-        shift=0 if arm == "a" else 2,
+        flip=data.flip and online,
+        shift=2 if online else 0,
         seed=seed,
         steps=steps - pretrain,
         val_every=max(1, (steps - pretrain) // config.evaluations),
@@ -113,6 +118,7 @@ def train_arm(
     seed: int,
     classic_share: float = 1.0,
     progress: ProgressFn | None = None,
+    online: bool = True,
 ) -> SeedRun:
     """Train one arm with one seed, choose its checkpoint on val, then measure it once on test (NaN, and None per
     class, when the data has no test split: a val-only choice such as the step budget still works); `progress`
@@ -128,7 +134,7 @@ def train_arm(
                 "synthaug.report.soft.with_soft_targets before training arm (c)"
             )
         extra = (extra[0], data.synthetic_soft)
-    clf = classifier_config(data, config, arm, seed)
+    clf = classifier_config(data, config, arm, seed, online)
     select = data.val if data.val_select is None else data.val_select
     result = train_classifier(x, y, clf, val=select, extra=extra, progress=progress)
     test_accuracy, per_class = _score(result.model, data.test, len(data.classes), clf.balanced)
@@ -148,6 +154,7 @@ def train_arm(
         select_accuracy=None if data.val_select is None else float(result.val_accuracy),
         synthetic_weight=config.synthetic_weight if arm == "c" else None,
         synthetic_per_batch=config.synthetic_per_batch if arm == "c" else None,
+        online=online and arm != "a",
     )
 
 
@@ -166,8 +173,9 @@ def _score(model: SmallCNN, images: Images, num_classes: int, balanced: bool) ->
 def run_arms(
     data: ReportData, config: ReportConfig, progress: Callable[[str], None] | None = None, workers: int = 1
 ) -> list[SeedRun]:
-    """Arm (a) and every candidate of arm (b) for every seed (seed-major, so a partial log covers them all), then,
-    when the chosen (b) is sound, arm (c) at (b)'s share with every synthetic candidate; with `workers` > 1 the
+    """Arm (a) and every candidate of arm (b) for every seed (seed-major, so a partial log covers them all; with
+    `classic_optional`, arm (a)'s runs also stand for the "no classic augmentation" candidate), then, when the
+    chosen (b) is sound, arm (c) at (b)'s recipe with every synthetic candidate; with `workers` > 1 the
     models of each phase train side by side in that many processes (same results). `progress` gets one line per
     model with the time so far and an estimate of the time left, and a line at least every 5 s between them."""
     shares = config.classic_shares if len(data.train_aug[0]) else (1.0,)
@@ -175,7 +183,7 @@ def run_arms(
     with_c = len(data.synthetic[0]) > 0
     candidates = config.synthetic_candidates()
     baseline_jobs: list[ArmJob] = [
-        (config, arm, seed, share) for seed in seeds for arm, share in [("a", 0.0)] + [("b", s) for s in shares]
+        (config, arm, seed, share, True) for seed in seeds for arm, share in [("a", 0.0)] + [("b", s) for s in shares]
     ]
     total = len(baseline_jobs) + (len(seeds) * len(candidates) if with_c else 0)
     runs: list[SeedRun] = []
@@ -189,7 +197,7 @@ def run_arms(
             return
         elapsed = time.monotonic() - start
         left = elapsed / announced[0] * (total - announced[0])
-        recipe = f", classic share {run.classic_share:g}" if run.arm != "a" else ""
+        recipe = f", {recipe_name(run.classic_share, run.online)}" if run.arm != "a" else ""
         if run.arm == "c" and len(candidates) > 1:
             recipe += f", synthetic weight {run.synthetic_weight:g} x {run.synthetic_per_batch} per batch"
         progress(
@@ -209,12 +217,14 @@ def run_arms(
         if workers > 1 and len(jobs) > 1:
             runs.extend(train_in_workers(data, jobs, workers, announce, waiting))
             return
-        for job_config, arm, seed, share in jobs:
+        for job_config, arm, seed, share, online in jobs:
             done = part(step_lines, announced[0] * steps, total * steps, start)
-            runs.append(train_arm(data, job_config, arm, seed, share, progress=done))
+            runs.append(train_arm(data, job_config, arm, seed, share, progress=done, online=online))
             announce(runs[-1])
 
     train(baseline_jobs)
+    if config.classic_optional and len(data.train_aug[0]):  # "no classic augmentation" is arm (a)'s recipe and runs
+        runs.extend(dataclasses.replace(r, arm="b", online=False) for r in list(runs) if r.arm == "a")
     choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
     if with_c and choice is not None and choice.sound:
         train(
@@ -224,6 +234,7 @@ def run_arms(
                     "c",
                     seed,
                     choice.classic_share,
+                    choice.online,
                 )
                 for seed in seeds
                 for weight, per_batch in candidates

@@ -157,7 +157,7 @@ def build_report(
         )
     runs = list(runs) if runs is not None else run_arms(data, config, progress, workers)
     choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
-    kept = [r for r in runs if r.arm != "b" or r.classic_share == choice.classic_share]
+    kept = [r for r in runs if r.arm != "b" or (r.classic_share, r.online) == (choice.classic_share, choice.online)]
     synthetic_choice = choose_synthetic(kept, data, config.confidence) if config.held_out else None
     if synthetic_choice is not None:
         chosen = (synthetic_choice.weight, synthetic_choice.per_batch)

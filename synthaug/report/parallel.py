@@ -17,7 +17,7 @@ from synthaug.report.data import ReportConfig, ReportData
 if TYPE_CHECKING:
     from synthaug.report.arms import SeedRun
 
-ArmJob = tuple[ReportConfig, str, int, float]  # the config, the arm, the seed, the classic share
+ArmJob = tuple[ReportConfig, str, int, float, bool]  # config, arm, seed, classic share, online augmentation
 HEARTBEAT_S = 5.0
 
 _data: ReportData | None = None
@@ -35,8 +35,8 @@ def _train(job: ArmJob) -> SeedRun:
     """Train one job on the worker's data (`train_arm` is imported here: arms imports this module)."""
     from synthaug.report.arms import train_arm
 
-    config, arm, seed, share = job
-    return train_arm(_data, config, arm, seed, share)
+    config, arm, seed, share, online = job
+    return train_arm(_data, config, arm, seed, share, online=online)
 
 
 def train_in_workers(

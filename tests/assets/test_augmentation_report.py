@@ -53,8 +53,9 @@ def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flag
     assert set(document["arms"]) == {"a", "b", "c"} and document["arms"]["c"]["test"]["n"] == 3
     assert all(run["steps"] == 6 for arm in document["arms"].values() for run in arm["runs"])
     assert "| (c) real + classic + synthetic |" in meta["arms"]
-    assert meta["baseline_sound"] and "| classic share | (b) val accuracy |" in meta["baseline"]
-    assert document["baseline"]["classic_share"] in (1.0, 0.0) and len(document["baseline"]["candidates"]) == 2
+    assert meta["baseline_sound"] and "| classic recipe | (b) val accuracy |" in meta["baseline"]
+    assert "| no classic augmentation |" in meta["baseline"] and "| share 1 of the classic copies |" in meta["baseline"]
+    assert document["baseline"]["classic_share"] in (1.0, 0.0) and len(document["baseline"]["candidates"]) == 3
     assert {"gain_test_points", "gain_val_points", "cas", "memorization_rate", "confidence_reject_rate"} <= set(meta)
     for key in ("arms_plot", "per_class_plot", "real_vs_synthetic"):
         assert meta[key].count("data:image/png;base64,") == 1

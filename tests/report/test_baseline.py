@@ -22,7 +22,7 @@ def test_the_share_with_the_best_mean_val_accuracy_is_chosen_and_checked_against
     runs = a + _b_runs(1.0, [0.76, 0.77, 0.75]) + _b_runs(0.5, [0.80, 0.80, 0.81]) + _b_runs(0.0, [0.79, 0.80, 0.80])
     choice = choose_baseline(runs, tolerance=0.01, confidence=0.95)
     assert choice.classic_share == 0.5 and choice.sound
-    assert list(choice.candidates) == [1.0, 0.5, 0.0]
+    assert list(choice.candidates) == [(1.0, True), (0.5, True), (0.0, True)]
     assert choice.gap.mean == pytest.approx(0.0)
     strict = choose_baseline(a + _b_runs(1.0, [0.78, 0.79, 0.78]), tolerance=0.01, confidence=0.95)
     assert not strict.sound and strict.gap.mean == pytest.approx(-0.02)
@@ -39,7 +39,7 @@ def test_a_baseline_below_real_alone_makes_the_gain_not_measurable_instead_of_a_
     assert report.verdict.startswith("NOT MEASURABLE: the baseline is undertrained. At 50 steps")
     assert "-5.00" in report.verdict and "1.00-point tolerance" in report.verdict
     assert any("baseline (b) is below (a)" in item for item in report.not_measured)
-    assert report.baseline["sound"] is False and report.to_dict()["baseline"]["rule"].startswith("arm (b) was")
+    assert report.baseline["sound"] is False and report.to_dict()["baseline"]["rule"].startswith("arm (b) candidates")
 
 
 def test_harmful_classic_copies_are_left_out_by_the_choice_and_c_uses_the_chosen_share(garments):
@@ -50,13 +50,18 @@ def test_harmful_classic_copies_are_left_out_by_the_choice_and_c_uses_the_chosen
     noisy = (x.flip(3).repeat(3, 1, 1, 1), torch.randint(0, len(CLASSES), (3 * len(y),), generator=torch.Generator()))
     data = report_data(garments, train_aug=noisy)
     tiny = {"seeds": 2, "steps": 60, "batch_size": 16, "width": 4, "evaluations": 3, "baseline_tolerance": 0.05}
+    tiny["classic_optional"] = False
     config = ReportConfig(**tiny, classic_shares=(1.0, 0.0))
     lines: list[str] = []
     runs = run_arms(data, config, lines.append)
     seed0 = sorted((r.arm, r.classic_share) for r in runs if r.seed == 0)
     assert seed0 == [("a", 0.0), ("b", 0.0), ("b", 1.0), ("c", 0.0)]
     per_model = [line for line in lines if line.startswith("arm ")]
-    assert len(per_model) == len(runs) == 8 and "classic share 1)" in per_model[1] and "8/8 models" in per_model[-1]
+    assert (
+        len(per_model) == len(runs) == 8
+        and "share 1 of the classic copies)" in per_model[1]
+        and "8/8 models" in per_model[-1]
+    )
     report = build_report(data, config, runs=runs)
     assert report.baseline["classic_share"] == 0.0 and report.baseline["sound"]
     assert {r.classic_share for r in report.arms["b"].runs} == {0.0} and report.gain_val is not None
@@ -75,3 +80,29 @@ def test_classic_shares_are_checked():
     with pytest.raises(ValueError, match="classic_shares"):
         ReportConfig(classic_shares=())
     assert ReportConfig(classic_shares=[1, 0]).classic_shares == (1.0, 0.0)
+
+
+def test_no_classic_augmentation_is_a_candidate_so_the_baseline_is_never_below_real_alone(garments):
+    """With `classic_optional` (the default), harmful classic copies lose to arm (a)'s own recipe, reused as the
+    "no classic augmentation" candidate without training again: the baseline is sound, and arm (c) adds the
+    synthetic images to plain real batches (no copies, no online flips or shifts)."""
+    x, y = garments["train"]
+    noisy = (x.flip(3).repeat(3, 1, 1, 1), torch.randint(0, len(CLASSES), (3 * len(y),), generator=torch.Generator()))
+    data = report_data(garments, train_aug=noisy)
+    config = ReportConfig(seeds=2, steps=60, batch_size=16, width=4, evaluations=3, classic_shares=(1.0,))
+    lines: list[str] = []
+    runs = run_arms(data, config, lines.append)
+    assert sorted((r.arm, r.classic_share, r.online) for r in runs if r.seed == 0) == [
+        ("a", 0.0, False),
+        ("b", 0.0, False),
+        ("b", 1.0, True),
+        ("c", 0.0, False),
+    ]
+    assert sum(line.startswith("arm ") for line in lines) == 6  # the reused runs are not trained again
+    a_runs = [r for r in runs if r.arm == "a"]
+    none = [r for r in runs if r.arm == "b" and not r.online]
+    assert [(r.seed, r.val_accuracy) for r in none] == [(r.seed, r.val_accuracy) for r in a_runs]
+    report = build_report(data, config, runs=runs)
+    assert report.baseline["sound"] and report.baseline["recipe"] == "no classic augmentation"
+    assert "no classic augmentation" in report.baseline["rule"] and report.gain_val is not None
+    assert not report.verdict.startswith("NOT MEASURABLE")

@@ -1,5 +1,6 @@
 """One call for the `gan_checkpoint` asset: train (or resume) within a budget, then sample per class from the EMA
-generator and return the loss curve, a real-beside-generated grid and the quality metrics with their floors."""
+generator and return the loss curve and a real-beside-generated grid; the quality metrics with their floors are
+filled in by `synthaug.models.stages.measure_generator`."""
 
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ from synthaug.models.gan.networks import Generator
 from synthaug.models.gan.sampling import loss_curve_png, sample_grid_png, sample_per_class
 from synthaug.models.gan.training import BatchSource, train
 from synthaug.models.gan.vae import ConditionalVAE
-from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN, as_float
+from synthaug.models.metrics.classifier import as_float
 from synthaug.models.metrics.fid import MetricValue
-from synthaug.models.metrics.registry import MetricInputs, compute_metrics
 
 Images = tuple[torch.Tensor, torch.Tensor]
 LOSS_KEYS = {"gan": ("d_loss", "g_loss"), "vae": ("loss", "reconstruction", "kl"), "diffusion": ("loss",)}
@@ -112,16 +112,11 @@ def train_gan(
     class_names: Sequence[str] | None = None,
     class_counts: Mapping[str, int] | None = None,
     eval_data: EvalData | None = None,
-    extractor: SmallCNN | None = None,
-    metrics: Sequence[str] = ("fid", "kid", "pr"),
-    metric_samples_per_class: int = 200,
     grid_per_class: int = 8,
     seed: int = 0,
 ) -> GanRun:
-    """Train or resume, then sample, plot and measure.
-
-    Metrics need `eval_data` and `extractor`; 'cas' also needs `eval_data.test` and a conditional model.
-    """
+    """Train or resume, then plot the loss curve and, given `eval_data`, a real-beside-generated grid. The quality
+    metrics are measured apart (`synthaug.models.stages.measure_generator`), with the feature extractor."""
     if class_counts is not None and config.model.num_classes:
         check_class_counts(class_counts)
     result = train(batches, config, checkpoint_root, data_version, budget, compute=compute, progress=progress)
@@ -133,17 +128,4 @@ def train_gan(
         run.sample_grid_png = sample_grid_png(
             fake, fake_y, as_float(real_x), real_y, class_names, per_class=grid_per_class
         )
-    if eval_data is not None and extractor is not None and metrics:
-        fake_x, fake_y = sample_per_class(sampler, metric_samples_per_class, seed=seed + 1)
-        classifier = extractor.config
-        inputs = MetricInputs(
-            extractor=extractor,
-            fake=(fake_x, fake_y),
-            real=eval_data.real,
-            reference=eval_data.reference,
-            test=eval_data.test,
-            classifier_config=ClassifierConfig(**{**classifier.__dict__, "seed": seed}),
-        )
-        names = [m for m in metrics if m != "cas" or (config.model.num_classes and eval_data.test is not None)]
-        run.metrics = compute_metrics(names, inputs)
     return run

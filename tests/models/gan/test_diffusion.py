@@ -19,6 +19,7 @@ from synthaug.models.gan.pipeline import EvalData, load_sampler, train_gan
 from synthaug.models.gan.sampling import sample_per_class
 from synthaug.models.gan.training import DiffusionTrainer, train, version_for
 from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN
+from synthaug.models.stages import measure_generator
 from tests.models.gan.helpers import TINY, budget, tiny_config
 
 
@@ -144,6 +145,7 @@ def test_train_gan_with_the_diffusion_family_gives_pictures_and_metrics(tmp_path
     x, y = fashion32
     torch.manual_seed(0)
     extractor = SmallCNN(ClassifierConfig(num_classes=3, width=4, feature_dim=8)).eval()
+    eval_data = EvalData(reference=(x[::2], y[::2]), real=(x[1::2], y[1::2]))
     run = train_gan(
         make_batches,
         diffusion_config(),
@@ -151,11 +153,10 @@ def test_train_gan_with_the_diffusion_family_gives_pictures_and_metrics(tmp_path
         "data-1",
         budget(3),
         class_counts={"top": 64, "trouser": 64, "pullover": 64},
-        eval_data=EvalData(reference=(x[::2], y[::2]), real=(x[1::2], y[1::2])),
-        extractor=extractor,
-        metric_samples_per_class=20,
+        eval_data=eval_data,
         grid_per_class=4,
     )
+    run.metrics = measure_generator(run.train.sampler, eval_data, extractor, ("fid", "kid", "pr"), 20, seed=0)
     assert run.train.step == 3 and run.checkpoint.exists()
     assert {"step", "loss"} == set(run.train.history[-1])
     assert Image.open(io.BytesIO(run.loss_curve_png)).format == "PNG"

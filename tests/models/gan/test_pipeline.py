@@ -15,6 +15,7 @@ from synthaug.models.gan.sampling import GRID_HEADER, GRID_PADDING
 from synthaug.models.gan.training import train
 from synthaug.models.gan.vae import ConditionalVAE
 from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN
+from synthaug.models.stages import measure_generator
 from tests.models.gan.helpers import budget, tiny_config
 
 
@@ -32,10 +33,9 @@ def test_train_gan_returns_checkpoint_pictures_and_metrics_with_floors(tmp_path,
         class_names=["top", "trouser", "pullover"],
         class_counts={"top": 64, "trouser": 64, "pullover": 64},
         eval_data=eval_data,
-        extractor=extractor,
-        metric_samples_per_class=20,
         grid_per_class=4,
     )
+    run.metrics = measure_generator(run.train.sampler, eval_data, extractor, ("fid", "kid", "pr"), 20, seed=0)
     assert run.checkpoint is not None and run.checkpoint.exists() and run.train.step == 3
     assert Image.open(io.BytesIO(run.loss_curve_png)).format == "PNG"
     assert Image.open(io.BytesIO(run.sample_grid_png)).height == GRID_HEADER + 3 * (32 + GRID_PADDING) + GRID_PADDING

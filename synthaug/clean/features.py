@@ -12,8 +12,9 @@ import numpy as np
 import scipy.fftpack
 from PIL import Image
 
+from synthaug.clean.blur import detail_scores
 from synthaug.clean.colour import colour_signature
-from synthaug.clean.quality import WORK_SIZE, scores_of, thumbnail_vector, to_grey, working_grey
+from synthaug.clean.quality import WORK_SIZE, pixel_scores, thumbnail_vector, to_grey, working_grey
 from synthaug.core.errors import InvalidInput
 from synthaug.core.hashing import pixel_hash
 from synthaug.core.packs import read_object
@@ -58,8 +59,9 @@ Source = str | tuple[str, int, int]
 
 
 def image_features(source: Source, algorithm: str = "phash", work_size: int = WORK_SIZE) -> dict | None:
-    """Decode one image (a file path, or (pack path, offset, size)) and return its scores, hash, grey
-    thumbnail and colour signature, or None when it cannot be decoded."""
+    """Decode one image (a file path, or (pack path, offset, size)) and return its scores (all but `detail`, which
+    `compute_features` adds for the whole batch), hash, grey thumbnail and colour signature, or None when it cannot
+    be decoded."""
     try:
         if isinstance(source, tuple):
             pack, offset, size = source
@@ -71,13 +73,8 @@ def image_features(source: Source, algorithm: str = "phash", work_size: int = WO
     grey = to_grey(pixels)
     work = working_grey(grey, work_size)
     thumb = thumbnail_vector(grey, work)
-    q = scores_of(grey, work, thumb)
     return {
-        "min_side": q.min_side,
-        "std": q.std,
-        "entropy": q.entropy,
-        "sharpness": q.sharpness,
-        "detail": q.detail,
+        **pixel_scores(grey),
         "phash": perceptual_hash(grey, algorithm),
         "width": int(pixels.shape[1]),
         "height": int(pixels.shape[0]),
@@ -103,7 +100,8 @@ def compute_features(
     workers: int = 0,
     progress: ProgressFn | None = None,
 ) -> list[dict | None]:
-    """Features of every source, in order, spread over `workers` processes (0: every core).
+    """Features of every source, in order, spread over `workers` processes (0: every core); `detail` is computed
+    here for all thumbnails at once.
 
     A dead worker raises `BrokenProcessPool` rather than hanging; `progress` is called every few seconds.
     """
@@ -119,4 +117,9 @@ def compute_features(
     for result in pool:
         results.append(result)
         reporter.update(len(results))
+    decoded = [r for r in results if r is not None]
+    if decoded:
+        thumbs = np.frombuffer(b"".join(r["thumb"] for r in decoded), dtype=np.uint8).reshape(len(decoded), -1)
+        for r, detail in zip(decoded, detail_scores(thumbs).tolist(), strict=True):
+            r["detail"] = detail
     return results

@@ -94,9 +94,16 @@ def scores_of(grey: np.ndarray, work: np.ndarray, thumb: np.ndarray | None = Non
     """Scores from grey pixels and their working-resolution image (see `working_grey`); `thumb`, when the caller
     already has it, is their `thumbnail_vector`."""
     return QualityScores(
-        min_side=int(min(grey.shape)),
-        std=float(cv2.meanStdDev(grey)[1][0, 0]),
-        entropy=entropy_bits(grey),
-        sharpness=sharpness_score(grey),
-        detail=detail_score(thumbnail_vector(grey, work) if thumb is None else thumb),
+        **pixel_scores(grey), detail=detail_score(thumbnail_vector(grey, work) if thumb is None else thumb)
     )
+
+
+def pixel_scores(grey: np.ndarray) -> dict[str, int | float]:
+    """The scores read from the grey pixels themselves (all but `detail`, which comes from the thumbnail and is
+    cheaper for a whole batch at once, see `blur.detail_scores`)."""
+    return {
+        "min_side": int(min(grey.shape)),
+        "std": float(cv2.meanStdDev(grey)[1][0, 0]),
+        "entropy": entropy_bits(grey),
+        "sharpness": sharpness_score(grey),
+    }

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from synthaug.clean.decision import CleanRules, features_frame
 from synthaug.clean.features import perceptual_hash
@@ -45,3 +46,32 @@ def test_fast_phash_is_bit_identical_to_imagehash(fashion_train):
     ]
     for grey in samples:
         assert fast_phash(grey) == int(str(imagehash.phash(Image.fromarray(grey))), 16)
+
+
+def test_detail_computed_for_the_whole_batch_matches_each_file_alone(tmp_path: Path, fashion_train):
+    """`compute_features` scores `detail` for all thumbnails at once; each file read and scored on its own gives the
+    same value, and a file that cannot be decoded gets none."""
+    from synthaug.clean.blur import DETAIL_BLOCK, detail_score, detail_scores
+    from synthaug.clean.features import compute_features
+    from synthaug.clean.quality import quality_scores
+    from synthaug.ingest.imageio import read_image
+
+    paths = []
+    for i, image in enumerate(fashion_train[0][:40]):
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), image)
+        paths.append(str(path))
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    paths.insert(3, str(tmp_path / "broken.png"))
+
+    results = compute_features(paths, workers=1)
+
+    assert results[3] is None
+    for path, feats in zip(paths, results, strict=True):
+        if feats is not None:
+            alone = quality_scores(read_image(path)).detail
+            assert feats["detail"] == pytest.approx(alone, rel=1e-9, abs=1e-9)
+            assert detail_score(np.frombuffer(feats["thumb"], np.uint8)) == pytest.approx(alone, rel=1e-9, abs=1e-9)
+    thumbs = np.stack([np.frombuffer(r["thumb"], np.uint8) for r in results if r is not None])
+    many = np.concatenate([thumbs] * (DETAIL_BLOCK // len(thumbs) + 1))  # spans more than one block
+    np.testing.assert_allclose(detail_scores(many), np.tile(detail_scores(thumbs), len(many) // len(thumbs)))

@@ -99,7 +99,7 @@ def zoom_stack(thumbs: np.ndarray) -> np.ndarray:
     """Normalized `VERIFY_SIZE`² views of every zoom window of each `THUMB_SIZE`² thumbnail: (n, windows, pixels)."""
     thumbs = np.atleast_2d(thumbs)
     views = (ZOOM_OPERATOR @ thumbs.T.astype(np.float32)).T.reshape(len(thumbs) * len(WINDOWS), -1)
-    return normalized_thumbnails(views).reshape(len(thumbs), len(WINDOWS), -1)
+    return normalized_thumbnails(views, overwrite=True).reshape(len(thumbs), len(WINDOWS), -1)
 
 
 def zoom_correlation(thumbs: np.ndarray, big: np.ndarray, small: np.ndarray) -> np.ndarray:
@@ -148,7 +148,7 @@ def aligned_correlation(
             views = (operator @ thumbs[big[rows]].T.astype(np.float32)).T.reshape(len(rows) * POSITIONS**2, -1)
         else:
             views = np.concatenate([_warped_views(thumbs[b], sw / bw, sh / bh) for b in big[rows]])
-        views = normalized_thumbnails(views).reshape(len(rows), POSITIONS**2, -1)
+        views = normalized_thumbnails(views, overwrite=True).reshape(len(rows), POSITIONS**2, -1)
         best[rows] = np.einsum("pvk,pk->pv", views, target[rows]).max(axis=1)
     return best
 

@@ -69,12 +69,16 @@ def shrink_thumbnails(thumbs: np.ndarray, size: int = VERIFY_SIZE) -> np.ndarray
     return (total / (f * f)).reshape(len(thumbs), size * size)
 
 
-def normalized_thumbnails(thumbs: np.ndarray) -> np.ndarray:
-    """Zero-mean, unit-norm float32 rows, so a dot product is the correlation of two thumbnails."""
-    t = thumbs.astype(np.float32)
+def normalized_thumbnails(thumbs: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """Zero-mean, unit-norm float32 rows, so a dot product is the correlation of two thumbnails.
+
+    `overwrite` lets a float32 stack the caller no longer needs be normalised in place (no copy of a large stack).
+    """
+    t = thumbs if overwrite and thumbs.dtype == np.float32 else thumbs.astype(np.float32)
     t -= t.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(t, axis=1, keepdims=True)
-    return t / np.maximum(norm, 1e-6)
+    norm = np.sqrt(np.add.reduce(t * t, axis=1, keepdims=True))  # what np.linalg.norm computes, minus its copies
+    t /= np.maximum(norm, 1e-6)
+    return t
 
 
 def entropy_bits(grey: np.ndarray) -> float:

@@ -92,7 +92,7 @@ def aligned_correlation(small: np.ndarray, first: np.ndarray, second: np.ndarray
         rows = order[start : start + _CHUNK]
         uniq, at = np.unique(first[rows], return_inverse=True)
         warped = (operator @ small[uniq].T.astype(np.float32)).T.reshape(len(uniq) * TRANSFORMS, -1)
-        views = normalized_thumbnails(warped).reshape(len(uniq), TRANSFORMS, -1)
+        views = normalized_thumbnails(warped, overwrite=True).reshape(len(uniq), TRANSFORMS, -1)
         for u, part in enumerate(np.split(rows, np.flatnonzero(np.diff(at)) + 1)):
             scores = views[u] @ target[part].T
             which[part] = scores.argmax(axis=0)

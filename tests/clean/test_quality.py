@@ -96,3 +96,20 @@ def test_constant_thumbnail_normalizes_to_zeros_not_nan():
     norm = normalized_thumbnails(np.full((1, THUMB_SIZE * THUMB_SIZE), 77, dtype=np.uint8))
     assert np.isfinite(norm).all()
     assert (norm == 0).all()
+
+
+def test_normalizing_in_place_gives_the_same_rows_and_leaves_other_input_alone(fashion_train, tmp_path):
+    """`overwrite=True` reuses a float32 stack's memory with exactly the values of a copy; uint8 input is never
+    touched."""
+    for i, image in enumerate(fashion_train[0][:20]):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), image)
+    thumbs = np.stack(
+        [thumbnail_vector(cv2.imread(str(tmp_path / f"{i}.png"), cv2.IMREAD_GRAYSCALE)) for i in range(20)]
+    )
+    expected = normalized_thumbnails(thumbs)
+    stack = thumbs.astype(np.float32)
+    assert normalized_thumbnails(stack, overwrite=True) is stack
+    np.testing.assert_array_equal(stack, expected)
+    untouched = thumbs.copy()
+    np.testing.assert_array_equal(normalized_thumbnails(thumbs, overwrite=True), expected)
+    np.testing.assert_array_equal(thumbs, untouched)

@@ -12,6 +12,7 @@ held-out half (`synthetic_weights`/`synthetic_shares`) before trusting its size.
 
     nice -n 10 .venv/bin/python benchmarks/arm_options.py --data-root data                  # every option, 3 seeds
     nice -n 10 .venv/bin/python benchmarks/arm_options.py --data-root data --options hard soft2 --seeds 5
+    nice -n 10 .venv/bin/python benchmarks/arm_options.py --data-root data --options per16 --first-seed 3  # replicate
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def log(message: str) -> None:
 
 
 def measure(
-    data_root: Path, options: list[str], seeds: int, steps: int | None, share: float, threads: int
+    data_root: Path, options: list[str], seeds: list[int], steps: int | None, share: float, threads: int
 ) -> dict[str, list[SeedRun]]:
     """Arm (b) and arm (c) with every option for every seed: {"b" or option: runs in seed order}."""
     from synthaug.core.compute import torch_threads
@@ -70,7 +71,7 @@ def measure(
             "benchmarks/low_data.py first and pass its data root"
         ) from exc
     data = load_report_data(layout, stats, (synthetic.images, synthetic.labels))
-    base = ReportConfig(steps=steps, seeds=max(2, seeds))
+    base = ReportConfig(steps=steps, seeds=max(2, len(seeds)))
     configs = {name: dataclasses.replace(base, **OPTIONS[name][1]) for name in options}
     soft = {
         config.soft_temperature: with_soft_targets(data, layout, stats, config.soft_temperature)
@@ -78,11 +79,11 @@ def measure(
         if config.synthetic_labels == "soft"
     }
     budget = base.steps_for(len(data.train[0]))
-    log(f"{data_root}: {data.sizes()}; options {options}, {seeds} seeds, {budget} steps, classic share {share:g}")
+    log(f"{data_root}: {data.sizes()}; options {options}, seeds {seeds}, {budget} steps, classic share {share:g}")
     results: dict[str, list[SeedRun]] = {"b": [], **{name: [] for name in options}}
-    total, done, started = seeds * (1 + len(options)), 0, time.monotonic()
+    total, done, started = len(seeds) * (1 + len(options)), 0, time.monotonic()
     with torch_threads(threads):
-        for seed in range(seeds):
+        for seed in seeds:
             jobs = [("b", base, data)] + [
                 (name, config, soft.get(config.soft_temperature, data) if config.synthetic_labels == "soft" else data)
                 for name, config in configs.items()
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, required=True, help="a data root with a materialized synthetic set")
     parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=list(OPTIONS), help="arm (c) options")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per option (at least 2)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (a replication uses fresh seeds)")
     parser.add_argument("--steps", type=int, default=None, help="steps per model (default: the report's budget)")
     parser.add_argument("--classic-share", type=float, default=1.0, help="share of the classic copies in (b) and (c)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.classic_share <= 1:
         parser.error("--classic-share must be in [0, 1]")
     options = list(dict.fromkeys(args.options))
-    print_table(measure(args.data_root, options, args.seeds, args.steps, args.classic_share, args.threads))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    print_table(measure(args.data_root, options, seeds, args.steps, args.classic_share, args.threads))
     return 0
 
 

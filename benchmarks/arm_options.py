@@ -53,24 +53,13 @@ def measure(
     data_root: Path, options: list[str], seeds: list[int], steps: int | None, share: float, threads: int
 ) -> dict[str, list[SeedRun]]:
     """Arm (b) and arm (c) with every option for every seed: {"b" or option: runs in seed order}."""
+    from benchmarks.report_steps import report_inputs
     from synthaug.core.compute import torch_threads
-    from synthaug.core.layout import DataLayout
     from synthaug.report.arms import train_arm
-    from synthaug.report.data import ReportConfig, load_report_data
+    from synthaug.report.data import ReportConfig
     from synthaug.report.soft import with_soft_targets
-    from synthaug.synthetic.readback import read_synthetic
-    from synthaug.tensors.norm_stats import load_stats
 
-    layout = DataLayout(data_root)
-    try:
-        stats = load_stats(layout)
-        synthetic = read_synthetic(layout)
-    except (FileNotFoundError, ValueError) as exc:
-        raise SystemExit(
-            f"{data_root}: no materialized synthetic set to compare ({exc}); run scripts/demo.sh or "
-            "benchmarks/low_data.py first and pass its data root"
-        ) from exc
-    data = load_report_data(layout, stats, (synthetic.images, synthetic.labels))
+    layout, stats, data = report_inputs(data_root)
     base = ReportConfig(steps=steps, seeds=max(2, len(seeds)))
     configs = {name: dataclasses.replace(base, **OPTIONS[name][1]) for name in options}
     soft = {

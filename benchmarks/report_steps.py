@@ -25,7 +25,10 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 if TYPE_CHECKING:
+    from synthaug.core.layout import DataLayout
     from synthaug.report.arms import SeedRun
+    from synthaug.report.data import ReportData
+    from synthaug.tensors.norm_stats import NormStats
 
 
 def log(message: str) -> None:
@@ -33,12 +36,11 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict[int, list[SeedRun]]:
-    """Every arm trained with every seed at every step budget: {steps: runs in seed order}."""
-    from synthaug.core.compute import torch_threads
+def report_inputs(data_root: Path) -> tuple[DataLayout, NormStats, ReportData]:
+    """The layout, statistics and report data (real and synthetic images) of a materialized data root; exits with
+    what to run first when it has no synthetic set."""
     from synthaug.core.layout import DataLayout
-    from synthaug.report.arms import ARMS, train_arm
-    from synthaug.report.data import ReportConfig, load_report_data
+    from synthaug.report.data import load_report_data
     from synthaug.synthetic.readback import read_synthetic
     from synthaug.tensors.norm_stats import load_stats
 
@@ -51,7 +53,16 @@ def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict
             f"{data_root}: no materialized synthetic set to compare ({exc}); run scripts/demo.sh or "
             "benchmarks/low_data.py first and pass its data root"
         ) from exc
-    data = load_report_data(layout, stats, (synthetic.images, synthetic.labels))
+    return layout, stats, load_report_data(layout, stats, (synthetic.images, synthetic.labels))
+
+
+def measure(data_root: Path, steps: list[int], seeds: int, threads: int) -> dict[int, list[SeedRun]]:
+    """Every arm trained with every seed at every step budget: {steps: runs in seed order}."""
+    from synthaug.core.compute import torch_threads
+    from synthaug.report.arms import ARMS, train_arm
+    from synthaug.report.data import ReportConfig
+
+    layout, stats, data = report_inputs(data_root)
     log(f"{data_root}: {data.sizes()}; step budgets {steps}, {seeds} seeds, {threads} thread(s)")
     results: dict[int, list[SeedRun]] = {n: [] for n in steps}
     total, done, started = len(steps) * seeds * len(ARMS), 0, time.monotonic()

@@ -15,12 +15,10 @@ from synthaug.models.gan.config import TrainConfig
 from synthaug.models.gan.diffusion import DiffusionModel, cosine_alpha_bars, diffusion_model, sampling_timesteps
 from synthaug.models.gan.distributed import World
 from synthaug.models.gan.networks import ModelConfig
-from synthaug.models.gan.pipeline import EvalData, load_sampler, train_gan
+from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.gan.sampling import sample_per_class
 from synthaug.models.gan.training import DiffusionTrainer, train, version_for
-from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN
-from synthaug.models.stages import measure_generator
-from tests.models.gan.helpers import TINY, budget, tiny_config
+from tests.models.gan.helpers import TINY, budget, tiny_config, trained_and_measured
 
 
 def diffusion_config(**overrides) -> TrainConfig:
@@ -142,21 +140,7 @@ def test_load_sampler_gives_the_ema_diffusion_model_with_the_saved_sampler_setti
 
 
 def test_train_gan_with_the_diffusion_family_gives_pictures_and_metrics(tmp_path, make_batches, fashion32):
-    x, y = fashion32
-    torch.manual_seed(0)
-    extractor = SmallCNN(ClassifierConfig(num_classes=3, width=4, feature_dim=8)).eval()
-    eval_data = EvalData(reference=(x[::2], y[::2]), real=(x[1::2], y[1::2]))
-    run = train_gan(
-        make_batches,
-        diffusion_config(),
-        tmp_path,
-        "data-1",
-        budget(3),
-        class_counts={"top": 64, "trouser": 64, "pullover": 64},
-        eval_data=eval_data,
-        grid_per_class=4,
-    )
-    run.metrics = measure_generator(run.train.sampler, eval_data, extractor, ("fid", "kid", "pr"), 20, seed=0)
+    run = trained_and_measured(make_batches, diffusion_config(), tmp_path, fashion32, grid_per_class=4)
     assert run.train.step == 3 and run.checkpoint.exists()
     assert {"step", "loss"} == set(run.train.history[-1])
     assert Image.open(io.BytesIO(run.loss_curve_png)).format == "PNG"

@@ -10,32 +10,16 @@ import torch
 from PIL import Image
 
 from synthaug.models.gan import launch
-from synthaug.models.gan.pipeline import EvalData, load_sampler, train_gan
+from synthaug.models.gan.pipeline import load_sampler, train_gan
 from synthaug.models.gan.sampling import GRID_HEADER, GRID_PADDING
 from synthaug.models.gan.training import train
 from synthaug.models.gan.vae import ConditionalVAE
-from synthaug.models.metrics.classifier import ClassifierConfig, SmallCNN
-from synthaug.models.stages import measure_generator
-from tests.models.gan.helpers import budget, tiny_config
+from tests.models.gan.helpers import budget, tiny_config, trained_and_measured
 
 
 def test_train_gan_returns_checkpoint_pictures_and_metrics_with_floors(tmp_path, make_batches, fashion32):
-    x, y = fashion32
-    torch.manual_seed(0)
-    extractor = SmallCNN(ClassifierConfig(num_classes=3, width=4, feature_dim=8)).eval()
-    eval_data = EvalData(reference=(x[::2], y[::2]), real=(x[1::2], y[1::2]))
-    run = train_gan(
-        make_batches,
-        tiny_config(),
-        tmp_path,
-        "data-1",
-        budget(3),
-        class_names=["top", "trouser", "pullover"],
-        class_counts={"top": 64, "trouser": 64, "pullover": 64},
-        eval_data=eval_data,
-        grid_per_class=4,
-    )
-    run.metrics = measure_generator(run.train.sampler, eval_data, extractor, ("fid", "kid", "pr"), 20, seed=0)
+    names = ["top", "trouser", "pullover"]
+    run = trained_and_measured(make_batches, tiny_config(), tmp_path, fashion32, class_names=names, grid_per_class=4)
     assert run.checkpoint is not None and run.checkpoint.exists() and run.train.step == 3
     assert Image.open(io.BytesIO(run.loss_curve_png)).format == "PNG"
     assert Image.open(io.BytesIO(run.sample_grid_png)).height == GRID_HEADER + 3 * (32 + GRID_PADDING) + GRID_PADDING

@@ -275,6 +275,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Register landed batches, then materialize every asset for every batch not yet done."""
 
+    print("loading Dagster and the asset definitions (the first time in a new .venv takes up to a minute)", flush=True)
     from pipelines.definitions import defs
 
     home = prepare_dagster_home()

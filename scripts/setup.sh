@@ -64,6 +64,7 @@ if [ "$have" != "$hash dev" ] && { ((!RUNTIME_ONLY)) || [ "$have" != "$hash runt
     exit 1
   fi
   rm -f "$pip_log"
+  echo "setup: checking that everything imports (the first import compiles Python files: about half a minute)"
   .venv/bin/python -c "import synthaug, dagster, dagster_postgres, torch, albumentations" || { echo "setup: install failed" >&2; exit 1; }
   if ((RUNTIME_ONLY)); then echo "$hash runtime" > "$stamp"; else echo "$hash dev" > "$stamp"; fi
 fi

@@ -47,7 +47,7 @@ class ReportConfig:
     require_val_ci: bool = True
     cas: bool = True
     confidence: float = ranged(0.95, 0, 1, low_open=True, high_open=True)
-    classic_shares: tuple[float, ...] = (1.0, 0.5, 0.0)
+    classic_shares: tuple[float, ...] = (1.0, 0.0)
     classic_optional: bool = True
     baseline_tolerance: float = ranged(0.01, 0, 1, high_open=True)
     class_balance: str = one_of("auto", CLASS_BALANCE)

@@ -206,10 +206,12 @@ def run_arms(
             f"{elapsed:.0f} s so far, ~{left:.0f} s left"
         )
 
-    def waiting(done: int, running: int, elapsed: float) -> None:
-        """A line while models train in worker processes and none has ended for a while."""
+    def waiting(_phase_done: int, running: int, _phase_elapsed: float) -> None:
+        """A line while models train in worker processes and none has ended for a while: the models done and the
+        time since the first one started, over both phases."""
         if progress is None:
             return
+        done, elapsed = announced[0], time.monotonic() - start
         left = f", ~{elapsed / done * (total - done):.0f} s left" if done else ""
         progress(f"arms: {done}/{total} models done, {running} training side by side, {elapsed:.0f} s so far{left}")
 

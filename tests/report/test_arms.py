@@ -4,6 +4,7 @@ data, and an arm chosen on val without a test split."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -64,6 +65,7 @@ def test_models_trained_side_by_side_equal_those_trained_one_after_the_other(gar
     key = [(r.arm, r.seed, r.classic_share, r.val_accuracy, r.test_accuracy, r.best_step) for r in alone]
     assert [(r.arm, r.seed, r.classic_share, r.val_accuracy, r.test_accuracy, r.best_step) for r in together] == key
     assert {r.arm for r in together} == {"a", "b", "c"}
-    assert any("training side by side" in line for line in lines)
+    waits = [line for line in lines if "training side by side" in line]
+    assert waits and int(re.search(r"(\d+)/\d+ models done", waits[-1]).group(1)) >= 6  # counted over both phases
     trained = [r for r in together if r.arm != "b" or r.online]  # "no classic augmentation" reuses arm (a)'s runs
     assert sum(" models, " in line for line in lines) == len(trained) < len(together)

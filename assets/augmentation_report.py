@@ -23,6 +23,7 @@ from synthaug.report.build import AugmentationReport, build_report
 from synthaug.report.cas import stored_cas
 from synthaug.report.data import ReportConfig, load_report_data
 from synthaug.report.soft import with_soft_targets
+from synthaug.report.stats import Interval
 from synthaug.report.write import write_report
 from synthaug.synthetic.readback import read_synthetic
 from synthaug.tensors.norm_stats import load_stats
@@ -249,9 +250,7 @@ def _baseline_md(baseline: dict) -> str:
     """How arm (b) was chosen: the rule, then each candidate recipe's val accuracy, the chosen one in bold."""
     rows = []
     for candidate in baseline["candidates"]:
-        val = candidate["val"]
-        half = "" if val["high"] is None else f" ± {100 * (val['high'] - val['mean']):.2f}"
-        cell = f"{100 * val['mean']:.2f}%{half}"
+        cell = Interval(**candidate["val"]).percent()
         chosen = candidate["recipe"] == baseline["recipe"]
         rows.append(f"| {candidate['recipe']} | {f'**{cell}**' if chosen else cell} |")
     gap = baseline["gap_b_minus_a_val"]
@@ -268,9 +267,7 @@ def _choice_md(choice: dict) -> str:
     the choosing half of val, the chosen one in bold."""
     rows = []
     for candidate in choice["candidates"]:
-        val = candidate["val_select"]
-        half = "" if val["high"] is None else f" ± {100 * (val['high'] - val['mean']):.2f}"
-        cell = f"{100 * val['mean']:.2f}%{half}"
+        cell = Interval(**candidate["val_select"]).percent()
         key = (candidate["synthetic_weight"], candidate["synthetic_per_batch"])
         chosen = key == (choice["synthetic_weight"], choice["synthetic_per_batch"])
         rows.append(f"| {key[0]:g} | {key[1]} | {f'**{cell}**' if chosen else cell} |")

@@ -206,7 +206,7 @@ def run_arms(
             f"{elapsed:.0f} s so far, ~{left:.0f} s left"
         )
 
-    def waiting(_phase_done: int, running: int, _phase_elapsed: float) -> None:
+    def waiting(running: int) -> None:
         """A line while models train in worker processes and none has ended for a while: the models done and the
         time since the first one started, over both phases."""
         if progress is None:

@@ -5,7 +5,6 @@ one thread (same data and seed), so the results equal a one-thread run in a sing
 from __future__ import annotations
 
 import multiprocessing
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING
@@ -44,17 +43,16 @@ def train_in_workers(
     jobs: Sequence[ArmJob],
     workers: int,
     finished: Callable[[SeedRun], None],
-    heartbeat: Callable[[int, int, float], None] | None = None,
+    heartbeat: Callable[[int], None] | None = None,
 ) -> list[SeedRun]:
-    """Train every job on `workers` processes; `finished(run)` is called as each model ends and
-    `heartbeat(done, running, elapsed_s)` at least every HEARTBEAT_S seconds while none ends. Returns the runs in
-    job order; a failing job raises its error here after the others were cancelled."""
+    """Train every job on `workers` processes; `finished(run)` is called as each model ends and `heartbeat(running)`
+    (the models in training now) at least every HEARTBEAT_S seconds while none ends. Returns the runs in job order;
+    a failing job raises its error here after the others were cancelled."""
     if not jobs:
         return []
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["synthaug.report.arms"])
     runs: list[SeedRun | None] = [None] * len(jobs)
-    start = time.monotonic()
     with ProcessPoolExecutor(
         min(workers, len(jobs)),
         mp_context=context,
@@ -70,8 +68,7 @@ def train_in_workers(
                     runs[index[future]] = future.result()
                     finished(runs[index[future]])
                 if not done and heartbeat is not None:
-                    finished_count = sum(run is not None for run in runs)
-                    heartbeat(finished_count, min(workers, len(jobs) - finished_count), time.monotonic() - start)
+                    heartbeat(min(workers, sum(run is None for run in runs)))
         except BaseException:
             for future in pending:
                 future.cancel()

@@ -10,11 +10,10 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 from pydantic import Field
 
-from assets.support import image_md, writing
+from assets.support import image_md, model_asset, stage
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.errors import InvalidInput
@@ -123,15 +122,9 @@ class AugmentationReportConfig(Config):
         return ReportConfig(**self.model_dump())
 
 
-@asset(
-    deps=["synthetic_images", "normalization_stats"],
-    group_name="models",
-    kinds={"pytorch"},
-    code_version="1",
+@model_asset(
+    ["synthetic_images", "normalization_stats"],
     check_specs=[AssetCheckSpec("synthetic_set_recommended", asset="augmentation_report")],
-    description="The reference classifier trained with several seeds on (a) real, (b) real + classic augmentation, "
-    "(c) real + classic + synthetic images; test accuracy with 95% CIs, the paired gain (c) − (b), CAS, and a "
-    "verdict decided on the val split only.",
 )
 def augmentation_report(
     context: AssetExecutionContext,
@@ -139,8 +132,10 @@ def augmentation_report(
     storage: StorageResource,
     compute: ComputeResource,
 ) -> MaterializeResult:
-    layout = storage.layout()
-    with writing(layout, "augmentation_report"):
+    """The reference classifier trained with several seeds on (a) real, (b) real + classic augmentation, (c) real +
+    classic + synthetic images; test accuracy with 95% CIs, the paired gain (c) − (b), CAS, and a verdict
+    decided on the val split only."""
+    with stage(storage, "augmentation_report") as layout:
         device = compute.resolve()
         synthetic = read_synthetic(layout)
         stats = load_stats(layout)

@@ -16,13 +16,12 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     RunsFilter,
-    asset,
 )
 from pydantic import Field
 
-from assets.partitions import BATCHES, batch_partitions
+from assets.partitions import BATCHES
 from assets.raw_images import INGEST_JOB
-from assets.support import core_failures, log_progress, writing
+from assets.support import batch_asset, core_config, log_progress, writing
 from resources.storage import StorageResource
 from synthaug.clean.batch import CleanSummary, clean_batch, missing_earlier_raw
 from synthaug.clean.decision import REASONS, CleanRules
@@ -106,25 +105,22 @@ class CleanImagesConfig(Config):
         return CleanRules(**{name: getattr(self, name) for name in CleanRules.field_names()})
 
 
-@asset(
-    partitions_def=batch_partitions,
+@batch_asset(
+    "clean",
+    {"python", "parquet"},
     deps=["raw_images"],
-    group_name="clean",
-    kinds={"python", "parquet"},
-    code_version="1",
     check_specs=[
         AssetCheckSpec("removed_share_within_limit", asset="clean_images", blocking=True),
         AssetCheckSpec("duplicate_clusters_not_chained", asset="clean_images"),
     ],
-    description="Every raw image kept or removed (corrupt, too_small, low_information, blurry, exact_duplicate, "
-    "near_duplicate) with the scores behind the decision; duplicates are checked against all earlier batches.",
 )
 def clean_images(
     context: AssetExecutionContext, config: CleanImagesConfig, storage: StorageResource
 ) -> MaterializeResult:
+    """Every raw image kept or removed (corrupt, too_small, low_information, blurry, exact_duplicate, near_duplicate)
+    with the scores behind the decision; duplicates are checked against all earlier batches."""
     batch_id = context.partition_key
-    with core_failures("clean_images config: "):
-        rules = config.rules()
+    rules = core_config(config.rules, "clean_images")
     layout = storage.layout()
     arrival = context.instance.get_dynamic_partitions(BATCHES)
     _wait_for_earlier_ingests(context, layout, arrival, batch_id, config.wait_for_earlier_seconds)

@@ -1,10 +1,10 @@
 """`feature_extractor`: a classifier trained on the clean real train split; its features are the space of the
 GAN quality metrics (FID, KID, precision/recall) and of the synthetic set's filters."""
 
-from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue
 from pydantic import Field
 
-from assets.support import log_progress, writing
+from assets.support import log_progress, model_asset, stage
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.progress import throttled
@@ -45,19 +45,16 @@ class FeatureExtractorConfig(Config):
         )
 
 
-@asset(
-    deps=["normalization_stats"],
-    group_name="models",
-    kinds={"pytorch"},
+@model_asset(
+    ["normalization_stats"],
     code_version="2",
-    description="Classifier trained on the clean real train split of every batch (val accuracy reported): the "
-    "feature space of FID/KID/precision-recall and of the synthetic set's confidence and memorization filters.",
 )
 def feature_extractor(
     context: AssetExecutionContext, config: FeatureExtractorConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
-    layout = storage.layout()
-    with writing(layout, "feature_extractor"):
+    """Classifier trained on the clean real train split of every batch (val accuracy reported): the feature space of
+    FID/KID/precision-recall and of the synthetic set's confidence and memorization filters."""
+    with stage(storage, "feature_extractor") as layout:
         threads = compute.resolve().threads  # the classifier trains on CPU tensors: only the thread count applies
         context.log.info(f"training the feature extractor on {threads} CPU thread(s)")
         stats = load_stats(layout)

@@ -3,10 +3,10 @@ resumable, in the `gpu` pool so two trainings never overlap; loss curve, sample 
 
 from dataclasses import replace
 
-from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue
 from pydantic import Field
 
-from assets.support import image_md, writing
+from assets.support import image_md, model_asset, stage
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.classes import MIN_CLASS_IMAGES, MIN_TRAINABLE_IMAGES, ClassSelection
@@ -77,21 +77,17 @@ class GanCheckpointConfig(Config):
         return Budget(steps=self.budget_steps, minutes=self.budget_minutes, checkpoint_every=self.checkpoint_every)
 
 
-@asset(
-    deps=["normalization_stats", "feature_extractor"],
-    group_name="models",
-    kinds={"pytorch"},
+@model_asset(
+    ["normalization_stats", "feature_extractor"],
     pool=GPU_POOL,
     op_tags=GPU_TAGS,
-    code_version="1",
-    description="Class-conditional GAN (projection discriminator, spectral norm, hinge loss, EMA generator, "
-    "DiffAugment) trained on the train split of every batch; resumes from its last checkpoint after a crash.",
 )
 def gan_checkpoint(
     context: AssetExecutionContext, config: GanCheckpointConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
-    layout = storage.layout()
-    with writing(layout, "gan_checkpoint"):
+    """Class-conditional GAN (projection discriminator, spectral norm, hinge loss, EMA generator, DiffAugment) trained
+    on the train split of every batch; resumes from its last checkpoint after a crash."""
+    with stage(storage, "gan_checkpoint") as layout:
         budget = config.budget()
         device = compute.resolve()
         stats = load_stats(layout)

@@ -16,10 +16,10 @@ from synthaug.tensors.norm_stats import compute_normalization_stats, write_norma
     group_name="tensors",
     kinds={"python", "json"},
     code_version="1",
-    description="Per-channel mean/std (classifier inputs) and min-max range (GAN inputs in [-1, 1]) of the "
-    "train split over every batch's training tensors, and the sorted class list that fixes label indices.",
 )
 def normalization_stats(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    """Per-channel mean/std (classifier inputs) and min-max range (GAN inputs in [-1, 1]) of the train split over every
+    batch's training tensors, and the sorted class list that fixes label indices."""
     layout = storage.layout()
     batches = context.instance.get_dynamic_partitions(BATCHES)
     with writing(layout, "normalization_stats"):

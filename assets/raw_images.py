@@ -9,12 +9,10 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 from pydantic import Field
 
-from assets.partitions import batch_partitions
-from assets.support import log_progress, writing
+from assets.support import batch_asset, log_progress, writing
 from resources.storage import LandingResource, StorageResource
 from synthaug.core.layout import DataLayout
 from synthaug.core.thumbnails import gallery_markdown
@@ -60,17 +58,15 @@ class RawImagesConfig(Config):
     )
 
 
-@asset(
-    partitions_def=batch_partitions,
-    group_name="ingest",
-    kinds={"python", "parquet"},
-    code_version="1",
-    description="Every file of a landed batch, fully decoded and validated: an immutable content-addressed "
-    "copy of each good image and a manifest row per file (bad files included, with the reason).",
+@batch_asset(
+    "ingest",
+    {"python", "parquet"},
 )
 def raw_images(
     context: AssetExecutionContext, config: RawImagesConfig, storage: StorageResource, landing: LandingResource
 ) -> MaterializeResult:
+    """Every file of a landed batch, fully decoded and validated: an immutable content-addressed copy of each good
+    image and a manifest row per file (bad files included, with the reason)."""
     batch_id = context.partition_key
     batch_dir = landing.path / batch_id
     if not batch_dir.is_dir():

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
-from dagster import Failure
+from dagster import Failure, asset
 
+from assets.partitions import batch_partitions
+from resources.storage import StorageResource
 from synthaug.core.atomic import StorageError
 from synthaug.core.errors import SynthaugError
 from synthaug.core.layout import DataLayout
 from synthaug.core.locking import exclusive_lock
 from synthaug.core.progress import ProgressFn, describe
 from synthaug.core.thumbnails import markdown_png
+
+T = TypeVar("T")
+
+
+def batch_asset(group: str, kinds: set[str], **kwargs: Any) -> Any:
+    """`@asset` of a per-batch stage: one partition per landed batch, in the stage's UI group."""
+    return asset(partitions_def=batch_partitions, group_name=group, kinds=kinds, **{"code_version": "1", **kwargs})
+
+
+def model_asset(deps: Sequence[str], **kwargs: Any) -> Any:
+    """`@asset` of a whole-dataset PyTorch stage (the models group): it reads every batch's tensors at once."""
+    return asset(deps=list(deps), group_name="models", kinds={"pytorch"}, **{"code_version": "1", **kwargs})
 
 
 @contextmanager
@@ -41,6 +56,20 @@ def writing(layout: DataLayout, name: str, batch_id: str | None = None, *, prefi
     assets pass '' because their errors name the batch's files)."""
     with core_failures(f"{name}: " if prefix is None else prefix), stage_lock(layout, name, batch_id):
         yield
+
+
+@contextmanager
+def stage(storage: StorageResource, name: str) -> Iterator[DataLayout]:
+    """The body of a whole-dataset asset: `storage`'s layout, yielded while `writing` holds `name`'s lock."""
+    layout = storage.layout()
+    with writing(layout, name):
+        yield layout
+
+
+def core_config(build: Callable[[], T], asset_name: str) -> T:
+    """The core's config from `build()`; an invalid field fails the run as `<asset_name> config: <reason>`."""
+    with core_failures(f"{asset_name} config: "):
+        return build()
 
 
 def log_progress(log: Callable[[str], None], what: str) -> ProgressFn:

@@ -1,10 +1,10 @@
 """`synthetic_images`: per-class samples from the EMA generator of the latest GAN checkpoint, filtered for class
 confidence and memorization of train images, published as an ImageFolder tree with a provenance manifest."""
 
-from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue
 from pydantic import Field, field_validator
 
-from assets.support import image_md, log_progress, writing
+from assets.support import image_md, log_progress, model_asset, stage
 from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.progress import log_parts
@@ -61,19 +61,15 @@ class SyntheticImagesConfig(Config):
         return SyntheticConfig(**{**self.model_dump(), "classes": tuple(self.classes)})
 
 
-@asset(
-    deps=["gan_checkpoint", "feature_extractor"],
-    group_name="models",
-    kinds={"pytorch"},
-    code_version="1",
-    description="Per-class samples of the latest GAN checkpoint's EMA generator, without low-confidence samples and "
-    "copies of train images: an ImageFolder tree of PNGs plus manifest.parquet with provenance and filter scores.",
+@model_asset(
+    ["gan_checkpoint", "feature_extractor"],
 )
 def synthetic_images(
     context: AssetExecutionContext, config: SyntheticImagesConfig, storage: StorageResource, compute: ComputeResource
 ) -> MaterializeResult:
-    layout = storage.layout()
-    with writing(layout, "synthetic_images"):
+    """Per-class samples of the latest GAN checkpoint's EMA generator, without low-confidence samples and copies of
+    train images: an ImageFolder tree of PNGs plus manifest.parquet with provenance and filter scores."""
+    with stage(storage, "synthetic_images") as layout:
         core = config.core()
         device = compute.resolve()
         context.log.info(f"sampling and nearest-neighbour search on {device.describe()}")

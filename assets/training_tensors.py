@@ -6,12 +6,10 @@ from dagster import (
     DataVersion,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 from pydantic import Field
 
-from assets.partitions import batch_partitions
-from assets.support import core_failures, log_progress, writing
+from assets.support import batch_asset, core_config, log_progress, writing
 from resources.storage import StorageResource
 from synthaug.core.layout import DataLayout
 from synthaug.core.thumbnails import gallery_markdown
@@ -73,21 +71,18 @@ class TrainingTensorsConfig(Config):
         )
 
 
-@asset(
-    partitions_def=batch_partitions,
+@batch_asset(
+    "tensors",
+    {"python", "numpy"},
     deps=["clean_images"],
-    group_name="tensors",
-    kinds={"python", "numpy"},
-    code_version="1",
-    description="Kept images split train/val/test by a hash of their pixels, resized and converted to the "
-    "configured size and channels, K albumentations copies of each train image; uint8 .npy shards + labels.",
 )
 def training_tensors(
     context: AssetExecutionContext, config: TrainingTensorsConfig, storage: StorageResource
 ) -> MaterializeResult:
+    """Kept images split train/val/test by a hash of their pixels, resized and converted to the configured size and
+    channels, K albumentations copies of each train image; uint8 .npy shards + labels."""
     batch_id = context.partition_key
-    with core_failures("training_tensors config: "):
-        tensor_config = config.tensor_config()
+    tensor_config = core_config(config.tensor_config, "training_tensors")
     layout = storage.layout()
     progress = log_progress(context.log.info, f"tensors of {batch_id}")
     with writing(layout, "training_tensors", batch_id, prefix=""):

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synthaug.models.gan.config import TrainConfig
-from synthaug.models.gan.networks import ModelConfig, _check_labels, latents
+from synthaug.models.gan.networks import ModelConfig, Sampler, _check_labels
 
 BOTTOM = 8  # the UNet halves the resolution down to 8×8
 
@@ -138,7 +138,7 @@ class UNet(nn.Module):
         return self.unfold(self.head(h))
 
 
-class DiffusionModel(nn.Module):
+class DiffusionModel(Sampler):
     """The UNet with its noise schedule and sampler settings; `forward(x_t, t, y)` is ε̂, `sample` runs DDIM."""
 
     def __init__(
@@ -191,19 +191,10 @@ class DiffusionModel(nn.Module):
         conditional, unconditional = both.chunk(2)
         return unconditional + self.guidance * (conditional - unconditional)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        z_or_n: torch.Tensor | int,
-        labels: torch.Tensor | None = None,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Images in [-1, 1] from the given starting noise (or `n` draws from `generator`) by `sample_steps` DDIM
-        steps (η = 0: deterministic for a given noise), each predicting the clean image, clipping it to [-1, 1] and
-        moving to the next timestep along it."""
-        device = self.alpha_bars.device
-        x = latents(z_or_n, math.prod(self.latent_shape), generator, device).reshape(-1, *self.latent_shape)
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Images in [-1, 1] from starting noise `z` by `sample_steps` DDIM steps (η = 0: deterministic for a given
+        noise), each predicting the clean image, clipping it to [-1, 1] and moving to the next timestep along it."""
+        device, x = z.device, z
         y = _check_labels(labels, self.config.num_classes, x.shape[0])
         steps = sampling_timesteps(self.timesteps, self.sample_steps)
         for i, step in enumerate(steps):

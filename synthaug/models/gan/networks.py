@@ -79,7 +79,36 @@ class UpBlock(nn.Module):
         return self.conv(F.relu(self.norm(x, y), inplace=True))
 
 
-class Generator(nn.Module):
+class Sampler(nn.Module):
+    """A generative model behind `sample(z or n, labels)`: starting noise of `latent_shape` (and classes) to images
+    in [-1, 1]. The default `decode` is one forward pass (the GAN generator); a diffusion model runs its sampler."""
+
+    config: ModelConfig
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one latent: (z_dim,)."""
+        return (self.config.z_dim,)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Images for latents `z` (B × `latent_shape`) of classes `labels`."""
+        return self(z, labels)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        z_or_n: torch.Tensor | int,
+        labels: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Images for the given latents, or for `n` fresh standard-normal latents drawn from `generator`."""
+        device = next(self.parameters()).device
+        z = latents(z_or_n, math.prod(self.latent_shape), generator, device)
+        return self.decode(z.reshape(-1, *self.latent_shape), labels)
+
+
+class Generator(Sampler):
     """z (and class) → image in [-1, 1], B×channels×resolution×resolution.
 
     DCGAN layout: a linear layer to 4×4, then one CBN-ReLU-transposed-conv block per doubling; the last block
@@ -106,18 +135,6 @@ class Generator(nn.Module):
         for block in self.blocks:
             x = block(x, y)
         return torch.tanh(x)
-
-    @torch.no_grad()
-    def sample(
-        self,
-        z_or_n: torch.Tensor | int,
-        labels: torch.Tensor | None = None,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Images for the given latents, or for `n` fresh standard-normal latents drawn from `generator`."""
-        z = latents(z_or_n, self.config.z_dim, generator, self.fc.weight.device)
-        return self(z, labels)
 
 
 class Discriminator(nn.Module):

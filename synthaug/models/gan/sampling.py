@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from matplotlib.ticker import StrMethodFormatter
 from PIL import Image, ImageDraw, ImageFont
-from torch import nn
 from torch.nn import functional as F
 from torchvision.utils import make_grid
 
 from synthaug.core.errors import InvalidInput
 from synthaug.core.plots import FONT_SIZE, SERIES_COLOURS, figure_png, message_png, new_figure
+from synthaug.models.gan.networks import Sampler
 from synthaug.tensors.config import UNLABELED
 
 GRID_HEADER = 14
@@ -25,7 +25,7 @@ GRID_GAP = 8
 
 @torch.no_grad()
 def sample_per_class(
-    sampler: nn.Module,
+    sampler: Sampler,
     per_class: int,
     *,
     classes: Sequence[int] | None = None,
@@ -52,7 +52,7 @@ def sample_per_class(
         labels = torch.full((per_class,), UNLABELED, dtype=torch.long)
     device = next(sampler.parameters()).device
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(len(labels), *latent_shape(sampler), generator=rng)
+    z = torch.randn(len(labels), *sampler.latent_shape, generator=rng)
     was_training = sampler.training
     sampler.eval()
     out = []
@@ -66,11 +66,6 @@ def sample_per_class(
         sampler.train(was_training)
     images = torch.cat(out) if out else torch.empty(0, sampler.config.channels, *(2 * [sampler.config.resolution]))
     return images, labels
-
-
-def latent_shape(sampler: nn.Module) -> tuple[int, ...]:
-    """Shape of one latent of `sampler`: its own `latent_shape` (a diffusion model's starting noise) or (z_dim,)."""
-    return tuple(getattr(sampler, "latent_shape", (sampler.config.z_dim,)))
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -3,13 +3,11 @@ p(x | z, y), so sampling has the same `sample(z or n, labels)` interface as the 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synthaug.models.gan.networks import Generator, ModelConfig, _check_labels
+from synthaug.models.gan.networks import Generator, ModelConfig, Sampler, _check_labels
 
 
 class Encoder(nn.Module):
@@ -40,7 +38,7 @@ class Encoder(nn.Module):
         return mu, logvar.clamp(-30.0, 20.0)
 
 
-class ConditionalVAE(nn.Module):
+class ConditionalVAE(Sampler):
     """Encoder + generator-as-decoder; `forward` returns (reconstruction, mu, logvar) for the ELBO."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -57,6 +55,6 @@ class ConditionalVAE(nn.Module):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.decoder(z, y), mu, logvar
 
-    def sample(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        """Images decoded from given latents or from prior draws N(0, I): the decoder's own `Generator.sample`."""
-        return self.decoder.sample(*args, **kwargs)
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Images decoded from latents `z` (prior draws N(0, I) when sampling)."""
+        return self.decoder(z, labels)

@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 import torch
 
-from synthaug.models.gan.networks import Generator, ModelConfig
+from synthaug.models.gan.networks import Generator, ModelConfig, Sampler
 from synthaug.models.gan.pipeline import EvalData
 from synthaug.models.metrics.classifier import ClassifierConfig, accuracy, train_classifier
 from synthaug.models.stages import measure_generator
@@ -67,17 +67,17 @@ def test_without_the_extractors_train_counts_cas_trains_both_arms(setup):
     assert 0 < metrics["cas"].floor <= 1 and metrics["cas"].n == 60
 
 
-class Replay(torch.nn.Module):
+class Replay(Sampler):
     """A 'generator' that returns held-out real garments of the asked class, in turn: a perfect generator."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         super().__init__()
         self.config = ModelConfig(resolution=32, channels=1, num_classes=3, width=4, z_dim=8)
-        self.anchor = torch.nn.Parameter(torch.zeros(1))  # sample_per_class reads the device of a parameter
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # Sampler.sample reads the device of a parameter
         self.pools = [x[y == c].float() / 127.5 - 1 for c in range(3)]
         self.used = [0, 0, 0]
 
-    def sample(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         c = int(labels[0])
         out = self.pools[c][self.used[c] : self.used[c] + len(z)]
         self.used[c] += len(z)

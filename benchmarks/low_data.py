@@ -234,8 +234,15 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
     data = load_report_data(layout, stats, (synthetic.images, synthetic.labels), test=test, test_source=source)
     config = ReportConfig(seeds=args.seeds, steps=args.report_steps, width=args.width)
     log(f"{regime.name}: arms on {data.sizes()}, {config.steps_for(data.sizes()['train'])} steps per model")
+    workers = args.workers or os.cpu_count() or 1
     with torch_threads(args.threads or os.cpu_count() or 1):
-        report = build_report(data, config, manifest=synthetic.manifest, progress=lambda m: log(f"{regime.name}: {m}"))
+        report = build_report(
+            data,
+            config,
+            manifest=synthetic.manifest,
+            progress=lambda m: log(f"{regime.name}: {m}"),
+            workers=workers,
+        )
     written = write_report(report, layout.report_dir(), data)
     generator = root / "generator.json"
     training = json.loads(generator.read_text()) if generator.is_file() else {}
@@ -358,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--width", type=int, default=16, help="reference classifier width")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: every core)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="classifiers trained side by side, one thread each (0: every core)"
+    )
     parser.add_argument("--device", default="auto", help="GAN device: auto, cpu or cuda")
     parser.add_argument("--test-limit", type=int, default=None, help="use only the first N official test images")
     parser.add_argument("--run-config", help="Dagster run-config YAML merged over the benchmark's (e.g. GAN width)")

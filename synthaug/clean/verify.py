@@ -114,6 +114,16 @@ def refined_correlation(
     tells similar small objects (28 px garments) apart. With `sides` (each image's shorter side), a pair whose
     smaller image is under 32 px is compared at that image's resolution, so a downscaled copy is not penalised
     for the detail it lost."""
+    warped, targets, inside, _ = aligned_views(thumbs, first, second, transform, sides)
+    return masked_correlation(warped, targets, inside)
+
+
+def aligned_views(
+    thumbs: np.ndarray, first: np.ndarray, second: np.ndarray, transform: np.ndarray, sides: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What `refined_correlation` compares, per pair: `first`'s thumbnail warped onto `second`'s, `second`'s
+    (both through the smaller image's resolution when `sides` says it is under 32 px), the mask of pixels both
+    framings hold (rows of `side`² each) and the 2×3 warp matrices."""
     side = int(round(np.sqrt(thumbs.shape[1])))
     factor, centre = side / VERIFY_SIZE, (side - 1) / 2
     grid = grid_transforms()
@@ -121,6 +131,7 @@ def refined_correlation(
     warped = np.empty((len(first), side * side), dtype=np.float32)
     targets = np.empty_like(warped)
     inside = np.empty(warped.shape, dtype=bool)
+    matrices = np.empty((len(first), 2, 3), dtype=np.float32)
     ones = np.ones((side, side), dtype=np.float32)
     for k, (a, b, t) in enumerate(zip(first.tolist(), second.tolist(), transform.tolist(), strict=True)):
         scale, rot, tx, ty = grid[t]
@@ -141,7 +152,8 @@ def refined_correlation(
         warped[k] = moved.ravel()
         targets[k] = target.ravel()
         inside[k] = _warp(ones, matrix, cv2.BORDER_CONSTANT).ravel() > 0.999
-    return masked_correlation(warped, targets, inside)
+        matrices[k] = matrix
+    return warped, targets, inside, matrices
 
 
 def masked_correlation(first: np.ndarray, second: np.ndarray, mask: np.ndarray) -> np.ndarray:

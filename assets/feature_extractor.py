@@ -37,6 +37,12 @@ class FeatureExtractorConfig(Config):
     batch_size: int = Field(_DEFAULTS.batch_size, description="Images per step.")
     lr: float = Field(_DEFAULTS.lr, description="Peak learning rate (one-cycle).")
     seed: int = Field(_DEFAULTS.seed, description="Seed of initialization and batch order.")
+    class_balance: str = Field(
+        "auto",
+        description="'auto': on a long-tailed train split (largest class >= 3x the smallest) sample classes equally "
+        "and keep the best balanced val accuracy, so the synthetic set's confidence filter can accept rare-class "
+        "images; 'on' always; 'off' never (plain sampling and accuracy).",
+    )
 
     def classifier(self) -> ClassifierConfig:
         """The core's config; shape and class count are filled in from the tensors."""
@@ -47,7 +53,7 @@ class FeatureExtractorConfig(Config):
 
 @model_asset(
     ["normalization_stats"],
-    code_version="2",
+    code_version="3",
 )
 def feature_extractor(
     context: AssetExecutionContext, config: FeatureExtractorConfig, storage: StorageResource, compute: ComputeResource
@@ -65,6 +71,7 @@ def feature_extractor(
             progress=throttled(log_progress(context.log.info, "feature extractor steps")),
             min_steps=config.min_steps,
             evaluations=config.evaluations,
+            class_balance=config.class_balance,
         )
     metadata = {
         "path": MetadataValue.path(str(summary.path)),
@@ -72,9 +79,10 @@ def feature_extractor(
         "num_val_images": summary.num_val,
         "train_seconds": round(summary.seconds, 1),
         "train_steps": summary.steps,
+        "class_balanced": summary.balanced,
         "classes": MetadataValue.json(list(stats.classes)),
     }
     if summary.val_accuracy is not None:
-        metadata["val_accuracy"] = round(summary.val_accuracy, 4)
+        metadata["val_accuracy"] = round(summary.val_accuracy, 4)  # balanced accuracy when class_balanced
         metadata["best_step"] = summary.best_step
     return MaterializeResult(metadata=metadata, data_version=DataVersion(file_digest(summary.path)))

@@ -12,12 +12,31 @@ from pathlib import Path
 from synthaug.core.atomic import atomic_write_bytes
 from synthaug.core.errors import InvalidInput
 
+IMBALANCED = 3
+"""Largest / smallest class of a train split from which it is long-tailed: its classifiers sample classes equally
+(the feature extractor, and the report's arms under `class_balance: auto`)."""
+CLASS_BALANCE = ("auto", "on", "off")
 MIN_TRAINABLE_IMAGES = 2  # a class needs 2 train images to be told apart from anything by a classifier
 MIN_CLASS_IMAGES = 10
 """Fewest train images of a class the generator makes images of. Below about 10 a conditional generator sees each
 image of the class every few batches and reproduces it, so the memorization filter rejects nearly every candidate
 and the class ends short after the whole candidate budget; and the per-class k-NN metrics (k = 5) have no manifold.
 The issue's long-tailed regime (25 landed, ~20 train images per rare class) stays above it."""
+
+
+def long_tail(counts: Sequence[int]) -> list[int]:
+    """Indices of the long tail: classes present with at most 1/IMBALANCED of the largest class's train images (none
+    for a balanced split; a class with no images is left out of generation, not rare)."""
+    top = max(counts, default=0)
+    return [c for c, n in enumerate(counts) if 0 < IMBALANCED * n <= top]
+
+
+def balanced_sampling(class_balance: str, counts: Sequence[int]) -> bool:
+    """Whether a classifier samples classes equally: `class_balance` 'on' or 'off', or 'auto' = when `counts` (train
+    images per class) are long-tailed."""
+    if class_balance not in CLASS_BALANCE:
+        raise InvalidInput(f"class_balance must be one of {list(CLASS_BALANCE)}, got {class_balance!r}")
+    return class_balance == "on" or (class_balance == "auto" and bool(long_tail(counts)))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
-from synthaug.core.classes import MIN_CLASS_IMAGES, ClassSelection, check_trainable, save_selection, select_generated
+from synthaug.core.classes import (
+    MIN_CLASS_IMAGES,
+    ClassSelection,
+    balanced_sampling,
+    check_trainable,
+    save_selection,
+    select_generated,
+)
 from synthaug.core.compute import Compute
 from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
@@ -72,6 +79,7 @@ class ExtractorSummary:
     version: str
     steps: int = 0
     best_step: int | None = None
+    balanced: bool = False
 
 
 def extractor_steps(num_train: int, config: ClassifierConfig, min_steps: int) -> int:
@@ -90,10 +98,13 @@ def train_feature_extractor(
     *,
     min_steps: int = 0,
     evaluations: int = 8,
+    class_balance: str = "auto",
 ) -> ExtractorSummary:
     """Train the classifier on the clean real train split of every batch for `extractor_steps`, keep the state of
     the best of `evaluations` checks on the val split (when there is one), save it. Refuses data no model can learn
-    from (`check_model_inputs`) before reading any pixels."""
+    from (`check_model_inputs`) before reading any pixels. On a long-tailed split (`class_balance` 'auto') it samples
+    classes equally and keeps the best balanced accuracy: trained on the plain prior, its probabilities of the rare
+    classes stay low, and the synthetic set's confidence filter rejected every candidate of those classes."""
     check_model_inputs(layout, stats)
     if min_steps < 0 or evaluations < 1:
         raise InvalidInput(
@@ -102,8 +113,10 @@ def train_feature_extractor(
     train_x, train_y = load_split(layout, stats, "train")
     val = load_split(layout, stats, "val")
     steps = extractor_steps(len(train_x), config, min_steps)
+    counts = torch.bincount(train_y.long(), minlength=len(stats.classes)).tolist()
     config = replace(
         config,
+        balanced=balanced_sampling(class_balance, counts),
         channels=stats.channels,
         resolution=stats.size,
         num_classes=len(stats.classes),
@@ -121,6 +134,7 @@ def train_feature_extractor(
         data_version(stats),
         result.steps,
         result.best_step,
+        config.balanced,
     )
 
 

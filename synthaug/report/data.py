@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from synthaug.core.classes import CLASS_BALANCE, balanced_sampling, long_tail
 from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
 from synthaug.core.ranges import check_fields, one_of, ranged
@@ -16,17 +17,18 @@ from synthaug.tensors.norm_stats import NormStats
 from synthaug.tensors.readback import current_tensors, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
-CLASS_BALANCE = ("auto", "on", "off")
 SYNTHETIC_LABELS = ("hard", "soft")
 SYNTHETIC_SCHEDULES = ("mixed", "pretrain")
-IMBALANCED = 3  # largest / smallest class of the train split from which `auto` balances (a long tail)
+
+
+def class_counts(train_labels: torch.Tensor, num_classes: int) -> list[int]:
+    """Train images per class index."""
+    return torch.bincount(train_labels.long(), minlength=num_classes).tolist()
 
 
 def rare_classes(train_labels: torch.Tensor, num_classes: int) -> list[int]:
-    """Classes of the long tail: present in the real train split with fewer than 1/IMBALANCED of the largest class's
-    images (none for a balanced split; classes with no images are left out of generation, not rare)."""
-    counts = torch.bincount(train_labels.long(), minlength=num_classes)
-    return [c for c in range(num_classes) if 0 < IMBALANCED * counts[c] <= counts.max()]
+    """Classes of the long tail of the real train split (`synthaug.core.classes.long_tail`)."""
+    return long_tail(class_counts(train_labels, num_classes))
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,7 @@ class ReportConfig:
     def balanced_for(self, train_labels: torch.Tensor, num_classes: int) -> bool:
         """Whether every arm samples classes equally and is scored by balanced accuracy: `on`, `off`, or `auto` = when
         the largest class of the real train split has at least IMBALANCED times the images of the smallest."""
-        if self.class_balance != "auto":
-            return self.class_balance == "on"
-        return bool(rare_classes(train_labels, num_classes))
+        return balanced_sampling(self.class_balance, class_counts(train_labels, num_classes))
 
     def steps_for(self, num_train: int) -> int:
         """Optimizer steps of every arm: `steps`, or `epochs` passes over the original real train split (at least

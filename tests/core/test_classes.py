@@ -8,8 +8,10 @@ import pytest
 from synthaug.core.classes import (
     MIN_CLASS_IMAGES,
     ClassSelection,
+    balanced_sampling,
     check_trainable,
     load_selection,
+    long_tail,
     save_selection,
     select_generated,
 )
@@ -69,3 +71,15 @@ def test_the_selection_round_trips_beside_the_checkpoints(tmp_path):
     save_selection(tmp_path, selection)
     assert load_selection(tmp_path) == selection
     assert isinstance(load_selection(tmp_path), ClassSelection)
+
+
+def test_a_split_is_long_tailed_when_a_present_class_has_a_third_or_less_of_the_largest():
+    assert long_tail([30, 5, 10, 0]) == [1, 2]  # an empty class is not rare: it is not generated at all
+    assert long_tail([30, 11, 30]) == [] and long_tail([]) == []
+
+
+def test_class_balance_auto_balances_only_a_long_tailed_split_and_on_off_are_unconditional():
+    assert balanced_sampling("auto", [500, 25]) and not balanced_sampling("auto", [100, 90])
+    assert balanced_sampling("on", [100, 90]) and not balanced_sampling("off", [500, 25])
+    with pytest.raises(InvalidInput, match="class_balance must be one of"):
+        balanced_sampling("sometimes", [1, 1])

@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 
 from synthaug.core.compute import torch_threads
+from synthaug.core.errors import InvalidInput
+from synthaug.core.layout import DataLayout
 from synthaug.models.metrics.classifier import ClassifierConfig, load_classifier
 from synthaug.models.stages import extractor_steps, train_feature_extractor
 from synthaug.synthetic.filters import build_reference, filter_candidates
 from synthaug.synthetic.plan import SyntheticConfig
-from synthaug.tensors.norm_stats import load_stats
-from tests.synthetic.helpers import CLASSES, TRAIN
+from synthaug.tensors.norm_stats import compute_normalization_stats, load_stats, write_normalization_stats
+from synthaug.tensors.readback import read_split
+from tests.synthetic.helpers import CLASSES, FASHION_LABEL, TRAIN, VAL, garments, write_tensors
 
 
 @pytest.fixture
@@ -103,3 +106,36 @@ def test_the_extractor_step_floor_lets_real_garments_of_every_class_through_the_
     assert min(passed[0]) < 0.5, passed
     with pytest.raises(ValueError, match="min_steps"):
         train_feature_extractor(fresh, stats, base, min_steps=-1)
+
+
+def test_on_a_long_tailed_split_the_extractor_samples_classes_equally_so_rare_garments_pass_the_filter(
+    tmp_path, fashion_train
+):
+    """Trained on the plain prior (3 pullovers, 60 T-shirts, 60 trousers), the extractor gives pullovers low
+    probabilities and
+    the confidence filter rejects its real garments; `class_balance: auto` samples classes equally and lets them
+    through, and says so in its summary."""
+    layout = DataLayout(tmp_path / "data")
+    counts = {"train": (3, TRAIN, TRAIN), "val": (VAL, VAL, VAL)}
+    split = {}
+    for stream, start in (("train", 0), ("val", TRAIN)):
+        xs = [garments(fashion_train, FASHION_LABEL[c], start, n) for c, n in zip(CLASSES, counts[stream], strict=True)]
+        split[stream] = (np.concatenate(xs), np.repeat(np.arange(len(CLASSES)), counts[stream]))
+    write_tensors(layout, "b1", split, CLASSES)
+    stats = compute_normalization_stats(layout, ["b1"])
+    write_normalization_stats(layout, stats)
+    val_x, val_y = read_split(layout, stats, "val")
+    train_x, _ = read_split(layout, stats, "train")
+    config = SyntheticConfig(min_confidence=0.5)
+    base = ClassifierConfig(width=8, feature_dim=32, epochs=1, batch_size=32, seed=0)
+    rare_passed = {}
+    for balance in ("off", "auto"):
+        summary = train_feature_extractor(layout, stats, base, min_steps=150, class_balance=balance)
+        assert summary.balanced == (balance == "auto")
+        extractor, _ = load_classifier(summary.path)
+        reference = build_reference(train_x, val_x, config, extractor, stats.affine("gan"))
+        scores = filter_candidates(val_x, val_y, reference, config, extractor, stats.affine("gan"))
+        rare_passed[balance] = float((~scores.low_confidence[val_y == 0]).mean())
+    assert rare_passed["auto"] >= rare_passed["off"] + 0.25, rare_passed
+    with pytest.raises(InvalidInput, match="class_balance"):
+        train_feature_extractor(layout, stats, base, class_balance="sometimes")

@@ -18,6 +18,8 @@ FAMILIES = ("gan", "vae", "diffusion")
 # settings of what a diffusion model learns (other families ignore them), and of how any trained model is sampled
 DIFFUSION_FIELDS = ("diffusion_steps", "cond_drop", "diffusion_patch", "diffusion_lr")
 SAMPLING_FIELDS = ("sample_steps", "guidance")
+# GAN coverage levers: left out of the version key while off, so checkpoints written before they existed still resume
+GAN_LEVERS = ("minibatch_std", "mode_seeking")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class TrainConfig:
     diffaugment: str = "auto"
     kl_weight: float = 1.0
     aux_class_weight: float = ranged(0.0, low=0)
+    minibatch_std: bool = one_of(False, (False, True), note="a minibatch-std channel in D (StyleGAN)")
+    mode_seeking: float = ranged(0.0, low=0, note="weight of the mode-seeking term (Mao et al. 2019); 0: off")
     diffusion_steps: int = 1000
     cond_drop: float = ranged(0.1, 0, 1, high_open=True)
     diffusion_patch: int = one_of(2, (1, 2, 4))
@@ -64,9 +68,11 @@ class TrainConfig:
         return asdict(self)
 
     def version_dict(self) -> dict[str, Any]:
-        """`to_dict` without the sampling settings (and, for other families, the diffusion settings): what keys the
-        checkpoints, so a new sampler setting reuses the trained model and GAN/VAE versions predate diffusion."""
+        """`to_dict` without the sampling settings, the diffusion settings of other families and the GAN levers while
+        off (or not a GAN): what keys the checkpoints, so a new sampler setting reuses the trained model and older
+        versions stay valid."""
         dropped = SAMPLING_FIELDS + (() if self.family == "diffusion" else DIFFUSION_FIELDS)
+        dropped += tuple(k for k in GAN_LEVERS if self.family != "gan" or not getattr(self, k))
         return {k: v for k, v in self.to_dict().items() if k not in dropped}
 
     @classmethod

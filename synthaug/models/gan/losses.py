@@ -18,6 +18,13 @@ def g_hinge_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.mean()
 
 
+def mode_seeking_loss(fake_1: torch.Tensor, fake_2: torch.Tensor, z_1: torch.Tensor, z_2: torch.Tensor) -> torch.Tensor:
+    """1 / (mean|G(z1) − G(z2)| / mean|z1 − z2| + 1e-5) for pairs of the same class (Mao et al. 2019, as in their
+    code): minimizing it pushes two latents' images apart, against mode collapse."""
+    ratio = (fake_1 - fake_2).abs().mean() / (z_1 - z_2).abs().mean()
+    return 1.0 / (ratio + 1e-5)
+
+
 @dataclass(frozen=True)
 class ElboTerms:
     """The negative ELBO per image and its two parts, for logging."""

@@ -141,11 +141,14 @@ class Discriminator(nn.Module):
     """Image (and class) → one real/fake logit per image; class enters by projection (Miyato & Koyama 2018).
 
     `class_head` adds an auxiliary classifier on the same features (AC-GAN style), used only by the auxiliary class
-    loss; it is left out otherwise, so plain training has no unused parameters (DDP requires that)."""
+    loss; it is left out otherwise, so plain training has no unused parameters (DDP requires that). `minibatch_std`
+    feeds the last conv one extra channel, the spread of the 4×4 features within small groups of the batch
+    (StyleGAN), so D can tell a collapsed batch of fakes from a varied batch of reals."""
 
-    def __init__(self, config: ModelConfig, *, class_head: bool = False) -> None:
+    def __init__(self, config: ModelConfig, *, class_head: bool = False, minibatch_std: bool = False) -> None:
         super().__init__()
         self.config = config
+        self.minibatch_std = minibatch_std
         top = config.channels_at(config.levels)
         layers = [
             spectral_norm(
@@ -159,7 +162,7 @@ class Discriminator(nn.Module):
             )
             for level in range(config.levels)
         ]
-        layers.append(spectral_norm(nn.Conv2d(top, top, 3, padding=1)))
+        layers.append(spectral_norm(nn.Conv2d(top + int(minibatch_std), top, 3, padding=1)))
         self.convs = nn.ModuleList(layers)
         self.linear = spectral_norm(nn.Linear(top, 1))
         self.embed = spectral_norm(nn.Embedding(config.num_classes, top)) if config.num_classes else None
@@ -167,15 +170,19 @@ class Discriminator(nn.Module):
         self.classifier = spectral_norm(nn.Linear(top, config.num_classes)) if with_head else None
 
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None, *, with_classes: bool = False
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, with_classes: bool = False, segments: int = 1
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits, shape (B,): unconditional score plus the projection ⟨embed(y), features⟩.
 
         With `with_classes`, also the auxiliary classifier's class logits (B×num_classes) from the same features,
-        for the optional auxiliary class loss (`TrainConfig.aux_class_weight`)."""
+        for the optional auxiliary class loss (`TrainConfig.aux_class_weight`). `segments`: the batch is that many
+        equal parts (reals, then fakes) whose minibatch-std groups must not mix."""
         y = _check_labels(y, self.config.num_classes, x.shape[0])
-        for conv in self.convs:
+        for conv in self.convs[:-1]:
             x = F.leaky_relu(conv(x), 0.1, inplace=True)
+        if self.minibatch_std:
+            x = torch.cat([x, torch.cat([minibatch_std_channel(part) for part in x.chunk(segments)])], dim=1)
+        x = F.leaky_relu(self.convs[-1](x), 0.1, inplace=True)
         h = x.sum(dim=(2, 3))
         out = self.linear(h).squeeze(1)
         if self.embed is not None:
@@ -185,6 +192,21 @@ class Discriminator(nn.Module):
                 raise InvalidInput("this discriminator has no class head: build it with class_head=True and classes")
             return out, self.classifier(h)
         return out
+
+
+def minibatch_std_channel(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
+    """One channel per image (B×1×H×W): the standard deviation of each feature over the image's group, averaged over
+    features. Image i joins group i mod ⌈B/group_size⌉, so any batch size works (groups differ by at most one
+    image; a batch of 1 gets a constant near zero)."""
+    batch = x.shape[0]
+    groups = -(-batch // min(group_size, batch))
+    member = F.one_hot(torch.arange(batch, device=x.device) % groups, groups).to(x.dtype)
+    flat = x.reshape(batch, -1)
+    counts = member.sum(dim=0)[:, None]
+    mean = member.T @ flat / counts
+    variance = member.T @ (flat - member @ mean).square() / counts
+    spread = (variance + 1e-8).sqrt().mean(dim=1)
+    return (member @ spread)[:, None, None, None].expand(batch, 1, *x.shape[2:])
 
 
 def latents(

@@ -25,7 +25,7 @@ from synthaug.models.gan.config import Budget, TrainConfig, TrainProgress, Train
 from synthaug.models.gan.diffaugment import diff_augment
 from synthaug.models.gan.diffusion import diffusion_model
 from synthaug.models.gan.ema import GeneratorEma
-from synthaug.models.gan.losses import d_hinge_loss, g_hinge_loss, vae_elbo_loss
+from synthaug.models.gan.losses import d_hinge_loss, g_hinge_loss, mode_seeking_loss, vae_elbo_loss
 from synthaug.models.gan.networks import Discriminator, Generator
 from synthaug.models.gan.vae import ConditionalVAE
 
@@ -40,7 +40,8 @@ class GanTrainer:
         self.config, self.compute = config, compute
         self.generator = compute.module(Generator(config.model))
         class_head = config.aux_class_weight > 0 and config.model.num_classes > 0
-        self.discriminator = compute.module(Discriminator(config.model, class_head=class_head))
+        discriminator = Discriminator(config.model, class_head=class_head, minibatch_std=config.minibatch_std)
+        self.discriminator = compute.module(discriminator)
         self.g_train = distributed.wrap(self.generator, world, compute.device)
         self.d_train = distributed.wrap(self.discriminator, world, compute.device)
         betas = (config.beta1, config.beta2)
@@ -59,7 +60,7 @@ class GanTrainer:
         extra: dict[str, float] = {}
         with self.compute.autocast():
             both_y = None if y is None else torch.cat([y, y])
-            out = self.d_train(diff_augment(both, self.policy), both_y, with_classes=aux > 0)
+            out = self.d_train(diff_augment(both, self.policy), both_y, with_classes=aux > 0, segments=2)
         logits, classes = (out[0].float(), out[1].float()) if aux > 0 else (out.float(), None)
         d_loss = d_hinge_loss(logits[:b], logits[b:])
         if classes is not None:
@@ -67,13 +68,18 @@ class GanTrainer:
         _descend(self.opt_d, d_loss)
 
         self.discriminator.requires_grad_(False)
+        seeking = self.config.mode_seeking if b >= 2 else 0.0
+        z, y = self._generator_inputs(b, y, paired=seeking > 0)
         with self.compute.autocast():
-            fake = self.g_train(torch.randn(b, z_dim, device=device), y)
+            fake = self.g_train(z, y)
             out = self.discriminator(diff_augment(self.compute.images(fake), self.policy), y, with_classes=aux > 0)
         fake_logits = out[0] if aux > 0 else out
         g_loss = g_hinge_loss(fake_logits.float())
         if aux > 0:
             g_loss = g_loss + aux * _recorded(F.cross_entropy(out[1].float(), y), "g_class", extra)
+        if seeking > 0:
+            pairs = [t.float().chunk(2) for t in (fake, z)]
+            g_loss = g_loss + seeking * _recorded(mode_seeking_loss(*pairs[0], *pairs[1]), "g_mode_seeking", extra)
         _descend(self.opt_g, g_loss)
         self.discriminator.requires_grad_(True)
         self.ema.update(self.generator)
@@ -84,6 +90,16 @@ class GanTrainer:
             "d_fake": logits[b:].mean().item(),
             **extra,
         }
+
+    def _generator_inputs(
+        self, b: int, y: torch.Tensor | None, *, paired: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latents and labels of the generator update; `paired` (mode seeking): an even count whose second half
+        repeats the first half's labels, so each pair is two latents of one class at the cost of one batch."""
+        n = b - b % 2 if paired else b
+        if paired and y is not None:
+            y = torch.cat([y[: n // 2], y[: n // 2]])
+        return torch.randn(n, self.config.model.z_dim, device=self.compute.device), y
 
     def state_dict(self) -> dict[str, Any]:
         """Networks, optimizers and EMA."""

@@ -1,0 +1,90 @@
+"""The GAN coverage levers (issue 20): the minibatch-std channel of the discriminator, the mode-seeking term of the
+generator, and their place in the checkpoint version key."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from synthaug.models.gan.config import TrainConfig
+from synthaug.models.gan.losses import mode_seeking_loss
+from synthaug.models.gan.networks import Discriminator, minibatch_std_channel
+from synthaug.models.gan.training import train, version_for
+from tests.models.gan.helpers import TINY, budget, tiny_config
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5, 7, 8])
+def test_minibatch_std_is_one_channel_for_any_batch_size(batch):
+    x = torch.randn(batch, 6, 4, 4)
+    out = minibatch_std_channel(x)
+    assert out.shape == (batch, 1, 4, 4) and torch.isfinite(out).all()
+    if batch == 1:
+        assert out.abs().max() < 1e-3
+
+
+def test_minibatch_std_measures_the_spread_within_each_group():
+    same = torch.randn(1, 6, 4, 4).expand(4, -1, -1, -1)
+    assert minibatch_std_channel(same).abs().max() < 1e-3
+    assert minibatch_std_channel(torch.randn(4, 6, 4, 4)).min() > 0.5
+
+
+@pytest.mark.parametrize("batch", [1, 3, 6])
+def test_discriminator_with_minibatch_std_feeds_its_last_conv_one_more_channel(batch):
+    plain, with_std = Discriminator(TINY), Discriminator(TINY, minibatch_std=True)
+    assert with_std.convs[-1].in_channels == plain.convs[-1].in_channels + 1
+    y = torch.arange(batch) % TINY.num_classes
+    logits = with_std(torch.randn(batch, 1, 32, 32), y)
+    assert logits.shape == (batch,)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in with_std.convs[-1].parameters())
+
+
+def test_reals_and_fakes_are_grouped_apart():
+    d = Discriminator(TINY, minibatch_std=True).eval()
+    collapsed = torch.randn(1, 1, 32, 32).expand(4, -1, -1, -1)
+    both, y = torch.cat([torch.randn(4, 1, 32, 32), collapsed]), torch.zeros(8, dtype=torch.long)
+    alone = d(collapsed, y[:4])
+    assert torch.allclose(d(both, y, segments=2)[4:], alone, atol=1e-5)
+    assert not torch.allclose(d(both, y)[4:], alone, atol=1e-5)
+
+
+def test_levers_change_the_version_key_only_when_on():
+    plain = tiny_config()
+    assert "minibatch_std" not in plain.version_dict() and "mode_seeking" not in plain.version_dict()
+    keys = {version_for("d", c) for c in (plain, tiny_config(minibatch_std=True), tiny_config(mode_seeking=1.0))}
+    assert len(keys) == 3
+    vae = tiny_config(family="vae")
+    assert version_for("d", vae) == version_for("d", tiny_config(family="vae", mode_seeking=1.0))
+
+
+def test_a_config_written_before_the_levers_still_loads():
+    old = tiny_config().to_dict()
+    del old["minibatch_std"], old["mode_seeking"]
+    assert TrainConfig.from_dict(old) == tiny_config()
+
+
+def test_invalid_lever_values_are_refused():
+    with pytest.raises(ValueError, match="mode_seeking"):
+        tiny_config(mode_seeking=-1.0)
+    with pytest.raises(ValueError, match="minibatch_std"):
+        tiny_config(minibatch_std=2)
+
+
+def test_mode_seeking_loss_is_finite_and_pushes_the_images_apart():
+    fake = torch.randn(8, 1, 8, 8, requires_grad=True)
+    z = torch.randn(8, 4)
+    loss = mode_seeking_loss(*fake.chunk(2), *z.chunk(2))
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    with torch.no_grad():
+        spread = fake + 0.1 * torch.cat([fake[:4] - fake[4:], fake[4:] - fake[:4]])
+    assert mode_seeking_loss(*spread.chunk(2), *z.chunk(2)) < loss
+
+
+def test_training_with_both_levers_logs_the_term_and_resumes(tmp_path, make_batches):
+    config = tiny_config(minibatch_std=True, mode_seeking=0.5)
+    first = train(make_batches, config, tmp_path, "d", budget(3))
+    assert all(torch.isfinite(torch.tensor(row["g_mode_seeking"])) for row in first.history)
+    again = train(make_batches, config, tmp_path, "d", budget(4))
+    assert again.resumed_from_step == 3 and again.step == 4

@@ -50,6 +50,18 @@ class GanCheckpointConfig(Config):
     aux_class_weight: float = Field(
         0.0, ge=0, description="Weight of an auxiliary class loss on the discriminator's features (AC-GAN); 0 = off."
     )
+    minibatch_std: bool = Field(
+        TrainConfig.minibatch_std,
+        description="family 'gan': give the discriminator a minibatch-standard-deviation channel (StyleGAN), so it "
+        "can tell a batch of near-identical fakes from varied reals; a lever against mode collapse (issue 20, "
+        "measured in docs/results.md).",
+    )
+    mode_seeking: float = Field(
+        TrainConfig.mode_seeking,
+        ge=0,
+        description="family 'gan': weight of the mode-seeking term (Mao et al. 2019), which pushes apart the images "
+        "of two latents of one class; 0 = off (measured in docs/results.md).",
+    )
     sample_steps: int = Field(
         TrainConfig.sample_steps,
         ge=1,
@@ -95,6 +107,8 @@ def gan_checkpoint(
             gan_train_config(stats, config.family, config.width, config.z_dim, config.seed, config.aux_class_weight),
             sample_steps=config.sample_steps,
             guidance=config.guidance,
+            minibatch_std=config.minibatch_std,
+            mode_seeking=config.mode_seeking,
         )
         selection = (
             generation_classes(layout, stats, config.min_class_images) if train_config.model.num_classes else None

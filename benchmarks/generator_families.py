@@ -11,6 +11,8 @@ images. Held-out train images (never trained on) are the reference set.
     nice -n 10 .venv/bin/python benchmarks/generator_families.py                 # 3 minutes per family
     nice -n 10 .venv/bin/python benchmarks/generator_families.py --minutes 8 --guidance 1 2 --json out.json
     nice -n 10 .venv/bin/python benchmarks/generator_families.py --quick         # smoke run, about a minute
+    nice -n 10 .venv/bin/python benchmarks/generator_families.py --families gan \
+        --gan-options minibatch_std=1 mode_seeking=1 minibatch_std=1,mode_seeking=1   # GAN variants beside gan
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -110,35 +113,56 @@ def measure(
     return out
 
 
-def family_config(family: str, args: argparse.Namespace) -> TrainConfig:
-    """The training config of one family: the asset's defaults at the benchmark's width."""
+def family_config(family: str, args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The training config of one family: the asset's defaults at the benchmark's width, then `overrides`."""
     return TrainConfig(
-        model=ModelConfig(width=args.width),
-        family=family,
-        sample_steps=args.sample_steps,
-        diffusion_lr=args.diffusion_lr,
-        diffusion_patch=args.diffusion_patch,
+        **{
+            "model": ModelConfig(width=args.width),
+            "family": family,
+            "sample_steps": args.sample_steps,
+            "diffusion_lr": args.diffusion_lr,
+            "diffusion_patch": args.diffusion_patch,
+            **(overrides or {}),
+        }
     )
 
 
+def parse_options(text: str) -> dict[str, Any]:
+    """`minibatch_std=1,mode_seeking=0.5` → TrainConfig overrides, each value parsed as its field's type."""
+    types = {f.name: type(f.default) for f in fields(TrainConfig) if f.name != "model"}
+    options: dict[str, Any] = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key not in types or not value:
+            raise SystemExit(f"--gan-options: {item!r} is not FIELD=VALUE of a TrainConfig field ({', '.join(types)})")
+        options[key] = value.lower() in ("1", "true", "yes", "on") if types[key] is bool else types[key](value)
+    return options
+
+
+def variants(args: argparse.Namespace) -> list[tuple[str, str, dict[str, Any]]]:
+    """(row name, family, config overrides): the families, then one GAN per `--gan-options` entry."""
+    plain = [(family, family, {}) for family in args.families]
+    return plain + [(f"gan+{text}", "gan", parse_options(text)) for text in args.gan_options]
+
+
 def train_round_robin(args: argparse.Namespace, data: dict[str, Images], root: Path) -> dict[str, TrainResult]:
-    """Train every family for `--minutes` in `--rounds` turns (each turn resumes from the family's checkpoint), so
-    the other work on a shared machine slows every family alike."""
+    """Train every variant for `--minutes` in `--rounds` turns (each turn resumes from the variant's checkpoint), so
+    the other work on a shared machine slows every variant alike."""
     compute = resolve_compute("cpu", threads=args.threads)
     results: dict[str, TrainResult] = {}
     for turn in range(1, args.rounds + 1):
-        for family in args.families:
+        for name, family, overrides in variants(args):
             minutes = args.minutes * turn / args.rounds
             budget = Budget(minutes=minutes, checkpoint_every=10**9, progress_interval_s=60.0)
-            log(f"{family}: training to {minutes:.2f} minutes (turn {turn} of {args.rounds})")
-            results[family] = train(
+            log(f"{name}: training to {minutes:.2f} minutes (turn {turn} of {args.rounds})")
+            results[name] = train(
                 batch_source(data["train"], args.batch_size),
-                family_config(family, args),
+                family_config(family, args, overrides),
                 root,
                 f"fashion-{args.per_class}",
                 budget,
                 compute=compute,
-                progress=lambda p, f=family: log(f"{f}: step {p.step}, {p.losses}, {p.images_per_s:.0f} img/s"),
+                progress=lambda p, f=name: log(f"{f}: step {p.step}, {p.losses}, {p.images_per_s:.0f} img/s"),
             )
     return results
 
@@ -146,7 +170,7 @@ def train_round_robin(args: argparse.Namespace, data: dict[str, Images], root: P
 def measure_family(
     family: str, result: TrainResult, args: argparse.Namespace, data: dict[str, Images], extractor
 ) -> list[dict[str, Any]]:
-    """The rows of one trained family (a diffusion model once per guidance scale)."""
+    """The rows of one trained variant (a diffusion model once per guidance scale)."""
     rows = []
     steps = result.step
     images_per_s = steps * args.batch_size / max(result.train_seconds, 1e-9)
@@ -204,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, nargs="+", default=[TrainConfig.guidance], help="CFG scales")
     parser.add_argument("--diffusion-lr", type=float, default=TrainConfig.diffusion_lr)
     parser.add_argument("--diffusion-patch", type=int, default=TrainConfig.diffusion_patch, choices=(1, 2, 4))
+    parser.add_argument(
+        "--gan-options",
+        nargs="+",
+        default=[],
+        metavar="FIELD=VALUE[,...]",
+        help="extra GAN rows, one per entry, e.g. minibatch_std=1 mode_seeking=0.5 (row 'gan+minibatch_std=1')",
+    )
     parser.add_argument("--extractor-steps", type=int, default=600)
     parser.add_argument("--no-cas", action="store_true", help="skip CAS (two classifier trainings per row)")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny budget and sizes")
@@ -214,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes, args.rounds, args.per_class, args.eval_per_class, args.extractor_steps = 0.1, 2, 100, 20, 40
+    for _, family, overrides in variants(args):
+        family_config(family, args, overrides)  # a bad option fails now, not after the extractor
     torch.manual_seed(args.seed)
     data = {
         "train": fashion("train", 0, args.per_class),

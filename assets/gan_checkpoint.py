@@ -53,14 +53,12 @@ class GanCheckpointConfig(Config):
     minibatch_std: bool = Field(
         TrainConfig.minibatch_std,
         description="family 'gan': give the discriminator a minibatch-standard-deviation channel (StyleGAN), so it "
-        "can tell a batch of near-identical fakes from varied reals; a lever against mode collapse (issue 20, "
-        "measured in docs/results.md).",
+        "can tell a batch of near-identical fakes from varied reals (against mode collapse).",
     )
     mode_seeking: float = Field(
         TrainConfig.mode_seeking,
         ge=0,
-        description="family 'gan': weight of the mode-seeking term (Mao et al. 2019), which pushes apart the images "
-        "of two latents of one class; 0 = off (measured in docs/results.md).",
+        description="family 'gan': weight of a mode-seeking term (Mao et al. 2019) against mode collapse; 0 = off.",
     )
     sample_steps: int = Field(
         TrainConfig.sample_steps,

@@ -91,9 +91,7 @@ class GanTrainer:
             **extra,
         }
 
-    def _generator_inputs(
-        self, b: int, y: torch.Tensor | None, *, paired: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _generator_inputs(self, b: int, y: torch.Tensor | None, *, paired: bool) -> tuple[torch.Tensor, ...]:
         """Latents and labels of the generator update; `paired` (mode seeking): an even count whose second half
         repeats the first half's labels, so each pair is two latents of one class at the cost of one batch."""
         n = b - b % 2 if paired else b

@@ -72,6 +72,12 @@ class GanCheckpointConfig(Config):
         description="family 'diffusion': classifier-free guidance scale; 1 = plain conditional sampling (most "
         "varied), above 1 = more typical of the class (higher precision, lower recall, twice the sampling cost).",
     )
+    class_balance: str = Field(
+        "auto",
+        description="'auto': on a long-tailed train split (largest class >= 3x the smallest, up to 2 GiB of pixels) "
+        "every batch is drawn class-balanced, so rare classes are learnt (unbalanced, their samples came out as the "
+        "frequent classes); 'on' always; 'off' never.",
+    )
     min_class_images: int = Field(
         MIN_CLASS_IMAGES,
         ge=MIN_TRAINABLE_IMAGES,
@@ -126,6 +132,7 @@ def gan_checkpoint(
             seed=config.seed,
             selection=selection,
             metric_progress=log_parts(context.log.info),
+            class_balance=config.class_balance,
         )
     if run.train.resumed_from_step is not None:
         context.log.info(

@@ -26,10 +26,12 @@ from synthaug.core.compute import Compute
 from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
 from synthaug.core.progress import StageProgress
+from synthaug.models.balanced import balanced_batches
 from synthaug.models.gan.config import Budget, TrainConfig, TrainProgress
 from synthaug.models.gan.networks import ModelConfig
 from synthaug.models.gan.pipeline import EvalData, GanRun, train_gan
 from synthaug.models.gan.sampling import sample_per_class
+from synthaug.models.gan.training import BatchSource
 from synthaug.models.metrics.classifier import (
     ClassifierConfig,
     SmallCNN,
@@ -162,6 +164,7 @@ def train_gan_checkpoint(
     seed: int = 0,
     selection: ClassSelection | None = None,
     metric_progress: StageProgress | None = None,
+    class_balance: str = "auto",
 ) -> GanRun:
     """Train or resume the generator on the train split of every batch, then sample, plot and measure it in the
     feature extractor's space (val split as reference, a train sample for the floors, test split for CAS), per
@@ -170,7 +173,8 @@ def train_gan_checkpoint(
 
     Metrics are left out (the result's `metrics` is empty) when there is no feature extractor yet or the val or
     test split holds fewer than `MIN_METRIC_IMAGES` images; they are saved beside the checkpoint (`metrics.store`)
-    and `metric_progress` reports them as they go."""
+    and `metric_progress` reports them as they go. On a long-tailed split (`class_balance` 'auto') the batches are
+    class-balanced (`synthaug.models.balanced`), which is part of the checkpoint version."""
     labeled_only = config.model.num_classes > 0
     if labeled_only and selection is None:
         selection = generation_classes(layout, stats)
@@ -184,6 +188,12 @@ def train_gan_checkpoint(
             "land more images or lower batch_size"
         )
     counts = class_counts(layout, stats) if labeled_only else None
+    source: BatchSource = ShardLoader(dataset)
+    version = data_version(stats)
+    if counts is not None and balanced_sampling(class_balance, list(counts.values())):
+        balanced = balanced_batches(layout, stats, dataset.num_rows, batch_size, seed)
+        if balanced is not None:
+            source, version = balanced, f"{version}-balanced"
     eval_data, extractor, metrics = None, None, ()
     if labeled_only:
         per_class = metric_samples_per_class * max(len(stats.classes), 1)
@@ -197,10 +207,10 @@ def train_gan_checkpoint(
             extractor, _ = load_classifier(layout.feature_extractor_path())
             metrics = ("fid", "kid", "pr", "pr_class", "cas")
     run = train_gan(
-        ShardLoader(dataset),
+        source,
         config,
         layout.gan_checkpoints_dir(),
-        data_version(stats),
+        version,
         budget,
         compute=compute,
         progress=progress,
@@ -223,6 +233,7 @@ def train_gan_checkpoint(
         save_metrics(layout.gan_checkpoints_dir() / run.train.version, run.train.step, data_version(stats), run.metrics)
     if selection is not None:
         save_selection(layout.gan_checkpoints_dir() / run.train.version, selection)
+    run.class_balanced = not isinstance(source, ShardLoader)
     return run
 
 

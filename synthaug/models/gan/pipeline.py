@@ -46,6 +46,7 @@ class GanRun:
     metrics: dict[str, MetricValue] = field(default_factory=dict)
     loss_curve_png: bytes = b""
     sample_grid_png: bytes = b""
+    class_balanced: bool = False
 
     @property
     def checkpoint(self) -> Path | None:
@@ -62,6 +63,7 @@ class GanRun:
             "stopped_by": self.train.stopped_by,
             "resumed_from_step": self.train.resumed_from_step,
             "skipped_checkpoints": len(self.train.skipped_checkpoints),
+            "class_balanced": self.class_balanced,
         }
         for value in self.metrics.values():
             out.update(value.as_dict())

@@ -115,10 +115,9 @@ def train_feature_extractor(
     train_x, train_y = load_split(layout, stats, "train")
     val = load_split(layout, stats, "val")
     steps = extractor_steps(len(train_x), config, min_steps)
-    counts = torch.bincount(train_y.long(), minlength=len(stats.classes)).tolist()
     config = replace(
         config,
-        balanced=balanced_sampling(class_balance, counts),
+        balanced=balanced_sampling(class_balance, list(class_counts(layout, stats).values())),
         channels=stats.channels,
         resolution=stats.size,
         num_classes=len(stats.classes),
@@ -188,12 +187,11 @@ def train_gan_checkpoint(
             "land more images or lower batch_size"
         )
     counts = class_counts(layout, stats) if labeled_only else None
-    source: BatchSource = ShardLoader(dataset)
-    version = data_version(stats)
+    balanced = None
     if counts is not None and balanced_sampling(class_balance, list(counts.values())):
         balanced = balanced_batches(layout, stats, dataset.num_rows, batch_size, seed)
-        if balanced is not None:
-            source, version = balanced, f"{version}-balanced"
+    source: BatchSource = ShardLoader(dataset) if balanced is None else balanced
+    version = data_version(stats) + ("" if balanced is None else "-balanced")
     eval_data, extractor, metrics = None, None, ()
     if labeled_only:
         per_class = metric_samples_per_class * max(len(stats.classes), 1)
@@ -233,7 +231,7 @@ def train_gan_checkpoint(
         save_metrics(layout.gan_checkpoints_dir() / run.train.version, run.train.step, data_version(stats), run.metrics)
     if selection is not None:
         save_selection(layout.gan_checkpoints_dir() / run.train.version, selection)
-    run.class_balanced = not isinstance(source, ShardLoader)
+    run.class_balanced = balanced is not None
     return run
 
 

@@ -10,6 +10,7 @@ from resources.storage import StorageResource
 from synthaug.core.progress import log_parts
 from synthaug.synthetic.generate import SyntheticSummary, generate_synthetic
 from synthaug.synthetic.plan import MODES, SyntheticConfig
+from synthaug.synthetic.select import SELECTIONS
 
 _DEFAULTS = SyntheticConfig()
 
@@ -47,6 +48,16 @@ class SyntheticImagesConfig(Config):
         ge=1,
         description="At most this × the planned count is drawn per class (bounds the time).",
     )
+    selection: str = Field(
+        _DEFAULTS.selection,
+        description="Which passing candidates enter the set: 'first' drawn, 'coverage' (those covering real images "
+        "no chosen sample covers yet, in the extractor's space) or 'boundary' (the least confident).",
+    )
+    selection_pool: float = Field(
+        _DEFAULTS.selection_pool,
+        ge=1,
+        description="'coverage'/'boundary': passing candidates drawn per planned image to choose from.",
+    )
     seed: int = Field(_DEFAULTS.seed, description="Seed of the latents (per round and class).")
 
     @field_validator("mode")
@@ -54,6 +65,13 @@ class SyntheticImagesConfig(Config):
     def _mode(cls, value: str) -> str:
         if value not in MODES:
             raise ValueError(f"synthetic_images config: mode must be one of {list(MODES)}, got {value!r}")
+        return value
+
+    @field_validator("selection")
+    @classmethod
+    def _selection(cls, value: str) -> str:
+        if value not in SELECTIONS:
+            raise ValueError(f"synthetic_images config: selection must be one of {list(SELECTIONS)}, got {value!r}")
         return value
 
     def core(self) -> SyntheticConfig:
@@ -122,12 +140,12 @@ def _metadata(summary: SyntheticSummary) -> dict:
 def _per_class_table(per_class: dict[str, dict[str, int]]) -> str:
     """Markdown table: planned, candidates, accepted and rejected (by reason) per class."""
     lines = [
-        "| class | planned | candidates | accepted | low confidence | memorized | short |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| class | planned | candidates | accepted | low confidence | memorized | not selected | short |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, c in per_class.items():
         lines.append(
             f"| {name} | {c['planned']} | {c['candidates']} | {c['accepted']} | {c['low_confidence']} "
-            f"| {c['memorized']} | {c['shortfall']} |"
+            f"| {c['memorized']} | {c.get('not_selected', 0)} | {c['shortfall']} |"
         )
     return "\n".join(lines)

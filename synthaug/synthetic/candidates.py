@@ -20,6 +20,7 @@ from synthaug.models.stages import data_version as stats_data_version
 from synthaug.synthetic.filters import (
     LOW_CONFIDENCE,
     MEMORIZED,
+    NOT_SELECTED,
     REJECT_REASONS,
     FilterScores,
     MemorizationReference,
@@ -28,6 +29,7 @@ from synthaug.synthetic.filters import (
 )
 from synthaug.synthetic.plan import SyntheticConfig
 from synthaug.synthetic.readback import FORMAT_VERSION, IMAGES_DIR, REJECTED_DIR, UNLABELED_FOLDER
+from synthaug.synthetic.select import CoverageState, boundary_choice
 from synthaug.tensors.config import UNLABELED
 from synthaug.tensors.norm_stats import NormStats
 
@@ -65,11 +67,13 @@ class CandidateRun:
     checkpoint_version: str
     checkpoint_step: int
     folder: Path
+    train_labels: np.ndarray | None = None
     rows: list[dict] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=lambda: {"confidence_failed": 0, "memorized_flagged": 0})
     shown: list[tuple[int, np.ndarray]] = field(default_factory=list)
     shown_rejected: list[tuple[int, np.ndarray, int]] = field(default_factory=list)
+    coverage: dict[int, CoverageState] = field(default_factory=dict)
 
     def label_of(self, name: str) -> int:
         """The label index the generator is asked for (-1 for an unconditional generator)."""
@@ -91,16 +95,17 @@ class CandidateRun:
         }
         for name, n in self.plan.items():
             self.counts[_display_name(name)]["planned"] = n
-        accepted_total = 0
+        accepted_total, pool = 0, self.config.pool
         for round_index in range(self.config.max_rounds):
             for name, planned in self.plan.items():
                 counts = self.counts[_display_name(name)]
                 missing = planned - counts["accepted"]
                 if missing <= 0:
                     continue
-                rate = counts["accepted"] / counts["candidates"] if counts["candidates"] else 1.0
-                budget = math.ceil(self.config.max_candidates * planned) - counts["candidates"]
-                draw = min(math.ceil(missing * self.config.oversample / max(rate, 1 / 100)), budget)
+                passing = counts["accepted"] + counts[NOT_SELECTED]
+                rate = passing / counts["candidates"] if counts["candidates"] else 1.0
+                budget = math.ceil(self.config.max_candidates * pool * planned) - counts["candidates"]
+                draw = min(math.ceil(missing * pool * self.config.oversample / max(rate, 1 / 100)), budget)
                 if draw <= 0:
                     continue
                 label = self.label_of(name)
@@ -109,11 +114,31 @@ class CandidateRun:
                 pixels = from_model_output(images, affine)
                 labels = np.full(draw, label)
                 scores = filter_candidates(pixels, labels, reference, self.config, extractor, affine, device)
-                passed = np.flatnonzero(scores.accepted)
-                keep = int(passed[missing - 1]) + 1 if len(passed) >= missing else draw
+                passed = np.flatnonzero(scores.passed)
+                if self.config.selection == "first":
+                    keep = int(passed[missing - 1]) + 1 if len(passed) >= missing else draw
+                else:
+                    self._select(label, scores, passed, missing, reference)
+                    keep = draw
                 self._write(name, label, pixels[:keep], scores, keep, round_index, seed)
                 accepted_total += min(len(passed), missing)
                 reporter.update(accepted_total)
+
+    def _select(
+        self, label: int, scores: FilterScores, passed: np.ndarray, missing: int, reference: MemorizationReference
+    ) -> None:
+        """Mark the passing candidates the selection leaves out (`scores.not_selected`), keeping `missing` of them."""
+        if self.config.selection == "boundary":
+            chosen = passed[boundary_choice(scores.confidence[passed], missing)]
+        else:
+            if label not in self.coverage:
+                own = reference.train_features
+                if label >= 0 and self.train_labels is not None:
+                    own = own[self.train_labels == label]
+                self.coverage[label] = CoverageState(own, seed=self.config.seed)
+            chosen = passed[self.coverage[label].choose(scores.features[passed], missing)]
+        scores.not_selected = np.ones(len(scores.passed), bool)
+        scores.not_selected[chosen] = False
 
     def _write(
         self, name: str, label: int, pixels: np.ndarray, scores: FilterScores, keep: int, round_index: int, seed: int
@@ -162,7 +187,8 @@ class CandidateRun:
                     self.shown.append((label, pixels[i]))
             else:
                 counts[reason] += 1
-                if sum(1 for c, _, _ in self.shown_rejected if c == label) < GRID_PER_CLASS:
+                shown = sum(1 for c, _, _ in self.shown_rejected if c == label)
+                if reason != NOT_SELECTED and shown < GRID_PER_CLASS:
                     self.shown_rejected.append((label, pixels[i], int(scores.nn_train_row[i])))
 
     def meta(
@@ -178,7 +204,7 @@ class CandidateRun:
         for name, counts in self.counts.items():
             per_class[name] = {
                 **counts,
-                "rejected": counts[MEMORIZED] + counts[LOW_CONFIDENCE],
+                "rejected": sum(counts[reason] for reason in REJECT_REASONS),
                 "shortfall": max(counts["planned"] - counts["accepted"], 0),
             }
         short = {k: v["shortfall"] for k, v in per_class.items() if v["shortfall"]}
@@ -197,6 +223,7 @@ class CandidateRun:
             "rejected": sum(v["rejected"] for v in per_class.values()),
             "rejected_memorized": sum(v[MEMORIZED] for v in per_class.values()),
             "rejected_low_confidence": sum(v[LOW_CONFIDENCE] for v in per_class.values()),
+            "not_selected": sum(v[NOT_SELECTED] for v in per_class.values()),
             "shortfall": sum(short.values()),
             "confidence_failed": self.flags["confidence_failed"],
             "confidence_rejection_rate": _rate(self.flags["confidence_failed"], candidates),

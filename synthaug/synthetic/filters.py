@@ -16,7 +16,8 @@ from synthaug.synthetic.plan import MAX_REFERENCE_IMAGES, MIN_REFERENCE_IMAGES, 
 
 LOW_CONFIDENCE = "low_confidence"
 MEMORIZED = "memorized"
-REJECT_REASONS = (MEMORIZED, LOW_CONFIDENCE)
+NOT_SELECTED = "not_selected"
+REJECT_REASONS = (MEMORIZED, LOW_CONFIDENCE, NOT_SELECTED)
 
 
 def _interior(images: np.ndarray, shift: int, dy: int = 0, dx: int = 0) -> torch.Tensor:
@@ -204,7 +205,8 @@ def build_reference(
 
 @dataclass
 class FilterScores:
-    """Per-candidate filter scores and decisions (NaN scores: not measured)."""
+    """Per-candidate filter scores and decisions (NaN scores: not measured); `features` are the extractor's (None
+    without one); `not_selected` marks candidates that passed both filters but were left out by the selection."""
 
     confidence: np.ndarray
     nn_pixel_distance: np.ndarray
@@ -212,18 +214,27 @@ class FilterScores:
     nn_train_row: np.ndarray
     low_confidence: np.ndarray
     memorized: np.ndarray
+    features: np.ndarray | None = None
+    not_selected: np.ndarray | None = None
 
     @property
-    def accepted(self) -> np.ndarray:
+    def passed(self) -> np.ndarray:
         """Candidates that pass both filters."""
         return ~(self.low_confidence | self.memorized)
 
     @property
+    def accepted(self) -> np.ndarray:
+        """Candidates that pass both filters and were selected."""
+        return self.passed if self.not_selected is None else self.passed & ~self.not_selected
+
+    @property
     def reasons(self) -> list[str | None]:
-        """Why each candidate was rejected: "memorized" first (the more serious), then "low_confidence"."""
+        """Why each candidate was rejected: "memorized" first (the more serious), then "low_confidence", then
+        "not_selected"."""
+        left_out = self.not_selected if self.not_selected is not None else np.zeros(len(self.memorized), bool)
         return [
-            MEMORIZED if m else LOW_CONFIDENCE if c else None
-            for m, c in zip(self.memorized.tolist(), self.low_confidence.tolist(), strict=True)
+            MEMORIZED if m else LOW_CONFIDENCE if c else NOT_SELECTED if s else None
+            for m, c, s in zip(self.memorized.tolist(), self.low_confidence.tolist(), left_out.tolist(), strict=True)
         ]
 
 
@@ -244,7 +255,8 @@ def filter_candidates(
     confidence = np.full(n, np.nan, np.float32)
     labeled = labels >= 0
     features = _features(extractor, candidates, affine) if extractor is not None and n else None
-    if features is not None and config.min_confidence > 0 and labeled.any():
+    scored = config.min_confidence > 0 or config.selection == "boundary"
+    if features is not None and scored and labeled.any():
         with torch.no_grad():
             proba = extractor.head(torch.from_numpy(features[labeled]).float()).softmax(dim=1).numpy()
         confidence[labeled] = proba[np.arange(len(proba)), labels[labeled]]
@@ -259,4 +271,4 @@ def filter_candidates(
     memorized = pixel < pixel_limit
     if feature_limit > 0:
         memorized |= feature < feature_limit
-    return FilterScores(confidence, pixel, feature, row, low_confidence, memorized)
+    return FilterScores(confidence, pixel, feature, row, low_confidence, memorized, features)

@@ -164,12 +164,20 @@ def generate_synthetic(
     extractor = _load_extractor(layout, stats, conditional, config, notes)
     if conditional and extractor is not None and config.min_confidence == 0:
         notes.append("confidence filter off (min_confidence 0)")
+    if config.selection != "first" and (extractor is None or (config.selection == "boundary" and not conditional)):
+        raise InvalidInput(
+            f"selection {config.selection!r} needs "
+            + ("the feature extractor" if extractor is None else "a class-conditional generator")
+            + ": materialize feature_extractor (and a conditional gan_checkpoint), or use selection 'first'"
+        )
     affine = stats.affine("gan")
     val_x, _ = read_split(layout, stats, "val")
     reference = build_reference(train_x, val_x, config, extractor, affine, device, parts)
     store = synthetic_store(layout)
     with store.draft() as draft:
-        run = CandidateRun(config, plan, conditional, stats, checkpoint.version, checkpoint.step, draft.folder)
+        run = CandidateRun(
+            config, plan, conditional, stats, checkpoint.version, checkpoint.step, draft.folder, train_labels=train_y
+        )
         run.sample(sampler, reference, extractor, affine, Progress(progress, sum(plan.values())), device)
         meta = run.meta(shape, checkpoint.path, checkpoint.state.get("data_version"), reference, notes)
         meta["excluded_classes"] = excluded

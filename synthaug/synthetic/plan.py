@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from synthaug.core.errors import InvalidInput
 from synthaug.core.ranges import check_fields, one_of, probability, ranged
+from synthaug.synthetic.select import SELECTIONS
 
 MODES = ("ratio", "balance", "count")
 MIN_REFERENCE_IMAGES = 20  # fewer real val images than this: the real-vs-real reference comes from the train split
@@ -39,6 +40,11 @@ class SyntheticConfig:
     Sampling runs in up to `max_rounds` rounds per class, each drawing the missing count × `oversample` divided
     by the acceptance rate seen so far, and never more than `max_candidates` × the planned count in all (so a poor
     generator costs a bounded amount of time); a class still short at the end is reported as a shortfall.
+
+    Selection (`synthaug.synthetic.select`): with `selection` "first" the first candidates that pass the filters are
+    kept; with "coverage" or "boundary" about `selection_pool` passing candidates are drawn per planned image (and
+    `max_candidates` grows by that factor), and the set keeps those that cover the class's real images in the
+    extractor's space, or those nearest its decision boundary; the others are rejected as "not_selected".
     """
 
     mode: str = one_of("ratio", MODES)
@@ -52,7 +58,14 @@ class SyntheticConfig:
     oversample: float = ranged(1.25, 1, 10)
     max_rounds: int = ranged(4, 1, 100)
     max_candidates: float = ranged(3.0, 1, 100)
+    selection: str = one_of("first", SELECTIONS)
+    selection_pool: float = ranged(3.0, 1, 20)
     seed: int = 0
+
+    @property
+    def pool(self) -> float:
+        """Passing candidates drawn per planned image: 1 when the first ones are kept."""
+        return 1.0 if self.selection == "first" else self.selection_pool
 
     def __post_init__(self) -> None:
         """Refuse out-of-range settings before any work, naming the field."""

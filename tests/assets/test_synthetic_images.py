@@ -49,6 +49,14 @@ def test_materializes_the_imagefolder_tree_and_reports_the_filters(instance, mak
     event = instance.get_latest_materialization_event(AssetKey("synthetic_images"))
     assert event.asset_materialization.tags["dagster/data_version"] == data.data_version
 
+    chosen = _synthesize(instance, landing, data_root, ratio=0.25, min_confidence=0.2, seed=1, selection="coverage")
+    assert chosen.success
+    covered = read_synthetic(DataLayout(data_root))
+    left_out = covered.manifest[covered.manifest["reject_reason"] == "not_selected"]
+    assert len(left_out) and covered.data_version != data.data_version
+    meta = _metadata(instance, "synthetic_images")
+    assert "| not selected |" in meta["per_class"] and meta["images"] == len(covered.images) <= meta["planned"]
+
 
 def test_without_a_checkpoint_the_asset_fails_clearly_and_is_not_materialized(instance, landing, data_root):
     result = materialize(
@@ -66,4 +74,6 @@ def test_without_a_checkpoint_the_asset_fails_clearly_and_is_not_materialized(in
 def test_an_out_of_range_config_fails_before_any_work(instance, landing, data_root):
     error = step_error(_synthesize(instance, landing, data_root, min_confidence=1.5), "synthetic_images")
     assert "min_confidence" in error and "less than or equal to 1" in error and "input_value=1.5" in error
+    error = step_error(_synthesize(instance, landing, data_root, selection="nearest"), "synthetic_images")
+    assert "selection must be one of ['first', 'coverage', 'boundary']" in error and "'nearest'" in error
     assert not DataLayout(data_root).synthetic_dir().exists()

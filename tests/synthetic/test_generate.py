@@ -102,6 +102,7 @@ def test_a_generator_the_filters_reject_costs_bounded_candidates_and_is_reported
             "accepted": 0,
             "low_confidence": 10,
             "memorized": 0,
+            "not_selected": 0,
             "rejected": 10,
             "shortfall": 4,
         }

@@ -17,6 +17,7 @@ from scipy.spatial.distance import cdist
 SELECTIONS = ("first", "coverage", "boundary")
 NEAREST_K = 5  # the coverage metric's k: a real image's ball reaches its 5th nearest real neighbour
 MAX_REAL_PER_CLASS = 2000  # real images per class the balls are built on (a random subset above this)
+MAX_CHUNK = 8192  # candidates compared with the real images at once (bounds memory at ~16 MB per 1,000 reals)
 
 
 class CoverageState:
@@ -38,11 +39,23 @@ class CoverageState:
 
     def choose(self, features: np.ndarray, count: int) -> np.ndarray:
         """Indices (ascending) of up to `count` rows of `features`, chosen to cover uncovered real images; rows that
-        reach no real image's ball are taken last, in draw order."""
+        reach no real image's ball are taken last, in draw order. More than `MAX_CHUNK` rows are chosen from in
+        consecutive chunks, each giving its share of `count`."""
         features = np.asarray(features, np.float64)
         count = min(count, len(features))
+        if len(features) <= MAX_CHUNK:
+            return self._choose(features, count)
+        picked: list[int] = []
+        for start in range(0, len(features), MAX_CHUNK):
+            stop = min(start + MAX_CHUNK, len(features))
+            share = round(count * stop / len(features)) - len(picked)
+            picked.extend((start + self._choose(features[start:stop], share)).tolist())
+        return np.asarray(picked, np.int64)
+
+    def _choose(self, features: np.ndarray, count: int) -> np.ndarray:
+        """`choose` on at most `MAX_CHUNK` rows."""
         if count <= 0 or not len(self.real):
-            return np.arange(count)
+            return np.arange(max(count, 0))
         covers = cdist(features, self.real) < self.radii[None]
         available = np.ones(len(features), bool)
         picked: list[int] = []

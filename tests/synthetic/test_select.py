@@ -52,6 +52,15 @@ def test_coverage_spreads_over_the_real_clusters_in_layers_and_takes_outliers_la
     assert list(CoverageState(real).choose(np.concatenate([outlier, outlier + 1]), 2)) == [0, 1]
 
 
+def test_many_candidates_are_chosen_from_in_chunks_with_the_same_count(monkeypatch):
+    rng = np.random.default_rng(2)
+    real, candidates = rng.normal(0, 1, (40, 3)), rng.normal(0, 1, (50, 3))
+    monkeypatch.setattr("synthaug.synthetic.select.MAX_CHUNK", 16)
+    chosen = CoverageState(real).choose(candidates, 20)
+    assert len(chosen) == len(set(chosen.tolist())) == 20 and chosen.max() < 50
+    assert list(chosen) == sorted(chosen)
+
+
 def test_boundary_takes_the_least_confident():
     confidence = np.array([0.99, 0.55, 0.8, 0.51, np.nan])
     assert list(boundary_choice(confidence, 2)) == [1, 3]

@@ -2,7 +2,7 @@
 confidence and memorization of train images, published as an ImageFolder tree with a provenance manifest."""
 
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from assets.support import image_md, log_progress, model_asset, stage
 from resources.compute import ComputeResource
@@ -60,18 +60,14 @@ class SyntheticImagesConfig(Config):
     )
     seed: int = Field(_DEFAULTS.seed, description="Seed of the latents (per round and class).")
 
-    @field_validator("mode")
+    @field_validator("mode", "selection")
     @classmethod
-    def _mode(cls, value: str) -> str:
-        if value not in MODES:
-            raise ValueError(f"synthetic_images config: mode must be one of {list(MODES)}, got {value!r}")
-        return value
-
-    @field_validator("selection")
-    @classmethod
-    def _selection(cls, value: str) -> str:
-        if value not in SELECTIONS:
-            raise ValueError(f"synthetic_images config: selection must be one of {list(SELECTIONS)}, got {value!r}")
+    def _choice(cls, value: str, info: ValidationInfo) -> str:
+        allowed = {"mode": MODES, "selection": SELECTIONS}[info.field_name]
+        if value not in allowed:
+            raise ValueError(
+                f"synthetic_images config: {info.field_name} must be one of {list(allowed)}, got {value!r}"
+            )
         return value
 
     def core(self) -> SyntheticConfig:

@@ -28,7 +28,7 @@ from synthaug.core.compute import resolve_compute  # noqa: E402
 from synthaug.models.gan.config import TrainConfig  # noqa: E402
 from synthaug.models.gan.distributed import World  # noqa: E402
 from synthaug.models.gan.networks import ModelConfig  # noqa: E402
-from synthaug.models.gan.training import GanTrainer  # noqa: E402
+from synthaug.models.gan.trainers import GanTrainer  # noqa: E402
 
 DEFAULT = TrainConfig()
 

@@ -17,7 +17,8 @@ from synthaug.models.gan.distributed import World
 from synthaug.models.gan.networks import ModelConfig
 from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.gan.sampling import sample_per_class
-from synthaug.models.gan.training import DiffusionTrainer, train, version_for
+from synthaug.models.gan.trainers import DiffusionTrainer
+from synthaug.models.gan.training import train, version_for
 from tests.models.gan.helpers import TINY, budget, tiny_config, trained_and_measured
 
 

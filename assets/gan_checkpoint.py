@@ -60,6 +60,13 @@ class GanCheckpointConfig(Config):
         ge=0,
         description="family 'gan': weight of a mode-seeking term (Mao et al. 2019) against mode collapse; 0 = off.",
     )
+    ada_target: float = Field(
+        TrainConfig.ada_target,
+        ge=0,
+        lt=1,
+        description="family 'gan': adapt DiffAugment's strength (ADA, Karras et al. 2020) to hold the share of real "
+        "images the discriminator calls real at this target (ADA uses 0.6); 0 = DiffAugment on every image.",
+    )
     sample_steps: int = Field(
         TrainConfig.sample_steps,
         ge=1,
@@ -113,6 +120,7 @@ def gan_checkpoint(
             guidance=config.guidance,
             minibatch_std=config.minibatch_std,
             mode_seeking=config.mode_seeking,
+            ada_target=config.ada_target,
         )
         selection = (
             generation_classes(layout, stats, config.min_class_images) if train_config.model.num_classes else None

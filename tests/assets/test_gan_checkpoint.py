@@ -77,6 +77,10 @@ def test_a_few_steps_end_to_end_then_resume_from_the_checkpoint(instance, make_b
     second = _metadata(instance, "gan_checkpoint")
     assert (second["step"], second["resumed_from_step"]) == (5, 3)
 
+    assert _train(instance, landing, data_root, steps=2, ada_target=0.6).success  # a lever: a new version
+    adaptive = _metadata(instance, "gan_checkpoint")
+    assert adaptive["version"] != second["version"] and adaptive["step"] == 2 and "resumed_from_step" not in adaptive
+
 
 def test_the_diffusion_family_trains_samples_and_measures_and_new_sampler_settings_reuse_it(
     instance, make_batch, landing, data_root

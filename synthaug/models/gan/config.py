@@ -19,7 +19,7 @@ FAMILIES = ("gan", "vae", "diffusion")
 DIFFUSION_FIELDS = ("diffusion_steps", "cond_drop", "diffusion_patch", "diffusion_lr")
 SAMPLING_FIELDS = ("sample_steps", "guidance")
 # GAN coverage levers: left out of the version key while off, so checkpoints written before they existed still resume
-GAN_LEVERS = ("minibatch_std", "mode_seeking")
+GAN_LEVERS = ("minibatch_std", "mode_seeking", "ada_target")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class TrainConfig:
     aux_class_weight: float = ranged(0.0, low=0)
     minibatch_std: bool = one_of(False, (False, True), note="a minibatch-std channel in D (StyleGAN)")
     mode_seeking: float = ranged(0.0, low=0, note="weight of the mode-seeking term (Mao et al. 2019); 0: off")
+    ada_target: float = ranged(
+        0.0, 0, 1, high_open=True, note="ADA's target r for DiffAugment's strength; 0: always on"
+    )
     diffusion_steps: int = 1000
     cond_drop: float = ranged(0.1, 0, 1, high_open=True)
     diffusion_patch: int = one_of(2, (1, 2, 4))

@@ -34,17 +34,26 @@ def diff_augment(
     translation_ratio: float = 0.125,
     cutout_ratio: float = 0.5,
     generator: torch.Generator | None = None,
+    probability: float = 1.0,
 ) -> torch.Tensor:
-    """Apply the policy's augmentations to images `x` (B×C×H×W, [-1, 1]) with fresh random parameters per image."""
+    """Apply the policy's augmentations to images `x` (B×C×H×W, [-1, 1]) with fresh random parameters per image;
+    with `probability` below 1 each image is augmented with that probability and left as it is otherwise (ADA's p,
+    `synthaug.models.gan.ada`)."""
+    if probability <= 0:
+        return x
     parts = parse_policy(policy) if isinstance(policy, str) else policy
+    out = x
     for part in parts:
         if part == "color":
-            x = _color(x, generator)
+            out = _color(out, generator)
         elif part == "translation":
-            x = translate(x, translation_ratio, generator)
+            out = translate(out, translation_ratio, generator)
         elif part == "cutout":
-            x = cutout(x, cutout_ratio, generator)
-    return x
+            out = cutout(out, cutout_ratio, generator)
+    if probability < 1:
+        chosen = _rand((x.shape[0], 1, 1, 1), x, generator) < probability
+        out = torch.where(chosen, out, x)
+    return out
 
 
 def _rand(shape: tuple[int, ...], x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

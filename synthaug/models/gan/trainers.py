@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from synthaug.core.compute import Compute
 from synthaug.models.gan import distributed
+from synthaug.models.gan.ada import AdaptiveStrength
 from synthaug.models.gan.config import TrainConfig
 from synthaug.models.gan.diffaugment import diff_augment
 from synthaug.models.gan.diffusion import diffusion_model
@@ -36,6 +37,7 @@ class GanTrainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas, fused=True)
         self.ema = GeneratorEma(self.generator, config.ema_beta, config.ema_warmup_steps)
         self.policy = config.policy
+        self.ada = AdaptiveStrength(config.ada_target) if config.ada_target > 0 else None
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
         """One discriminator update on real + fake, then one generator update; returns the losses."""
@@ -45,10 +47,14 @@ class GanTrainer:
         both = self.compute.images(torch.cat([x, fake.to(x.dtype)]))
         aux = self.config.aux_class_weight if y is not None else 0.0
         extra: dict[str, float] = {}
+        p = self.ada.p if self.ada is not None else 1.0
         with self.compute.autocast():
             both_y = None if y is None else torch.cat([y, y])
-            out = self.d_train(diff_augment(both, self.policy), both_y, with_classes=aux > 0, segments=2)
+            out = self.d_train(diff_augment(both, self.policy, probability=p), both_y, with_classes=aux > 0, segments=2)
         logits, classes = (out[0].float(), out[1].float()) if aux > 0 else (out.float(), None)
+        if self.ada is not None:
+            self.ada.observe(logits[:b])
+            extra["ada_p"] = p
         d_loss = d_hinge_loss(logits[:b], logits[b:])
         if classes is not None:
             d_loss = d_loss + aux * _recorded(F.cross_entropy(classes[:b], y), "d_class", extra)
@@ -59,7 +65,8 @@ class GanTrainer:
         z, y = self._generator_inputs(b, y, paired=seeking > 0)
         with self.compute.autocast():
             fake = self.g_train(z, y)
-            out = self.discriminator(diff_augment(self.compute.images(fake), self.policy), y, with_classes=aux > 0)
+            augmented = diff_augment(self.compute.images(fake), self.policy, probability=p)
+            out = self.discriminator(augmented, y, with_classes=aux > 0)
         fake_logits = out[0] if aux > 0 else out
         g_loss = g_hinge_loss(fake_logits.float())
         if aux > 0:
@@ -94,10 +101,13 @@ class GanTrainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.state_dict(),
+            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from `state_dict()`."""
+        if self.ada is not None:
+            self.ada.load_state_dict(state["ada"])
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])

@@ -1,7 +1,8 @@
 """Low-data benchmark: does the synthetic set help a classifier in the regimes where it is expected to?
 
-Regimes (`--regimes`, default `100 longtail 20`): `N` lands N labeled Fashion-MNIST train images of every class
-(balanced; 20 and below is the few-shot regime), `longtail` lands 5 classes at 500 and 5 at 25 (imbalance 20;
+Regimes (`--regimes`, default `100 500 longtail 20`: the regimes with a target, plus few-shot): `N` lands
+N labeled Fashion-MNIST train images of every class (balanced; 20 and below is the few-shot regime; at 500 and above
+the target is 'not worse than real + classic'), `longtail` lands 5 classes at 500 and 5 at 25 (imbalance 20;
 `longtail:A:B` for other counts), where the report samples classes equally in every arm, scores by balanced
 accuracy and gives the rare classes' recall, and `synthetic_images` fills the rare classes (`balance` mode).
 For each regime it lands those images as one batch in a fresh data root, materializes the real Dagster assets
@@ -12,7 +13,7 @@ seen by any training or choice: checkpoints, the baseline's classic share and th
 split). It prints one table over the regimes (arms, gains with CIs, verdicts, generator metrics, minutes), then
 each regime against its targets, and can save everything as JSON.
 
-    .venv/bin/python benchmarks/low_data.py                      # 100/class, long-tailed, 20/class; 10-minute GANs
+    .venv/bin/python benchmarks/low_data.py                      # 100 and 500/class, long-tailed, 20/class; 10-min GANs
     .venv/bin/python benchmarks/low_data.py --quick              # smoke run: tiny sizes and budgets, minutes
     .venv/bin/python benchmarks/low_data.py --regimes 100 500 --budget-minutes 20 --seeds 5 --json out.json
     .venv/bin/python benchmarks/low_data.py --workdir w --reuse --seeds 5   # arms again on w's trained pipeline
@@ -351,7 +352,7 @@ def print_table(results: list[dict[str, Any]], regimes: dict[str, Regime], minut
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--regimes", nargs="+", default=["100", "longtail", "20"], help="N (per class), longtail or longtail:A:B"
+        "--regimes", nargs="+", default=["100", "500", "longtail", "20"], help="N (per class), longtail or longtail:A:B"
     )
     parser.add_argument("--budget-minutes", type=float, default=10.0, help="GAN training budget per regime")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per arm (at least 2; 5 for the targets)")

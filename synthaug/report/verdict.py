@@ -22,14 +22,14 @@ def decide(gain_val: Interval | None, gain_test: Interval | None, require_val_ci
     if gain_val.mean <= 0:
         return False, (
             f"NOT RECOMMENDED: adding the synthetic set did not beat real + classic augmentation on the validation "
-            f"split (gain {val_text}, {ci_text}, {seeds}){test_text}. The test split is reported, never used to "
-            "decide."
+            f"split (gain {val_text}, {ci_text}, {seeds}); {_loss_text(gain_val)}{test_text}. The test split is "
+            "reported, never used to decide."
         )
     if require_val_ci and not gain_val.excludes_zero_above():
         return False, (
             f"NOT RECOMMENDED: the synthetic set raised val accuracy on average ({val_text}) but the {ci_text} "
-            f"over {seeds} includes zero, so the gain is not reliable{test_text}. More seeds or a larger val split "
-            "could settle it."
+            f"over {seeds} includes zero, so the gain is not reliable; {_loss_text(gain_val)}{test_text}. More "
+            "seeds or a larger val split could settle it."
         )
     caution = ""
     if gain_test is not None and gain_test.mean < 0:
@@ -39,6 +39,16 @@ def decide(gain_val: Interval | None, gain_test: Interval | None, require_val_ci
         f"RECOMMENDED: real + classic + synthetic beat real + classic on the validation split by {val_text} "
         f"({ci_text}, {seeds}; {rule}){test_text}.{caution}"
     )
+
+
+def _loss_text(gain_val: Interval) -> str:
+    """Whether the set costs accuracy: a loss only when the whole CI lies below zero, otherwise no measurable
+    difference either way (not worse than real + classic, within what the seeds resolve)."""
+    if gain_val.high is None:
+        return "with one seed, whether it costs accuracy cannot be told"
+    if gain_val.high < 0:
+        return "it makes the classifier measurably worse (the whole CI lies below zero)"
+    return "it is not measurably worse either (the CI contains zero)"
 
 
 LARGE_GAIN = 0.04  # synthetic data from a GAN trained on the same small set usually adds 0-3 points

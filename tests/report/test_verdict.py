@@ -49,3 +49,18 @@ def test_a_val_gain_whose_ci_includes_zero_is_not_recommended_unless_asked():
     recommended, verdict = decide(gain, None, require_val_ci=False)
     assert recommended and verdict.startswith("RECOMMENDED")
     assert decide(None, None, True)[0] is False
+
+
+def test_the_verdict_says_whether_a_set_that_does_not_win_costs_accuracy():
+    """'Not worse' (the CI contains zero) and 'worse' (the whole CI below zero) read differently, and neither is
+    recommended; one seed says it cannot tell."""
+    level = paired_gain([0.85, 0.84, 0.86], [0.85, 0.85, 0.85])
+    assert level.low < 0 < level.high
+    recommended, verdict = decide(level, None, require_val_ci=True)
+    assert not recommended and "not measurably worse" in verdict
+    worse = paired_gain([0.80, 0.81, 0.80], [0.85, 0.85, 0.86])
+    assert worse.high < 0
+    recommended, verdict = decide(worse, None, require_val_ci=True)
+    assert not recommended and "measurably worse (the whole CI lies below zero)" in verdict
+    single = paired_gain([0.80], [0.85])
+    assert "cannot be told" in decide(single, None, require_val_ci=True)[1]

@@ -40,7 +40,7 @@ import yaml  # noqa: E402
 
 if TYPE_CHECKING:
     from synthaug.core.layout import DataLayout
-    from synthaug.report.data import ReportData
+    from synthaug.report.data import ReportConfig, ReportData
 
 QUICK = {
     "regimes": ["24", "longtail:60:15"],
@@ -217,12 +217,21 @@ def has_synthetic_set(root: Path) -> bool:
     return True
 
 
+def report_config(args: argparse.Namespace, regime: Regime) -> ReportConfig:
+    """The report core's config: `augmentation_report`'s options from `--run-config` (e.g. `synthetic_weights`,
+    `synthetic_labels`), then the benchmark's own `--seeds`, `--report-steps` and `--width`, which win."""
+    from synthaug.report.data import ReportConfig
+
+    options = pipeline_run_config(args, regime)["ops"].get("augmentation_report", {}).get("config", {})
+    return ReportConfig(**{**options, "seeds": args.seeds, "steps": args.report_steps, "width": args.width})
+
+
 def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The three arms on the official test split; the report is also written under the regime's data root."""
     from synthaug.core.compute import torch_threads
     from synthaug.core.layout import DataLayout
     from synthaug.report.build import build_report
-    from synthaug.report.data import ReportConfig, load_report_data
+    from synthaug.report.data import load_report_data
     from synthaug.report.write import write_report
     from synthaug.synthetic.readback import read_synthetic
     from synthaug.tensors.norm_stats import load_stats
@@ -233,7 +242,7 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
     test = official_test(stats.classes, stats.size, stats.channels, args.test_limit)
     source = f"official Fashion-MNIST test split ({len(test[0])} images)"
     data = load_report_data(layout, stats, (synthetic.images, synthetic.labels), test=test, test_source=source)
-    config = ReportConfig(seeds=args.seeds, steps=args.report_steps, width=args.width)
+    config = report_config(args, regime)
     log(f"{regime.name}: arms on {data.sizes()}, {config.steps_for(data.sizes()['train'])} steps per model")
     workers = args.workers or os.cpu_count() or 1
     with torch_threads(args.threads or os.cpu_count() or 1):

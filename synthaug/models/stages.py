@@ -48,12 +48,25 @@ from synthaug.tensors.readback import current_tensors, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
 MIN_METRIC_IMAGES = 20  # below this many val or test images the metrics (k-NN, covariances) mean nothing
+BALANCED_SUFFIX = "-balanced"  # marks the data version of a generator trained on class-balanced batches
 CAS_MAX_FAKES = 20_000  # the most generated images CAS samples to match the extractor's train split (see below)
 
 
 def data_version(stats: NormStats) -> str:
     """Version of everything the model stages read: the statistics document names every batch's tensors."""
     return hashlib.sha256(stats.to_json()).hexdigest()[:16]
+
+
+def gan_data_version(stats: NormStats, balanced: bool) -> str:
+    """The data version a generator checkpoint records: `data_version`, marked when its batches were class-balanced
+    (another sampling of the same tensors, so another checkpoint lineage: resume never mixes the two)."""
+    return data_version(stats) + (BALANCED_SUFFIX if balanced else "")
+
+
+def trained_on(version: str | None, stats: NormStats) -> bool:
+    """Whether a checkpoint's recorded data version names these tensors, however its batches were drawn (None: a
+    checkpoint that recorded none, taken as current)."""
+    return version is None or version.removesuffix(BALANCED_SUFFIX) == data_version(stats)
 
 
 def load_split(layout: DataLayout, stats: NormStats, split: str, *, limit: int | None = None, seed: int = 0) -> Images:
@@ -191,7 +204,7 @@ def train_gan_checkpoint(
     if counts is not None and balanced_sampling(class_balance, list(counts.values())):
         balanced = balanced_batches(layout, stats, dataset.num_rows, batch_size, seed)
     source: BatchSource = ShardLoader(dataset) if balanced is None else balanced
-    version = data_version(stats) + ("" if balanced is None else "-balanced")
+    version = gan_data_version(stats, balanced is not None)
     eval_data, extractor, metrics = None, None, ()
     if labeled_only:
         per_class = metric_samples_per_class * max(len(stats.classes), 1)

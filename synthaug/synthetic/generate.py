@@ -21,7 +21,7 @@ from synthaug.core.layout import DataLayout
 from synthaug.core.progress import Progress, ProgressFn, StageProgress
 from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.metrics.classifier import SmallCNN, load_classifier
-from synthaug.models.stages import data_version as stats_data_version
+from synthaug.models.stages import trained_on
 from synthaug.synthetic.candidates import CandidateRun
 from synthaug.synthetic.filters import build_reference
 from synthaug.synthetic.plan import SyntheticConfig, plan_counts
@@ -140,7 +140,7 @@ def generate_synthetic(
             f"{(sampler.config.channels, sampler.config.resolution, sampler.config.resolution)}, the training "
             f"tensors are {shape}: rematerialize gan_checkpoint"
         )
-    if checkpoint.state.get("data_version") not in (None, stats_data_version(stats)):
+    if not trained_on(checkpoint.state.get("data_version"), stats):
         notes.append(
             f"checkpoint {checkpoint.version} was trained before the training tensors last changed: "
             "rematerialize gan_checkpoint for a generator that saw every batch"

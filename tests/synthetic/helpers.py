@@ -47,8 +47,11 @@ def garments(fashion_train, label: int, start: int, count: int) -> np.ndarray:
     return np.pad(images[picks], ((0, 0), (2, 2), (2, 2)))[:, None]
 
 
-def train_gan(layout: DataLayout, x: np.ndarray, y: np.ndarray, num_classes: int, steps: int = 3) -> None:
-    """A real projection-D SN hinge GAN (4 channels wide) trained a few steps into the layout's checkpoint folder."""
+def train_gan(
+    layout: DataLayout, x: np.ndarray, y: np.ndarray, num_classes: int, steps: int = 3, version: str | None = None
+) -> None:
+    """A real projection-D SN hinge GAN (4 channels wide) trained a few steps into the layout's checkpoint folder,
+    recorded as trained on `version` (default: the layout's current tensors, sampled plainly)."""
     stats = load_stats(layout)
     xf = torch.from_numpy(x).float().div(127.5).sub(1.0)
     yt = torch.from_numpy(y.astype(np.int64))
@@ -60,5 +63,9 @@ def train_gan(layout: DataLayout, x: np.ndarray, y: np.ndarray, num_classes: int
     model = ModelConfig(resolution=32, channels=1, num_classes=num_classes, width=4, z_dim=8)
     budget = Budget(steps=steps, checkpoint_every=steps, log_every=1, progress_interval_s=0.0)
     train(
-        batches, TrainConfig(model=model, ema_warmup_steps=2), layout.gan_checkpoints_dir(), data_version(stats), budget
+        batches,
+        TrainConfig(model=model, ema_warmup_steps=2),
+        layout.gan_checkpoints_dir(),
+        version or data_version(stats),
+        budget,
     )

@@ -4,6 +4,7 @@ generator the filters reject, bad input, and the unlabeled path."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from synthaug.core.generations import GenerationStore
 from synthaug.core.layout import DataLayout
 from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.gan.sampling import sample_per_class
+from synthaug.models.stages import gan_data_version
 from synthaug.synthetic.filters import from_model_output
 from synthaug.synthetic.generate import generate_synthetic
 from synthaug.synthetic.plan import SyntheticConfig
@@ -130,6 +132,19 @@ def test_a_class_added_after_training_is_named_as_one_the_generator_never_saw(fr
     write_normalization_stats(fresh, dataclasses.replace(stats, classes=(*stats.classes, "Zebra")))
     with pytest.raises(ValueError, match=r"knows 3 classes.*never saw \['Zebra'\].*rematerialize gan_checkpoint"):
         generate_synthetic(fresh, SyntheticConfig())
+
+
+@pytest.mark.parametrize(("balanced", "other_tensors", "warned"), [(True, False, False), (False, True, True)])
+def test_only_a_generator_trained_on_other_tensors_is_said_to_need_retraining(
+    fresh, real, balanced, other_tensors, warned
+):
+    stats = load_stats(fresh)
+    version = gan_data_version(stats, balanced) + ("-older-tensors" if other_tensors else "")
+    shutil.rmtree(fresh.gan_checkpoints_dir())
+    x, y = real("train")
+    train_gan(fresh, x, y, num_classes=3, version=version)
+    summary = generate_synthetic(fresh, SyntheticConfig(mode="count", per_class=2, min_confidence=0.0))
+    assert any("rematerialize gan_checkpoint" in note for note in summary.notes) == warned
 
 
 def test_unlabeled_data_gets_unconditional_samples_checked_for_memorization_only(tmp_path, fashion_train):

@@ -89,6 +89,19 @@ class CleanImagesConfig(Config):
         _DEFAULTS.colour_max_distance,
         description="Near duplicates: largest hue-histogram colour distance of a link; 0: colour ignored.",
     )
+    ratio_neighbours: int = Field(
+        _DEFAULTS.ratio_neighbours,
+        description="Images under 64 px: layout candidates per image for the ratio test, which links a pair when "
+        "one image's best match is clearly ahead of its second best; 0: off.",
+    )
+    ratio_min_correlation: float = Field(
+        _DEFAULTS.ratio_min_correlation,
+        description="Ratio test: least 32x32 correlation after alignment of a pair it links.",
+    )
+    ratio_max: float = Field(
+        _DEFAULTS.ratio_max,
+        description="Ratio test: largest (1 - best correlation) / (1 - second-best cluster's correlation).",
+    )
     work_size: int = Field(_DEFAULTS.work_size, description="Side of the working resolution of the thumbnails.")
     max_removed_share: float = Field(
         0.5, ge=0, le=1, description="The blocking check fails when a larger share is removed."

@@ -183,12 +183,12 @@ def warm_cache(paths: list[str]) -> None:
             fh.read()
 
 
-def run_ours(paths: list[str], workers: int) -> tuple[pd.DataFrame, float]:
-    """`clean_paths` with default rules; returns its frame and wall seconds."""
-    from synthaug.clean.decision import CleanRules, clean_paths
+def run_ours(paths: list[str], workers: int, rules: object) -> tuple[pd.DataFrame, float]:
+    """`clean_paths` with `rules` (a `CleanRules`); returns its frame and wall seconds."""
+    from synthaug.clean.decision import clean_paths
 
     t0 = time.perf_counter()
-    frame = clean_paths([Path(p) for p in paths], CleanRules(), workers=workers)
+    frame = clean_paths([Path(p) for p in paths], rules, workers=workers)
     return frame, time.perf_counter() - t0
 
 
@@ -199,6 +199,16 @@ def ours_predictions(frame: pd.DataFrame) -> dict[str, set[str]]:
         if isinstance(reason, str):
             pred.setdefault(reason, set()).add(str(Path(path).resolve()))
     return pred
+
+
+def rule_changes(pairs: list[str]) -> dict[str, float]:
+    """`--rule KEY=VALUE` settings as CleanRules keyword arguments (numbers; the field's type is checked there)."""
+    changes: dict[str, float] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        number = float(value)
+        changes[key] = int(number) if number.is_integer() and "." not in value else number
+    return changes
 
 
 def run_imagededup(image_dir: Path, threshold: int | None = None) -> tuple[set[str], dict[str, float], dict]:
@@ -588,6 +598,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in ("originals", "exact", "near", "blurry", "tiny", "flat", "corrupt"):
         parser.add_argument(f"--n-{name}", type=int, default=None, help=f"override the number of {name} files")
+    parser.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a CleanRules setting for ours instead of its default, e.g. ratio_neighbours=0 (repeatable)",
+    )
     parser.add_argument("--hard", action="store_true", help="use the hard set (see cleaning_dataset.py --hard)")
     parser.add_argument("--icons", type=Path, default=None, help="use this icon theme as the set instead")
     parser.add_argument("--link-sweep", action="store_true", help="sweep the layout/align/colour/detail settings")
@@ -635,10 +652,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from synthaug.clean.decision import CleanRules
 
-        rules = CleanRules()
+        rules = CleanRules(**rule_changes(args.rule))
         results["rules"] = asdict(rules)
-        log("ours: clean_paths")
-        frame, ours_s = run_ours(paths, args.workers)
+        log("ours: clean_paths" + (f" with {args.rule}" if args.rule else ""))
+        frame, ours_s = run_ours(paths, args.workers, rules)
         ours_pred = ours_predictions(frame)
         ours_metrics = evaluate(truth, ours_pred, (*SINGLE_REASONS, "duplicate"))
         results["ours"] = {"seconds": ours_s, "files_per_s": len(paths) / ours_s, "metrics": ours_metrics}

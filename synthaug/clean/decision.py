@@ -19,6 +19,7 @@ import pandas as pd
 from synthaug.clean.dedup import CropSearch, LinkSearch, find_duplicates
 from synthaug.clean.features import HASH_ALGORITHMS, Source, compute_features
 from synthaug.clean.quality import WORK_SIZE
+from synthaug.clean.ratio import RatioSearch
 from synthaug.core.progress import ProgressFn
 from synthaug.core.ranges import check_fields, one_of, ranged
 
@@ -48,6 +49,9 @@ class CleanRules:
     align_min_correlation: float = ranged(0.93, -1, 1)
     align_small_min_correlation: float = ranged(0.995, -1, 1)
     colour_max_distance: float = ranged(0.4, low=0)
+    ratio_neighbours: int = ranged(32, low=0, note="0: ratio-test links off")
+    ratio_min_correlation: float = ranged(0.97, -1, 1)
+    ratio_max: float = ranged(0.3, 0, 1)
     work_size: int = ranged(WORK_SIZE, low=8)
 
     def __post_init__(self) -> None:
@@ -60,13 +64,14 @@ class CleanRules:
         return CropSearch(self.crop_hash_threshold, self.crop_max_share, self.crop_min_correlation)
 
     def link_search(self) -> LinkSearch:
-        """Settings of the layout candidates, the aligned confirmation and the colour check."""
+        """Settings of the layout candidates, the aligned confirmation, the colour check and the ratio test."""
         return LinkSearch(
             self.layout_neighbours,
             self.layout_min_cosine,
             self.align_min_correlation,
             self.colour_max_distance,
             self.align_small_min_correlation,
+            RatioSearch(self.ratio_neighbours, self.ratio_min_correlation, self.ratio_max),
         )
 
     @classmethod

@@ -34,6 +34,7 @@ from synthaug.clean.candidates import layout_descriptors, layout_pairs
 from synthaug.clean.colour import colour_distance
 from synthaug.clean.crops import crop_links
 from synthaug.clean.hamming import pairs_within
+from synthaug.clean.ratio import RatioSearch, ratio_links
 from synthaug.clean.verify import aligned_correlation, direct_correlation, refined_correlation, verify_views
 
 DIAMETER_EXACT_LIMIT = 4096
@@ -43,7 +44,7 @@ GEOMETRY_BITS = 16
 ALIGN_SLACK = 3
 SMALL_SIDE = 64  # below this shorter side a 32×32 thumbnail holds under 2×2 source pixels a cell
 # link names, in the order a link between the same two images is preferred
-MATCHES = ("phash", "phash+ncc", "crop+window", "phash+align", "layout+align")
+MATCHES = ("phash", "phash+ncc", "crop+window", "phash+align", "layout+align", "phash+ratio", "layout+ratio")
 
 
 def keep_order(items: pd.DataFrame) -> np.ndarray:
@@ -81,6 +82,7 @@ class LinkSearch:
     align_min_correlation: float
     colour_max_distance: float
     align_small_min_correlation: float = 0.995
+    ratio: RatioSearch | None = None
 
 
 def _greedy_keepers(
@@ -207,11 +209,28 @@ def _proposed_links(
         height = items["height"].to_numpy(dtype=np.int64)[reps]
         big, small = crop_links(width, height, hashes, thumbs, crop.threshold, crop.max_crop, crop.min_correlation)
         parts.append((big, small, np.full(len(big), MATCHES.index("crop+window"), dtype=np.int64)))
+    hash_pairs = q, i
     q, i, kind = (np.concatenate([p[k] for p in parts]) for k in range(3))
-    if links is not None and links.colour_max_distance > 0 and "colour" in items and len(q):
+    colours = None
+    if links is not None and links.colour_max_distance > 0 and "colour" in items:
         colours = np.stack([np.frombuffer(c, dtype=np.float32) for c in items["colour"].to_numpy()[reps]])
-        same = colour_distance(colours[q], colours[i]) <= links.colour_max_distance
-        q, i, kind = q[same], i[same], kind[same]
+
+    def same_colour(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Pairs whose colours are close enough to link (all of them when the check is off)."""
+        if colours is None or len(a) == 0:
+            return np.ones(len(a), dtype=bool)
+        return colour_distance(colours[a], colours[b]) <= links.colour_max_distance
+
+    same = same_colour(q, i)
+    q, i, kind = q[same], i[same], kind[same]
+    if links is not None and links.ratio is not None and links.align_min_correlation > 0:
+        graph = coo_matrix((np.ones(len(q), dtype=np.int8), (q, i)), shape=(len(reps), len(reps)))
+        labels = connected_components(graph, directed=False)[1]
+        a, b, hashed = ratio_links(
+            thumbs, views, sides, small_side, hash_pairs, labels, same_colour, links.layout_min_cosine, links.ratio
+        )
+        named = np.where(hashed, MATCHES.index("phash+ratio"), MATCHES.index("layout+ratio"))
+        q, i, kind = np.r_[q, a], np.r_[i, b], np.r_[kind, named]
     return q, i, kind
 
 

@@ -186,3 +186,29 @@ def test_distinct_garments_with_similar_layouts_are_not_linked(tmp_path, fashion
     images, _ = fashion_train
     result = clean(tmp_path, {f"item{k}.png": images[k] for k in range(200, 240)})
     assert (result["status"] == "kept").all(), result[result["status"] != "kept"][["reason", "duplicate_of"]]
+
+
+def shrunk_copy(pixels: np.ndarray, angle: float) -> np.ndarray:
+    """A 28 px garment turned by `angle` degrees, cut by a pixel on every side, shrunk to 22 px and saved as JPEG 70:
+    the copy keeps the garment's shape but loses the detail that sets it apart from others of its cut."""
+    h, w = pixels.shape
+    turned = cv2.warpAffine(pixels, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h))
+    small = cv2.resize(turned[1:-1, 1:-1], (22, 22), interpolation=cv2.INTER_AREA)
+    return cv2.imdecode(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], cv2.IMREAD_GRAYSCALE)
+
+
+def test_small_copies_that_lost_their_detail_link_to_their_clear_best_match(tmp_path, fashion_train):
+    """150 T-shirts and degraded copies of 12 of them: the strict small-image threshold confirms few copies (distinct
+    T-shirts correlate as well), the ratio test links most of them, each to its own original, and no original goes."""
+    images, labels = fashion_train
+    shirts = np.flatnonzero(labels == 0)[:150]
+    originals = {f"item{k}.png": images[k] for k in shirts}
+    copies = {f"copy{k}.png": shrunk_copy(images[k], 3.0 if j % 2 else -3.0) for j, k in enumerate(shirts[:12])}
+    strict = clean(tmp_path, {**originals, **copies}, CleanRules(ratio_neighbours=0))
+    result = clean(tmp_path, {**originals, **copies})
+    removed = result[result["status"] != "kept"]
+    assert set(removed.index) <= set(copies), "an original was removed"
+    assert all(removed["duplicate_of"] == removed.index.str.replace("copy", "item"))
+    by_ratio = removed[removed["duplicate_match"].str.endswith("+ratio")]
+    assert len(by_ratio) >= 6 and (strict.loc[by_ratio.index, "status"] == "kept").all()
+    assert len(removed) > (strict["status"] != "kept").sum() + 5

@@ -27,9 +27,9 @@ from synthaug.clean.verify import aligned_correlation, refined_correlation
 # small batch) a distinct garment of a similar cut is the clear best for want of rivals, and nothing is linked
 MIN_RIVALS = 3
 # per image, only its `LAYOUT_TOP` candidates by layout cosine are aligned, and of those the `REFINE_TOP` best by the
-# coarse alignment are refined: the best match and its rivals are among them, and refinement is the costly step
+# coarse alignment are refined (the best and the MIN_RIVALS rivals a link needs): refinement is the costly step
 LAYOUT_TOP = 8
-REFINE_TOP = 5
+REFINE_TOP = MIN_RIVALS + 1
 GATE = 0.9  # least coarse (16×16 grid) correlation of a candidate that is refined and counts as a rival
 
 

@@ -198,8 +198,9 @@ def _proposed_links(
         parts.append((q[verdict >= 0], i[verdict >= 0], kinds[verdict >= 0]))
     else:
         parts.append((q, i, np.zeros(len(q), dtype=np.int64)))
+    descriptors = layout_descriptors(thumbs) if links is not None else None  # the layout and ratio candidates'
     if links is not None and links.layout_neighbours > 0:
-        a, b = layout_pairs(layout_descriptors(thumbs), links.layout_neighbours, links.layout_min_cosine)
+        a, b = layout_pairs(descriptors, links.layout_neighbours, links.layout_min_cosine)
         new = ~np.isin(a * len(reps) + b, q * len(reps) + i)
         a, b = a[new], b[new]
         verdict = confirm(thumbs, a, b, 0.0, align_min(a, b), sides, views)
@@ -223,11 +224,20 @@ def _proposed_links(
 
     same = same_colour(q, i)
     q, i, kind = q[same], i[same], kind[same]
-    if links is not None and links.ratio is not None and links.align_min_correlation > 0:
+    if links is not None and links.ratio is not None and links.align_min_correlation > 0:  # it refines by alignment
         graph = coo_matrix((np.ones(len(q), dtype=np.int8), (q, i)), shape=(len(reps), len(reps)))
         labels = connected_components(graph, directed=False)[1]
         a, b, hashed = ratio_links(
-            thumbs, views, sides, small_side, hash_pairs, labels, same_colour, links.layout_min_cosine, links.ratio
+            thumbs,
+            views,
+            descriptors,
+            sides,
+            small_side,
+            hash_pairs,
+            labels,
+            same_colour,
+            links.layout_min_cosine,
+            links.ratio,
         )
         named = np.where(hashed, MATCHES.index("phash+ratio"), MATCHES.index("layout+ratio"))
         q, i, kind = np.r_[q, a], np.r_[i, b], np.r_[kind, named]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthaug.clean.candidates import layout_descriptors, layout_pairs
+from synthaug.clean.candidates import layout_pairs
 from synthaug.clean.verify import aligned_correlation, refined_correlation
 
 # a link needs at least this many other clusters among the image's refined candidates: in a sparse neighbourhood (a
@@ -94,6 +94,7 @@ def ratio_accepted(
 def ratio_links(
     thumbs: np.ndarray,
     views: tuple[np.ndarray, np.ndarray],
+    descriptors: np.ndarray,
     sides: np.ndarray,
     small: np.ndarray,
     hash_pairs: tuple[np.ndarray, np.ndarray],
@@ -103,13 +104,14 @@ def ratio_links(
     search: RatioSearch,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ratio-test links among the `small` images (rows into `thumbs`): (first, second, proposed by pHash).
-    `hash_pairs` are the pHash candidates of all images, `labels` the clusters of the links already confirmed,
-    `same_colour` the colour check of a pair list, `min_cosine` the layout candidates' least cosine."""
+    `views` and `descriptors` are `verify_views` and `layout_descriptors` of all `thumbs`, `hash_pairs` the pHash
+    candidates of all images, `labels` the clusters of the links already confirmed, `same_colour` the colour check of
+    a pair list, `min_cosine` the layout candidates' least cosine."""
     empty = np.empty(0, dtype=np.int64)
     rows = np.flatnonzero(small)
     if search.neighbours <= 0 or len(rows) < 2:
         return empty, empty, np.empty(0, dtype=bool)
-    descriptors = layout_descriptors(thumbs[rows])
+    descriptors = descriptors[rows]
     a, b = layout_pairs(descriptors, search.neighbours, min_cosine)
     q, i = hash_pairs
     both = small[q] & small[i]

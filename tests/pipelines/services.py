@@ -202,10 +202,12 @@ def chromium_path() -> Path | None:
 def ingest_only_home(tmp_path: Path, data_root: Path, sensor_interval_s: int) -> tuple[Path, dict[str, str]]:
     """A fresh local Dagster home and the environment of a `dagster dev` that only ingests: the landing sensor
     polls every `sensor_interval_s`, automation and the growth sensor effectively never (no follow-on runs, no
-    default-config training behind the test's back)."""
+    default-config training behind the test's back). The UI's first-visit pop-up is off."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(REPO / "config" / "dagster.yaml", home / "dagster.yaml")
+    with open(home / "dagster.yaml", "a") as config:  # the UI's sign-up pop-up opens at a random moment over dialogs
+        config.write("\nnux:\n  enabled: false\n")
     env = dict(
         os.environ,
         DAGSTER_HOME=str(home),

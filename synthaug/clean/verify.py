@@ -160,11 +160,13 @@ def masked_correlation(first: np.ndarray, second: np.ndarray, mask: np.ndarray) 
     """Row-wise correlation of two stacks over the pixels where `mask` is true (the overlap of two framings:
     a margin one image has and the other lacks is not held against them)."""
     weight = mask.astype(np.float32)
-    count = np.maximum(weight.sum(axis=1, keepdims=True), 1.0)
-    a = first - (first * weight).sum(axis=1, keepdims=True) / count
-    b = second - (second * weight).sum(axis=1, keepdims=True) / count
-    num = (weight * a * b).sum(axis=1)
-    den = np.sqrt((weight * a * a).sum(axis=1) * (weight * b * b).sum(axis=1))
+    count = np.maximum(weight.sum(axis=1), 1.0)
+    a = first - (np.einsum("ij,ij->i", first, weight) / count)[:, None]
+    b = second - (np.einsum("ij,ij->i", second, weight) / count)[:, None]
+    a *= weight
+    b *= weight
+    num = np.einsum("ij,ij->i", a, b)
+    den = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
     return (num / np.maximum(den, 1e-6)).astype(np.float32)
 
 

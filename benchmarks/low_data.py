@@ -17,6 +17,7 @@ each regime against its targets, and can save everything as JSON.
     .venv/bin/python benchmarks/low_data.py --quick              # smoke run: tiny sizes and budgets, minutes
     .venv/bin/python benchmarks/low_data.py --regimes 100 500 --budget-minutes 20 --seeds 5 --json out.json
     .venv/bin/python benchmarks/low_data.py --workdir w --reuse --seeds 5   # arms again on w's trained pipeline
+    .venv/bin/python benchmarks/low_data.py --workdir w --reuse --regenerate --run-config y  # new synthetic set
 """
 
 from __future__ import annotations
@@ -139,9 +140,10 @@ def official_test(
     return x, np.asarray([index[CLASS_NAMES[int(label)]] for label in labels], np.int64)
 
 
-def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace) -> None:
+def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, regenerate: bool = False) -> None:
     """Land the regime's images and materialize every asset up to synthetic_images on them; the generator's
-    metrics (gan_checkpoint's numeric metadata) are kept in `root/generator.json`."""
+    metrics (gan_checkpoint's numeric metadata) are kept in `root/generator.json`. With `regenerate`, only
+    synthetic_images is materialized again, from the generator already trained in `root`."""
     from dagster import DagsterInstance, materialize
 
     from assets.clean_images import clean_images
@@ -158,7 +160,8 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace) -> None:
 
     landing, data_root = root / "landing", root / "data"
     batch_id = f"{regime.name}-001"
-    export_to_landing(landing, batches=1, batch_prefix=regime.name, class_counts=regime.counts)
+    if not regenerate:
+        export_to_landing(landing, batches=1, batch_prefix=regime.name, class_counts=regime.counts)
     resources = {
         "storage": StorageResource(data_root=str(data_root)),
         "landing": LandingResource(landing_dir=str(landing)),
@@ -172,9 +175,12 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace) -> None:
         ([gan_checkpoint], None),
         ([synthetic_images], None),
     ]
+    if regenerate:
+        steps = steps[-1:]
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
     with DagsterInstance.local_temp(str(root / "dagster_home")) as instance:
-        instance.add_dynamic_partitions(BATCHES, [batch_id])
+        if not instance.has_dynamic_partition(BATCHES, batch_id):
+            instance.add_dynamic_partitions(BATCHES, [batch_id])
         for assets, partition in steps:
             names = ", ".join(a.key.to_user_string() for a in assets)
             start = time.monotonic()
@@ -387,6 +393,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --workdir: keep a regime's finished pipeline (GAN, synthetic set) and only train the arms again",
     )
+    parser.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="with --reuse: draw the synthetic set again from the trained generator (e.g. with another "
+        "synthetic_images config in --run-config), then train the arms",
+    )
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny regimes, GAN budget, seeds and steps")
     args = parser.parse_args(argv)
@@ -398,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         args.width = 4 if args.width == defaults.width else args.width
     if args.reuse and not args.workdir:
         parser.error("--reuse needs --workdir (the folder of an earlier run)")
+    if args.regenerate and not args.reuse:
+        parser.error("--regenerate needs --reuse (it keeps the trained generator of --workdir)")
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 (a confidence interval needs two values)")
     try:
@@ -411,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
             root, began = workdir / regime.name, time.monotonic()
             if args.reuse and has_synthetic_set(root):
                 log(f"{regime.name}: reusing the pipeline run in {root}")
+                if args.regenerate:
+                    run_pipeline(regime, root, args, regenerate=True)
             else:
                 if root.exists():
                     shutil.rmtree(root)

@@ -96,18 +96,28 @@ def _materialized(instance: DagsterInstance, asset: str) -> set[str]:
     return set(instance.get_materialized_partitions(AssetKey(asset)))
 
 
-def _latest_id(instance: DagsterInstance, asset: str) -> int | None:
-    """Storage id of the asset's latest materialization (any partition), None when it has none."""
-    records = instance.fetch_materializations(AssetKey(asset), limit=1).records
-    return records[0].storage_id if records else None
+def _latest_change_id(instance: DagsterInstance, asset: str) -> int | None:
+    """Storage id of the latest materialization (any partition) that changed its partition's data version: a rerun
+    that reproduced the same data (Dagster 1.13's automation sometimes reruns a partition) changes nothing downstream.
+    None when the asset has none."""
+    records = instance.fetch_materializations(AssetKey(asset), limit=10_000).records
+    changes, version = [], {}
+    for record in sorted(records, key=lambda r: r.storage_id):
+        data_version = record.asset_materialization.tags.get("dagster/data_version")
+        if version.get(record.partition_key, object()) != data_version:
+            changes.append(record.storage_id)
+        version[record.partition_key] = data_version
+    return changes[-1] if changes else None
 
 
 def _settled(instance: DagsterInstance, batch_ids: list[str]) -> bool:
-    """Every batch has every per-batch stage, normalization_stats came after the last tensors, and nothing runs."""
+    """Every batch has every per-batch stage, normalization_stats came after the last change of any batch's
+    tensors, and nothing runs."""
     if any(not set(batch_ids) <= _materialized(instance, a) for a in PER_BATCH):
         return False
-    stats, tensors = _latest_id(instance, "normalization_stats"), _latest_id(instance, "training_tensors")
-    if stats is None or stats < tensors:
+    stats = instance.fetch_materializations(AssetKey("normalization_stats"), limit=1).records
+    tensors = _latest_change_id(instance, "training_tensors")
+    if not stats or tensors is None or stats[0].storage_id < tensors:
         return False
     return instance.get_runs_count(RunsFilter(statuses=ACTIVE)) == 0
 

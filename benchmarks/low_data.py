@@ -249,6 +249,10 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
     source = f"official Fashion-MNIST test split ({len(test[0])} images)"
     data = load_report_data(layout, stats, (synthetic.images, synthetic.labels), test=test, test_source=source)
     config = report_config(args, regime)
+    if config.synthetic_labels == "soft":
+        from synthaug.report.soft import with_soft_targets
+
+        data = with_soft_targets(data, layout, stats, config.soft_temperature)
     log(f"{regime.name}: arms on {data.sizes()}, {config.steps_for(data.sizes()['train'])} steps per model")
     workers = args.workers or os.cpu_count() or 1
     with torch_threads(args.threads or os.cpu_count() or 1):

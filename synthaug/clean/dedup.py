@@ -198,8 +198,13 @@ def _proposed_links(
         parts.append((q[verdict >= 0], i[verdict >= 0], kinds[verdict >= 0]))
     else:
         parts.append((q, i, np.zeros(len(q), dtype=np.int64)))
-    descriptors = layout_descriptors(thumbs) if links is not None else None  # the layout and ratio candidates'
-    if links is not None and links.layout_neighbours > 0:
+    # the ratio test refines by alignment, so it needs the aligned check on
+    ratio_on = (
+        links is not None and links.ratio is not None and links.ratio.neighbours > 0 and links.align_min_correlation > 0
+    )
+    layout_on = links is not None and links.layout_neighbours > 0
+    descriptors = layout_descriptors(thumbs) if layout_on or ratio_on else None  # shared by both candidate kinds
+    if layout_on:
         a, b = layout_pairs(descriptors, links.layout_neighbours, links.layout_min_cosine)
         new = ~np.isin(a * len(reps) + b, q * len(reps) + i)
         a, b = a[new], b[new]
@@ -224,7 +229,7 @@ def _proposed_links(
 
     same = same_colour(q, i)
     q, i, kind = q[same], i[same], kind[same]
-    if links is not None and links.ratio is not None and links.align_min_correlation > 0:  # it refines by alignment
+    if ratio_on:
         graph = coo_matrix((np.ones(len(q), dtype=np.int8), (q, i)), shape=(len(reps), len(reps)))
         labels = connected_components(graph, directed=False)[1]
         a, b, hashed = ratio_links(

@@ -101,13 +101,13 @@ def _latest_change_id(instance: DagsterInstance, asset: str) -> int | None:
     that reproduced the same data (Dagster 1.13's automation sometimes reruns a partition) changes nothing downstream.
     None when the asset has none."""
     records = instance.fetch_materializations(AssetKey(asset), limit=10_000).records
-    changes, version = [], {}
+    latest, version = None, {}
     for record in sorted(records, key=lambda r: r.storage_id):
         data_version = record.asset_materialization.tags.get("dagster/data_version")
         if version.get(record.partition_key, object()) != data_version:
-            changes.append(record.storage_id)
+            latest = record.storage_id
         version[record.partition_key] = data_version
-    return changes[-1] if changes else None
+    return latest
 
 
 def _settled(instance: DagsterInstance, batch_ids: list[str]) -> bool:

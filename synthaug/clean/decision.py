@@ -49,7 +49,7 @@ class CleanRules:
     align_min_correlation: float = ranged(0.93, -1, 1)
     align_small_min_correlation: float = ranged(0.995, -1, 1)
     colour_max_distance: float = ranged(0.4, low=0)
-    ratio_neighbours: int = ranged(32, low=0, note="0: ratio-test links off")
+    ratio_neighbours: int = ranged(128, low=0, note="0: ratio-test links off")
     ratio_min_correlation: float = ranged(0.97, -1, 1)
     ratio_max: float = ranged(0.3, 0, 1)
     work_size: int = ranged(WORK_SIZE, low=8)

@@ -24,13 +24,14 @@ from synthaug.clean.candidates import layout_pairs
 from synthaug.clean.verify import aligned_correlation, refined_correlation
 
 # a link needs at least this many other clusters among the image's refined candidates: in a sparse neighbourhood (a
-# small batch) a distinct garment of a similar cut is the clear best for want of rivals, and nothing is linked
-MIN_RIVALS = 3
-# per image, only its `LAYOUT_TOP` candidates by layout cosine are aligned, and of those the `REFINE_TOP` best by the
-# coarse alignment are refined (the best and the MIN_RIVALS rivals a link needs): refinement is the costly step
-LAYOUT_TOP = 8
-REFINE_TOP = MIN_RIVALS + 1
-GATE = 0.9  # least coarse (16×16 grid) correlation of a candidate that is refined and counts as a rival
+# small batch) a distinct garment of a similar cut is the clear best for want of rivals, and nothing is linked (with
+# GATE at 0.85, 3 rivals let 40 distinct garments link one pair; 5 do not)
+MIN_RIVALS = 5
+# per image, only its `neighbours` candidates by layout cosine are aligned, and of those the `REFINE_TOP` best by the
+# coarse alignment are refined (room for the best and its rivals when several candidates share a cluster):
+# refinement is the costly step
+REFINE_TOP = 2 * MIN_RIVALS
+GATE = 0.85  # least coarse (16×16 grid) correlation of a candidate that is refined and counts as a rival
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def ratio_links(
     position = np.full(n, -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))
     cosine = np.einsum("ij,ij->i", descriptors[position[first]], descriptors[position[second]])
-    keep = _top_per_node(first, second, cosine, LAYOUT_TOP)
+    keep = _top_per_node(first, second, cosine, search.neighbours)
     first, second, codes = first[keep], second[keep], codes[keep]
     coarse, transform = aligned_correlation(views[0], first, second)
     near = coarse >= GATE

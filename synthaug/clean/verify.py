@@ -125,35 +125,49 @@ def aligned_views(
     (both through the smaller image's resolution when `sides` says it is under 32 px), the mask of pixels both
     framings hold (rows of `side`² each) and the 2×3 warp matrices."""
     side = int(round(np.sqrt(thumbs.shape[1])))
-    factor, centre = side / VERIFY_SIZE, (side - 1) / 2
-    grid = grid_transforms()
+    matrices = _grid_matrices(side)[transform]  # indexing copies: the shifts below leave the cache alone
+    used, index = np.unique(np.r_[first, second], return_inverse=True)
+    images = thumbs[used].reshape(len(used), side, side).astype(np.float32)
+    sources, targets_at = index[: len(first)], index[len(first) :]
     window = cv2.createHanningWindow((side, side), cv2.CV_32F)
-    warped = np.empty((len(first), side * side), dtype=np.float32)
-    targets = np.empty_like(warped)
-    inside = np.empty(warped.shape, dtype=bool)
-    matrices = np.empty((len(first), 2, 3), dtype=np.float32)
+    warped = np.empty((len(first), side, side), dtype=np.float32)
+    covered = np.empty_like(warped)  # the share of each output pixel drawn from inside the source
     ones = np.ones((side, side), dtype=np.float32)
-    for k, (a, b, t) in enumerate(zip(first.tolist(), second.tolist(), transform.tolist(), strict=True)):
-        scale, rot, tx, ty = grid[t]
+    shape, flags = (side, side), cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    for k, (a, b) in enumerate(zip(sources.tolist(), targets_at.tolist(), strict=True)):
+        matrix, source = matrices[k], images[a]
+        coarse = cv2.warpAffine(source, matrix, shape, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        (dx, dy), _ = cv2.phaseCorrelate(images[b], coarse, window)
+        matrix[0, 2] += dx
+        matrix[1, 2] += dy
+        cv2.warpAffine(source, matrix, shape, warped[k], flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        cv2.warpAffine(ones, matrix, shape, covered[k], flags=flags, borderMode=cv2.BORDER_CONSTANT)
+    targets = images[targets_at]
+    if sides is not None:
+        common = np.minimum(sides[first], sides[second])
+        for k in np.flatnonzero(common < side).tolist():
+            size = max(2, int(common[k]))
+            warped[k], targets[k] = _through(warped[k], size), _through(targets[k], size)
+    return (
+        warped.reshape(len(first), side * side),
+        targets.reshape(len(first), side * side),
+        covered.reshape(len(first), side * side) > 0.999,
+        matrices,
+    )
+
+
+@cache
+def _grid_matrices(side: int) -> np.ndarray:
+    """The 2×3 inverse-map matrix of every grid transform about the centre of a `side`² thumbnail (float32)."""
+    factor, centre = side / VERIFY_SIZE, (side - 1) / 2
+    out = np.empty((TRANSFORMS, 2, 3), dtype=np.float32)
+    for k, (scale, rot, tx, ty) in enumerate(grid_transforms()):
         c, s = scale * np.cos(np.deg2rad(rot)), scale * np.sin(np.deg2rad(rot))
-        matrix = np.array(
-            [[c, -s, (1 - c) * centre + s * centre + tx * factor], [s, c, (1 - c) * centre - s * centre + ty * factor]],
-            dtype=np.float32,
-        )
-        source = thumbs[a].reshape(side, side).astype(np.float32)
-        target = thumbs[b].reshape(side, side).astype(np.float32)
-        coarse = _warp(source, matrix)
-        (dx, dy), _ = cv2.phaseCorrelate(target, coarse, window)
-        matrix[:, 2] += (dx, dy)
-        moved = _warp(source, matrix)
-        if sides is not None and min(sides[a], sides[b]) < side:
-            common = max(2, int(min(sides[a], sides[b])))
-            moved, target = _through(moved, common), _through(target, common)
-        warped[k] = moved.ravel()
-        targets[k] = target.ravel()
-        inside[k] = _warp(ones, matrix, cv2.BORDER_CONSTANT).ravel() > 0.999
-        matrices[k] = matrix
-    return warped, targets, inside, matrices
+        out[k] = [
+            [c, -s, (1 - c) * centre + s * centre + tx * factor],
+            [s, c, (1 - c) * centre - s * centre + ty * factor],
+        ]
+    return out
 
 
 def masked_correlation(first: np.ndarray, second: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -174,13 +188,6 @@ def _through(image: np.ndarray, size: int) -> np.ndarray:
     """`image` shrunk to `size`×`size` (area) and enlarged back (bilinear): only the detail both images have."""
     shrunk = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     return cv2.resize(shrunk, image.shape[::-1], interpolation=cv2.INTER_LINEAR)
-
-
-def _warp(source: np.ndarray, matrix: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
-    """`source` sampled at `matrix` × output coordinates (bilinear; outside it, edges repeated or zero)."""
-    size = (source.shape[1], source.shape[0])
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    return cv2.warpAffine(source, matrix, size, flags=flags, borderMode=border)
 
 
 def verify_views(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

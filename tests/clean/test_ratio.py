@@ -39,7 +39,7 @@ def test_members_of_one_cluster_are_not_rivals():
     # as separate clusters, images 1 and 2 are rivals: image 0's best is not clear
     assert not accepted(scores)[0]
     # as one cluster (an original and its confirmed copy) they are one match; image 0 links to the better one
-    labels = [0, 7, 7, *range(3, 3 + MIN_RIVALS)]
+    labels = [0, 100, 100, *range(3, 3 + MIN_RIVALS)]
     assert accepted(scores, labels)[:2] == [True, False]
 
 

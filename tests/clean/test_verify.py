@@ -65,3 +65,21 @@ def test_masked_correlation_leaves_the_masked_pixels_out():
     assert masked_correlation(a, b, mask)[0] < 0.5
     mask[0, :20] = False
     assert masked_correlation(a, b, mask)[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_downscaled_copy_is_compared_at_its_own_resolution(grey_photo):
+    tiny = cv2.resize(grey_photo, (22, 26), interpolation=cv2.INTER_AREA)
+    thumbs = np.stack([thumbnail_vector(grey_photo), thumbnail_vector(tiny)])
+    first, second = np.array([0]), np.array([1])
+    _, transform = aligned_correlation(verify_views(thumbs)[0], first, second)
+    at_full = float(refined_correlation(thumbs, first, second, transform)[0])
+    sides = np.array([min(grey_photo.shape), min(tiny.shape)])
+    at_its_own = float(refined_correlation(thumbs, first, second, transform, sides)[0])
+    assert at_its_own > at_full
+    assert at_its_own > 0.98 > at_full
+
+
+def test_no_pairs_give_no_scores(grey_photo):
+    thumbs = np.stack([thumbnail_vector(grey_photo)])
+    none = np.empty(0, dtype=np.int64)
+    assert refined_correlation(thumbs, none, none, none, np.array([256])).shape == (0,)

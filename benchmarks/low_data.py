@@ -18,6 +18,7 @@ each regime against its targets, and can save everything as JSON.
     .venv/bin/python benchmarks/low_data.py --regimes 100 500 --budget-minutes 20 --seeds 5 --json out.json
     .venv/bin/python benchmarks/low_data.py --workdir w --reuse --seeds 5   # arms again on w's trained pipeline
     .venv/bin/python benchmarks/low_data.py --workdir w --reuse --regenerate --run-config y  # new synthetic set
+    .venv/bin/python benchmarks/low_data.py --regimes 100 --val-share 0.6   # same train size, a 6x larger val split
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from synthaug.core.layout import DataLayout
     from synthaug.report.data import ReportConfig, ReportData
 
+DEFAULT_VAL_SHARE = 0.2  # share of the landed images in the pipeline's val split (checkpoints, choices, verdict)
 QUICK = {
     "regimes": ["24", "longtail:60:15"],
     "budget_minutes": 0.3,
@@ -102,10 +104,18 @@ def targets(regime: Regime) -> list[tuple[str, str, float, str]]:
     return []
 
 
+def landed_counts(regime: Regime, val_share: float) -> tuple[int, ...]:
+    """Images landed per class: the regime's counts at the default val share (0.2); with a larger share, enough more
+    that the train split keeps its expected size (N × 0.8) and only val grows."""
+    return tuple(int(round(n * (1 - DEFAULT_VAL_SHARE) / (1 - val_share))) for n in regime.counts)
+
+
 def pipeline_run_config(args: argparse.Namespace, regime: Regime) -> dict:
     """Run config of the pipeline assets: the benchmark's choices, then the user's `--run-config` on top."""
     ops: dict[str, Any] = {
-        "training_tensors": {"config": {"train_ratio": 0.8, "val_ratio": 0.2, "test_ratio": 0.0}},
+        "training_tensors": {
+            "config": {"train_ratio": 1 - args.val_share, "val_ratio": args.val_share, "test_ratio": 0.0}
+        },
         "gan_checkpoint": {"config": {"budget_minutes": args.budget_minutes}},
     }
     if regime.long_tailed:
@@ -161,7 +171,8 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, regenerat
     landing, data_root = root / "landing", root / "data"
     batch_id = f"{regime.name}-001"
     if not regenerate:
-        export_to_landing(landing, batches=1, batch_prefix=regime.name, class_counts=regime.counts)
+        counts = landed_counts(regime, args.val_share)
+        export_to_landing(landing, batches=1, batch_prefix=regime.name, class_counts=counts)
     resources = {
         "storage": StorageResource(data_root=str(data_root)),
         "landing": LandingResource(landing_dir=str(landing)),
@@ -270,6 +281,8 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
         "regime": regime.name,
         "kind": regime.kind,
         "counts": list(regime.counts),
+        "landed": list(landed_counts(regime, args.val_share)),
+        "val_share": args.val_share,
         "report_path": str(written.report_json),
         "generator": {**training, **generator_metrics(layout, data, report.cas)},
         **report.to_dict(),
@@ -403,6 +416,14 @@ def main(argv: list[str] | None = None) -> int:
         help="with --reuse: draw the synthetic set again from the trained generator (e.g. with another "
         "synthetic_images config in --run-config), then train the arms",
     )
+    parser.add_argument(
+        "--val-share",
+        type=float,
+        default=DEFAULT_VAL_SHARE,
+        help="share of the landed images in the val split; above 0.2, more images are landed so that train keeps "
+        "its size and only val grows (e.g. 0.6: 200 landed per class at 100, ~1,200 val images instead of ~180), "
+        "for choices that 183 val images cannot resolve",
+    )
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny regimes, GAN budget, seeds and steps")
     args = parser.parse_args(argv)
@@ -416,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reuse needs --workdir (the folder of an earlier run)")
     if args.regenerate and not args.reuse:
         parser.error("--regenerate needs --reuse (it keeps the trained generator of --workdir)")
+    if not DEFAULT_VAL_SHARE <= args.val_share < 1:
+        parser.error(f"--val-share must be at least {DEFAULT_VAL_SHARE} and below 1, got {args.val_share}")
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 (a confidence interval needs two values)")
     try:

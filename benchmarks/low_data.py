@@ -173,6 +173,7 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, regenerat
     if not regenerate:
         counts = landed_counts(regime, args.val_share)
         export_to_landing(landing, batches=1, batch_prefix=regime.name, class_counts=counts)
+        (root / "landed.json").write_text(json.dumps({"val_share": args.val_share, "landed": list(counts)}) + "\n")
     resources = {
         "storage": StorageResource(data_root=str(data_root)),
         "landing": LandingResource(landing_dir=str(landing)),
@@ -217,6 +218,18 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, regenerat
                     if isinstance(value.value, int | float) and not isinstance(value.value, bool)
                 }
                 (root / "generator.json").write_text(json.dumps(numbers, indent=1) + "\n")
+
+
+def check_val_share(root: Path, val_share: float) -> None:
+    """Stop when `root`'s pipeline run was landed at another `--val-share` (runs without a record used 0.2): its
+    splits, generator and synthetic set belong to that share."""
+    record = root / "landed.json"
+    landed = json.loads(record.read_text())["val_share"] if record.is_file() else DEFAULT_VAL_SHARE
+    if abs(landed - val_share) > 1e-9:
+        raise SystemExit(
+            f"low_data: {root} was landed with --val-share {landed:g}, not {val_share:g}; pass --val-share {landed:g} "
+            "to reuse it, or another --workdir for a new run"
+        )
 
 
 def has_synthetic_set(root: Path) -> bool:
@@ -451,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         for regime in regimes.values():
             root, began = workdir / regime.name, time.monotonic()
             if args.reuse and has_synthetic_set(root):
+                check_val_share(root, args.val_share)
                 log(f"{regime.name}: reusing the pipeline run in {root}")
                 if args.regenerate:
                     run_pipeline(regime, root, args, regenerate=True)

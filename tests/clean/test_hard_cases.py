@@ -212,3 +212,34 @@ def test_small_copies_that_lost_their_detail_link_to_their_clear_best_match(tmp_
     by_ratio = removed[removed["duplicate_match"].str.endswith("+ratio")]
     assert len(by_ratio) >= 6 and (strict.loc[by_ratio.index, "status"] == "kept").all()
     assert len(removed) > (strict["status"] != "kept").sum() + 5
+
+
+def framed_copy(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 28 px garment turned 2-4 degrees, framed by a 3-8% black margin, shrunk to 20-25 px and saved as JPEG 80."""
+    h, w = pixels.shape
+    angle = rng.uniform(2, 4) * rng.choice([-1, 1])
+    turned = cv2.warpAffine(pixels, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h))
+    margin = int(round(rng.uniform(0.03, 0.08) * w))
+    framed = cv2.copyMakeBorder(turned, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
+    side = int(rng.integers(20, 26))
+    small = cv2.resize(framed, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.imdecode(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])[1], cv2.IMREAD_GRAYSCALE)
+
+
+def test_the_ratio_test_finds_copies_far_down_a_dense_layout_neighbourhood(tmp_path, fashion_train):
+    """900 T-shirts, pullovers and shirts and framed copies of 30 of them: among so many garments of one cut a copy's
+    original is often not among its 32 nearest layout neighbours, so 32 neighbours link few copies; the default
+    searches 128 and links more than twice as many, each to its own original."""
+    images, labels = fashion_train
+    garments = np.concatenate([np.flatnonzero(labels == c)[:300] for c in (0, 2, 6)])
+    rng = np.random.default_rng(0)
+    originals = {f"item{k}.png": images[k] for k in garments}
+    copies = {f"copy{k}.png": framed_copy(images[k], rng) for k in rng.choice(garments, 30, replace=False)}
+
+    def ratio_links(rules: CleanRules) -> pd.DataFrame:
+        removed = clean(tmp_path, {**originals, **copies}, rules).query("status != 'kept'")
+        return removed[removed["duplicate_match"].str.endswith("+ratio")]
+
+    narrow, wide = ratio_links(CleanRules(ratio_neighbours=32)), ratio_links(CleanRules())
+    assert (wide.index.str.startswith("copy") & (wide["duplicate_of"] == wide.index.str.replace("copy", "item"))).all()
+    assert len(wide) > 2 * len(narrow) > 0

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from synthaug.clean.quality import normalized_thumbnails, shrink_thumbnails
+from synthaug.clean.verify import direct_correlation
 
 LAYOUT_SIZE = 8
 PROJECTED_DIMS = 6
@@ -53,6 +54,6 @@ def layout_pairs(descriptors: np.ndarray, neighbours: int, min_cosine: float) ->
     a, b = np.minimum(first, second).astype(np.int64), np.maximum(first, second).astype(np.int64)
     codes = np.unique((a * n + b)[a != b])
     a, b = codes // n, codes % n
-    cosine = np.einsum("ij,ij->i", descriptors[a], descriptors[b])
+    cosine = direct_correlation(descriptors, a, b)  # in blocks: millions of pairs never hold their rows at once
     keep = cosine >= min_cosine
     return a[keep], b[keep]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthaug.clean.candidates import layout_pairs
-from synthaug.clean.verify import aligned_correlation, refined_correlation
+from synthaug.clean.verify import aligned_correlation, direct_correlation, refined_correlation
 
 # a link needs at least this many other clusters among the image's refined candidates: in a sparse neighbourhood (a
 # small batch) a distinct garment of a similar cut is the clear best for want of rivals, and nothing is linked (with
@@ -124,7 +124,7 @@ def ratio_links(
     first, second, codes = first[keep], second[keep], codes[keep]
     position = np.full(n, -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))
-    cosine = np.einsum("ij,ij->i", descriptors[position[first]], descriptors[position[second]])
+    cosine = direct_correlation(descriptors, position[first], position[second])
     keep = _top_per_node(first, second, cosine, search.neighbours)
     first, second, codes = first[keep], second[keep], codes[keep]
     coarse, transform = aligned_correlation(views[0], first, second)

@@ -23,10 +23,12 @@ SCALES = tuple(round(0.85 + 0.025 * k, 3) for k in range(15))  # 0.85 to 1.2
 ROTATIONS = (-4.0, -2.0, 0.0, 2.0, 4.0)  # degrees
 SHIFTS = (0.0,)  # cells of the 16×16 view: the shift is left to the phase correlation of `refined_correlation`
 _CHUNK = 512
+_REFINE_CHUNK = 8192
 
 
 def direct_correlation(norm: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Per pair, the dot product of two rows of normalised thumbnails (their correlation)."""
+    """Per pair, the dot product of two rows of normalised thumbnails or descriptors (their correlation or cosine),
+    65,536 pairs at a time so that millions of pairs never hold their rows in memory at once."""
     out = np.empty(len(first), dtype=np.float32)
     for start in range(0, len(first), 65536):
         a, b = norm[first[start : start + 65536]], norm[second[start : start + 65536]]
@@ -85,18 +87,18 @@ def aligned_correlation(small: np.ndarray, first: np.ndarray, second: np.ndarray
     which = np.zeros(len(first), dtype=np.int64)
     if len(first) == 0:
         return best, which
-    target = normalized_thumbnails(small[second])
     operator = similarity_operator()
     order = np.argsort(first, kind="stable")
     for start in range(0, len(order), _CHUNK):
         rows = order[start : start + _CHUNK]
+        target = normalized_thumbnails(small[second[rows]])  # per chunk: memory stays bounded at millions of pairs
         uniq, at = np.unique(first[rows], return_inverse=True)
         warped = (operator @ small[uniq].T.astype(np.float32)).T.reshape(len(uniq) * TRANSFORMS, -1)
         views = normalized_thumbnails(warped, overwrite=True).reshape(len(uniq), TRANSFORMS, -1)
-        for u, part in enumerate(np.split(rows, np.flatnonzero(np.diff(at)) + 1)):
-            scores = views[u] @ target[part].T
-            which[part] = scores.argmax(axis=0)
-            best[part] = scores.max(axis=0)
+        for u, local in enumerate(np.split(np.arange(len(rows)), np.flatnonzero(np.diff(at)) + 1)):
+            scores = views[u] @ target[local].T
+            which[rows[local]] = scores.argmax(axis=0)
+            best[rows[local]] = scores.max(axis=0)
     return best, which
 
 
@@ -114,8 +116,12 @@ def refined_correlation(
     tells similar small objects (28 px garments) apart. With `sides` (each image's shorter side), a pair whose
     smaller image is under 32 px is compared at that image's resolution, so a downscaled copy is not penalised
     for the detail it lost."""
-    warped, targets, inside, _ = aligned_views(thumbs, first, second, transform, sides)
-    return masked_correlation(warped, targets, inside)
+    out = np.empty(len(first), dtype=np.float32)
+    for start in range(0, len(first), _REFINE_CHUNK):  # views of 8192 pairs at a time: memory stays bounded
+        part = slice(start, start + _REFINE_CHUNK)
+        warped, targets, inside, _ = aligned_views(thumbs, first[part], second[part], transform[part], sides)
+        out[part] = masked_correlation(warped, targets, inside)
+    return out
 
 
 def aligned_views(

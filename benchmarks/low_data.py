@@ -249,11 +249,13 @@ def has_synthetic_set(root: Path) -> bool:
 
 def report_config(args: argparse.Namespace, regime: Regime) -> ReportConfig:
     """The report core's config: `augmentation_report`'s options from `--run-config` (e.g. `synthetic_weights`,
-    `synthetic_labels`), then the benchmark's own `--seeds`, `--report-steps` and `--width`, which win."""
+    `synthetic_labels`), then the benchmark's own `--seeds`, `--first-seed`, `--report-steps` and `--width`, which
+    win."""
     from synthaug.report.data import ReportConfig
 
     options = pipeline_run_config(args, regime)["ops"].get("augmentation_report", {}).get("config", {})
-    return ReportConfig(**{**options, "seeds": args.seeds, "steps": args.report_steps, "width": args.width})
+    ours = {"seeds": args.seeds, "first_seed": args.first_seed, "steps": args.report_steps, "width": args.width}
+    return ReportConfig(**{**options, **ours})
 
 
 def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -401,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--budget-minutes", type=float, default=10.0, help="GAN training budget per regime")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per arm (at least 2; 5 for the targets)")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="first seed (with --reuse, fresh seeds replicate an earlier run)"
+    )
     parser.add_argument(
         "--report-steps",
         type=int,

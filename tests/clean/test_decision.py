@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import math
 import shutil
+import time
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from synthaug.clean.decision import REASONS, CleanRules, clean_paths, decide, features_frame
 from synthaug.clean.features import perceptual_hash
@@ -173,6 +175,39 @@ def test_many_distinct_images_are_not_flagged(tmp_path, fashion_train):
     paths += [save_png(tmp_path / f"fashion{k}.png", images[k]) for k in range(100, 140)]
     result = run(paths)
     assert (result["status"] == "kept").all(), result[result["status"] != "kept"][["reason", "duplicate_of"]]
+
+
+def test_clean_paths_reports_the_time_of_its_feature_pass_and_of_its_decisions(tmp_path, fashion_train):
+    images, _ = fashion_train
+    paths = [save_png(tmp_path / f"fashion{k}.png", images[k]) for k in range(8)]
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    clean_paths(paths, CleanRules(**EXAMPLE_RULES), workers=1, timings=timings)
+    wall = time.perf_counter() - started
+    assert set(timings) == {"features", "decide"}
+    assert all(t > 0 for t in timings.values())
+    assert sum(timings.values()) <= wall
+
+
+def test_decisions_run_on_one_blas_thread_and_leave_the_setting_as_it_was(tmp_path, fashion_train, monkeypatch):
+    import synthaug.clean.decision as decision
+
+    seen: list[set[int]] = []
+    real = decision.find_duplicates
+
+    def spy(*args, **kwargs):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(decision, "find_duplicates", spy)
+    images, _ = fashion_train
+    paths = [save_png(tmp_path / f"fashion{k}.png", images[k]) for k in range(4)]
+    with threadpool_limits(2, user_api="blas"):
+        before = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+        clean_paths(paths, CleanRules(**EXAMPLE_RULES), workers=1)
+        after = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    assert seen == [{1}]
+    assert before == after == {2}
 
 
 def test_the_first_failing_rule_is_the_reason(tmp_path):

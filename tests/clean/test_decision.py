@@ -189,6 +189,11 @@ def test_clean_paths_reports_the_time_of_its_feature_pass_and_of_its_decisions(t
     assert sum(timings.values()) <= wall
 
 
+def blas_threads() -> set[int]:
+    """The thread counts of every BLAS library loaded in this process."""
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
 def test_decisions_run_on_one_blas_thread_and_leave_the_setting_as_it_was(tmp_path, fashion_train, monkeypatch):
     import synthaug.clean.decision as decision
 
@@ -196,16 +201,16 @@ def test_decisions_run_on_one_blas_thread_and_leave_the_setting_as_it_was(tmp_pa
     real = decision.find_duplicates
 
     def spy(*args, **kwargs):
-        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        seen.append(blas_threads())
         return real(*args, **kwargs)
 
     monkeypatch.setattr(decision, "find_duplicates", spy)
     images, _ = fashion_train
     paths = [save_png(tmp_path / f"fashion{k}.png", images[k]) for k in range(4)]
     with threadpool_limits(2, user_api="blas"):
-        before = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+        before = blas_threads()
         clean_paths(paths, CleanRules(**EXAMPLE_RULES), workers=1)
-        after = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+        after = blas_threads()
     assert seen == [{1}]
     assert before == after == {2}
 

@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 
 from synthaug.clean.quality import normalized_thumbnails, shrink_thumbnails
 from synthaug.clean.verify import direct_correlation
+from synthaug.core.arrays import sorted_unique
 
 LAYOUT_SIZE = 8
 PROJECTED_DIMS = 6
@@ -52,7 +53,7 @@ def layout_pairs(descriptors: np.ndarray, neighbours: int, min_cosine: float) ->
     present = second < n  # a missing neighbour (none within the radius) is reported as n
     first, second = first[present], second[present]
     a, b = np.minimum(first, second).astype(np.int64), np.maximum(first, second).astype(np.int64)
-    codes = np.unique((a * n + b)[a != b])
+    codes = sorted_unique((a * n + b)[a != b])
     a, b = codes // n, codes % n
     cosine = direct_correlation(descriptors, a, b)  # in blocks: millions of pairs never hold their rows at once
     keep = cosine >= min_cosine

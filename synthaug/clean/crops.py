@@ -20,6 +20,7 @@ from scipy import sparse
 from synthaug.clean.hamming import pairs_within
 from synthaug.clean.quality import THUMB_SIZE, VERIFY_SIZE, normalized_thumbnails, shrink_thumbnails
 from synthaug.clean.verify import bilinear_operator
+from synthaug.core.arrays import sorted_unique
 
 ZOOM_SIDES = (31, 30, 29)  # window sides in the 32 px thumbnail: about 3%, 6% and 9% cut off
 PREFILTER_MARGIN = 0.01  # the prefilter passes candidates this much below the final correlation
@@ -113,7 +114,7 @@ def zoom_correlation(thumbs: np.ndarray, big: np.ndarray, small: np.ndarray) -> 
     bounds = np.flatnonzero(np.diff(big[order])) + 1
     for start in range(0, len(order), _PAIR_CHUNK):
         rows = order[start : start + _PAIR_CHUNK]
-        uniq = np.unique(big[rows])
+        uniq = sorted_unique(big[rows])
         zooms = zoom_stack(thumbs[uniq])
         cuts = bounds[(bounds > start) & (bounds < start + len(rows))] - start
         for zoom, part in zip(zooms, np.split(rows, cuts), strict=True):

@@ -12,6 +12,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from synthaug.core.arrays import sorted_unique
+
 QUERY_TILE = 32
 INDEX_TILE = 16384
 SHARD = 4096
@@ -101,7 +103,7 @@ def segment_pairs(hashes: np.ndarray, threshold: int) -> _Pairs | None:
         firsts.append(order[a])
         seconds.append(order[b])
     a, b = np.concatenate(firsts).astype(np.int64), np.concatenate(seconds).astype(np.int64)
-    codes = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    codes = sorted_unique(np.minimum(a, b) * n + np.maximum(a, b))
     q, i = codes // n, codes % n
     distance = np.bitwise_count(hashes[q] ^ hashes[i])
     keep = distance <= threshold

@@ -22,6 +22,7 @@ import numpy as np
 
 from synthaug.clean.candidates import layout_pairs
 from synthaug.clean.verify import aligned_correlation, direct_correlation, refined_correlation
+from synthaug.core.arrays import sorted_unique
 
 # a link needs at least this many other clusters among the image's refined candidates: in a sparse neighbourhood (a
 # small batch) a distinct garment of a similar cut is the clear best for want of rivals, and nothing is linked (with
@@ -118,7 +119,7 @@ def ratio_links(
     both = small[q] & small[i]
     n = len(thumbs)
     hashed = np.minimum(q[both], i[both]) * n + np.maximum(q[both], i[both])
-    codes = np.unique(np.r_[hashed, rows[a] * n + rows[b]])
+    codes = sorted_unique(np.r_[hashed, rows[a] * n + rows[b]])
     first, second = codes // n, codes % n
     keep = (labels[first] != labels[second]) & same_colour(first, second)
     first, second, codes = first[keep], second[keep], codes[keep]

@@ -141,7 +141,7 @@ def clean_batch(
         raise InvalidInput(f"batch {batch_id} is not among the registered batches {arrival}")
     context = arrival[: arrival.index(batch_id) + 1]
     frames = [batch_features(layout, b, rules, workers, progress(b) if progress else None) for b in context]
-    decision = decide(frames, rules, workers=max(1, workers))
+    decision = decide(frames, rules, workers=workers)
     raw = _read_raw(layout, batch_id)
     merged = raw.drop(columns=["status"]).merge(decision, on="image_id", how="left", validate="one_to_one")
     manifest = merged[CLEAN_COLUMNS]

@@ -140,7 +140,7 @@ def decide(batches: list[pd.DataFrame], rules: CleanRules, workers: int = 1) -> 
     Returns one row per image of the last batch: image_id, status, reason, duplicate_of, duplicate_match
     (`exact` or proposer+confirmer, see `synthaug.clean.dedup.MATCHES`), hash_distance, cluster_size,
     cluster_diameter, cluster_chained, the scores,
-    phash (hex) and blur_cutoff.
+    phash (hex) and blur_cutoff. `workers` (0: every core) share the pixel checks (see `find_duplicates`).
     """
     target = batches[-1]
     verdicts = [quality_verdicts(b, rules) for b in batches]
@@ -190,7 +190,7 @@ def clean_paths(
     start = time.perf_counter()
     features = features_frame(ids, [str(p) for p in paths], rules, workers)
     middle = time.perf_counter()
-    result = decide([features], rules, workers=max(1, workers))
+    result = decide([features], rules, workers=workers)
     if timings is not None:
         timings.update(features=middle - start, decide=time.perf_counter() - middle)
     by_id = dict(zip(ids, (str(p) for p in paths), strict=True))

@@ -142,13 +142,14 @@ def confirm(
     align_min: float | np.ndarray,
     sides: np.ndarray | None = None,
     views: tuple[np.ndarray, np.ndarray] | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Per proposed pair: 0 when the direct 16×16 correlation reaches `min_correlation` (> 0), 1 when only the
     aligned check does (the best coarse grid transform close enough to `align_min`, see `ALIGN_SLACK`, then the
     32×32 correlation after sub-pixel refinement at least `align_min`, one value or one per pair; 0 or less: off),
     -1 when neither.
     `sides` (each image's shorter side) lets a small pair be compared at the smaller image's resolution; `views`
-    is `verify_views(thumbs)` when the caller already has it."""
+    is `verify_views(thumbs)` when the caller already has it; `threads` (0: every core) share the aligned check."""
     out = np.full(len(first), -1, dtype=np.int64)
     if len(first) == 0:
         return out
@@ -157,10 +158,10 @@ def confirm(
         out[direct_correlation(norm, first, second) >= min_correlation] = 0
     need = np.broadcast_to(np.asarray(align_min, dtype=np.float64), first.shape)
     todo = np.flatnonzero((out < 0) & (need > 0))
-    coarse, transform = aligned_correlation(small, first[todo], second[todo])
+    coarse, transform = aligned_correlation(small, first[todo], second[todo], threads)
     near = coarse >= need[todo] - ALIGN_SLACK * (1 - need[todo])
     todo, transform = todo[near], transform[near]
-    refined = refined_correlation(thumbs, first[todo], second[todo], transform, sides)
+    refined = refined_correlation(thumbs, first[todo], second[todo], transform, sides, threads)
     out[todo[refined >= need[todo]]] = 1
     return out
 
@@ -193,7 +194,7 @@ def _proposed_links(
     views = verify_views(thumbs)
     parts = []
     if min_correlation > 0:
-        verdict = confirm(thumbs, q, i, min_correlation, align_min(q, i), sides, views)
+        verdict = confirm(thumbs, q, i, min_correlation, align_min(q, i), sides, views, workers)
         kinds = np.where(verdict == 0, MATCHES.index("phash+ncc"), MATCHES.index("phash+align"))
         parts.append((q[verdict >= 0], i[verdict >= 0], kinds[verdict >= 0]))
     else:
@@ -208,7 +209,7 @@ def _proposed_links(
         a, b = layout_pairs(descriptors, links.layout_neighbours, links.layout_min_cosine)
         new = ~np.isin(a * len(reps) + b, q * len(reps) + i)
         a, b = a[new], b[new]
-        verdict = confirm(thumbs, a, b, 0.0, align_min(a, b), sides, views)
+        verdict = confirm(thumbs, a, b, 0.0, align_min(a, b), sides, views, workers)
         parts.append((a[verdict > 0], b[verdict > 0], np.full(int((verdict > 0).sum()), MATCHES.index("layout+align"))))
     if crop is not None:
         width = items["width"].to_numpy(dtype=np.int64)[reps]
@@ -243,6 +244,7 @@ def _proposed_links(
             same_colour,
             links.layout_min_cosine,
             links.ratio,
+            workers,
         )
         named = np.where(hashed, MATCHES.index("phash+ratio"), MATCHES.index("layout+ratio"))
         q, i, kind = np.r_[q, a], np.r_[i, b], np.r_[kind, named]
@@ -273,7 +275,8 @@ def find_duplicates(
 ) -> pd.DataFrame:
     """Cluster `items` (columns image_id, arrival, width, height, sharpness, pixel_hash, phash as uint64,
     `thumb` bytes when `min_correlation` > 0, `crop` or `links` is set, and `colour` signature bytes for the
-    colour check).
+    colour check). `workers` (0: every core) are the hash search's processes when it needs them and the threads of
+    the pixel checks; the result does not depend on it.
 
     Returns one row per image: image_id, cluster, cluster_size, cluster_diameter, chained, keeper, is_keeper,
     exact (same pixels as its keeper), match (how a removed copy matched its keeper: `exact` or a name from

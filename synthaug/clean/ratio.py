@@ -104,11 +104,12 @@ def ratio_links(
     same_colour: Callable[[np.ndarray, np.ndarray], np.ndarray],
     min_cosine: float,
     search: RatioSearch,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ratio-test links among the `small` images (rows into `thumbs`): (first, second, proposed by pHash).
     `views` and `descriptors` are `verify_views` and `layout_descriptors` of all `thumbs`, `hash_pairs` the pHash
     candidates of all images, `labels` the clusters of the links already confirmed, `same_colour` the colour check of
-    a pair list, `min_cosine` the layout candidates' least cosine."""
+    a pair list, `min_cosine` the layout candidates' least cosine; `threads` (0: every core) share the alignments."""
     empty = np.empty(0, dtype=np.int64)
     rows = np.flatnonzero(small)
     if search.neighbours <= 0 or len(rows) < 2:
@@ -128,10 +129,10 @@ def ratio_links(
     cosine = direct_correlation(descriptors, position[first], position[second])
     keep = _top_per_node(first, second, cosine, search.neighbours)
     first, second, codes = first[keep], second[keep], codes[keep]
-    coarse, transform = aligned_correlation(views[0], first, second)
+    coarse, transform = aligned_correlation(views[0], first, second, threads)
     near = coarse >= GATE
     near[near] = _top_per_node(first[near], second[near], coarse[near], REFINE_TOP)
     first, second, codes = first[near], second[near], codes[near]
-    score = refined_correlation(thumbs, first, second, transform[near], sides)
+    score = refined_correlation(thumbs, first, second, transform[near], sides, threads)
     linked = ratio_accepted(first, second, score, labels, search)
     return first[linked], second[linked], np.isin(codes[linked], hashed)

@@ -11,6 +11,10 @@ correlation must stay very high.
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import cv2
@@ -76,12 +80,14 @@ def similarity_operator(size: int = VERIFY_SIZE) -> sparse.csr_matrix:
 TRANSFORMS = len(SCALES) * len(ROTATIONS) * len(SHIFTS) ** 2
 
 
-def aligned_correlation(small: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def aligned_correlation(
+    small: np.ndarray, first: np.ndarray, second: np.ndarray, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Per pair, the best correlation between `second`'s view and `first`'s view under any grid transform, and
     that transform's index into `grid_transforms()`.
 
     `small` holds `VERIFY_SIZE`² thumbnails (float rows, see `shrink_thumbnails`); warps are computed once per
-    distinct `first` image of a chunk.
+    distinct `first` image of a chunk; chunks run on up to `threads` threads (0: every core).
     """
     best = np.full(len(first), -1.0, dtype=np.float32)
     which = np.zeros(len(first), dtype=np.int64)
@@ -89,8 +95,9 @@ def aligned_correlation(small: np.ndarray, first: np.ndarray, second: np.ndarray
         return best, which
     operator = similarity_operator()
     order = np.argsort(first, kind="stable")
-    for start in range(0, len(order), _CHUNK):
-        rows = order[start : start + _CHUNK]
+
+    def chunk(part: slice) -> None:
+        rows = order[part]
         target = normalized_thumbnails(small[second[rows]])  # per chunk: memory stays bounded at millions of pairs
         uniq, at = np.unique(first[rows], return_inverse=True)
         warped = (operator @ small[uniq].T.astype(np.float32)).T.reshape(len(uniq) * TRANSFORMS, -1)
@@ -99,6 +106,8 @@ def aligned_correlation(small: np.ndarray, first: np.ndarray, second: np.ndarray
             scores = views[u] @ target[local].T
             which[rows[local]] = scores.argmax(axis=0)
             best[rows[local]] = scores.max(axis=0)
+
+    in_threads(chunk, len(order), _CHUNK, threads)
     return best, which
 
 
@@ -109,19 +118,46 @@ def grid_transforms() -> list[tuple[float, float, float, float]]:
 
 
 def refined_correlation(
-    thumbs: np.ndarray, first: np.ndarray, second: np.ndarray, transform: np.ndarray, sides: np.ndarray | None = None
+    thumbs: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    transform: np.ndarray,
+    sides: np.ndarray | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Per pair, the correlation at full thumbnail resolution (32×32) after warping `first` by its grid transform
     and a sub-pixel shift found by phase correlation: the 16×16 grid finds the alignment, the full resolution
     tells similar small objects (28 px garments) apart. With `sides` (each image's shorter side), a pair whose
     smaller image is under 32 px is compared at that image's resolution, so a downscaled copy is not penalised
-    for the detail it lost."""
+    for the detail it lost. Up to `threads` threads (0: every core) share the pairs."""
     out = np.empty(len(first), dtype=np.float32)
-    for start in range(0, len(first), _REFINE_CHUNK):  # views of 8192 pairs at a time: memory stays bounded
-        part = slice(start, start + _REFINE_CHUNK)
+
+    def chunk(part: slice) -> None:  # views of at most 8192 pairs at a time: memory stays bounded
         warped, targets, inside, _ = aligned_views(thumbs, first[part], second[part], transform[part], sides)
         out[part] = masked_correlation(warped, targets, inside)
+
+    threads = thread_count(threads)
+    in_threads(chunk, len(first), min(_REFINE_CHUNK, max(1, math.ceil(len(first) / threads))), threads)
     return out
+
+
+def thread_count(threads: int) -> int:
+    """`threads`, or every core for 0."""
+    return threads if threads > 0 else os.cpu_count() or 1
+
+
+def in_threads(work: Callable[[slice], None], total: int, chunk: int, threads: int) -> None:
+    """Call `work` on consecutive slices of `chunk` of `total` items, on up to `threads` threads (0: every core).
+    OpenCV and numpy release the GIL inside each call, so the pixel checks of different pairs run side by side;
+    every slice writes its own rows, so the result does not depend on the thread count."""
+    parts = [slice(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+    threads = min(thread_count(threads), len(parts))
+    if threads <= 1:
+        for part in parts:
+            work(part)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, parts))
 
 
 def aligned_views(
@@ -150,10 +186,12 @@ def aligned_views(
         cv2.warpAffine(ones, matrix, shape, covered[k], flags=flags, borderMode=cv2.BORDER_CONSTANT)
     targets = images[targets_at]
     if sides is not None:
-        common = np.minimum(sides[first], sides[second])
-        for k in np.flatnonzero(common < side).tolist():
-            size = max(2, int(common[k]))
-            warped[k], targets[k] = _through(warped[k], size), _through(targets[k], size)
+        common = np.maximum(np.minimum(sides[first], sides[second]), 2)
+        for size in np.unique(common[common < side]).tolist():
+            at = np.flatnonzero(common == size)
+            operator = _through_operator(side, int(size))
+            warped[at] = operator @ warped[at] @ operator.T
+            targets[at] = operator @ targets[at] @ operator.T
     return (
         warped.reshape(len(first), side * side),
         targets.reshape(len(first), side * side),
@@ -190,10 +228,17 @@ def masked_correlation(first: np.ndarray, second: np.ndarray, mask: np.ndarray) 
     return (num / np.maximum(den, 1e-6)).astype(np.float32)
 
 
-def _through(image: np.ndarray, size: int) -> np.ndarray:
-    """`image` shrunk to `size`×`size` (area) and enlarged back (bilinear): only the detail both images have."""
-    shrunk = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.resize(shrunk, image.shape[::-1], interpolation=cv2.INTER_LINEAR)
+@cache
+def _through_operator(side: int, size: int) -> np.ndarray:
+    """The `side`×`side` matrix T such that T @ image @ T.T is a `side`² image shrunk to `size`² (OpenCV's area
+    resize) and enlarged back (its bilinear resize): only the detail both images of a pair have. Both resizes are
+    separable and linear, so their matrices are read off OpenCV itself, one unit row at a time; one matrix product
+    then does for a whole stack what four resizes per pair did."""
+    unit = np.eye(side, dtype=np.float32)
+    shrink = np.stack([cv2.resize(row[None], (size, 1), interpolation=cv2.INTER_AREA)[0] for row in unit], axis=1)
+    unit = np.eye(size, dtype=np.float32)
+    enlarge = np.stack([cv2.resize(row[None], (side, 1), interpolation=cv2.INTER_LINEAR)[0] for row in unit], axis=1)
+    return enlarge @ shrink
 
 
 def verify_views(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

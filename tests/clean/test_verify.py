@@ -1,5 +1,6 @@
 """verify: the aligned correlation lines up a real photo's rotated, rescaled and re-framed copy that the direct
-correlation misses, and does not line up a different photo; masked correlation leaves a margin out."""
+correlation misses, and does not line up a different photo; masked correlation leaves a margin out; threads and
+the matrix form of the shrink-and-enlarge step change no score."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from matplotlib import cbook
 
 from synthaug.clean.quality import thumbnail_vector, to_grey
 from synthaug.clean.verify import (
+    _through_operator,
     aligned_correlation,
     direct_correlation,
     masked_correlation,
@@ -83,3 +85,33 @@ def test_no_pairs_give_no_scores(grey_photo):
     thumbs = np.stack([thumbnail_vector(grey_photo)])
     none = np.empty(0, dtype=np.int64)
     assert refined_correlation(thumbs, none, none, none, np.array([256])).shape == (0,)
+
+
+def test_the_shrink_and_enlarge_matrix_is_opencvs_two_resizes(grey_photo):
+    image = cv2.resize(grey_photo, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    for size in (2, 7, 16, 22, 28, 31):
+        shrunk = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        expected = cv2.resize(shrunk, (32, 32), interpolation=cv2.INTER_LINEAR)
+        operator = _through_operator(32, size)
+        assert np.abs(operator @ image @ operator.T - expected).max() < 1e-3
+
+
+def test_threads_share_the_pairs_without_changing_a_score(grey_photo):
+    rng = np.random.default_rng(0)
+    copies = [
+        framed(grey_photo, rng.uniform(-4, 4), rng.uniform(0.9, 1.1), int(rng.integers(0, 12))) for _ in range(12)
+    ]
+    tiny = [cv2.resize(c, (24, 28), interpolation=cv2.INTER_AREA) for c in copies[:4]]
+    images = [grey_photo, cv2.flip(grey_photo, 1), *copies, *tiny]
+    thumbs = np.stack([thumbnail_vector(image) for image in images])
+    sides = np.array([min(image.shape) for image in images])
+    first, second = (pair.ravel() for pair in np.triu_indices(len(images), 1))
+    small = verify_views(thumbs)[0]
+    one = aligned_correlation(small, first, second, threads=1)
+    two = aligned_correlation(small, first, second, threads=2)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+    alone = refined_correlation(thumbs, first, second, one[1], sides, threads=1)
+    shared = refined_correlation(thumbs, first, second, one[1], sides, threads=3)
+    assert np.array_equal(alone, shared)
+    copy_scores, flipped = alone[(first == 0) & (second >= 2) & (second < 14)], alone[(first == 0) & (second == 1)]
+    assert copy_scores.min() > flipped.max()  # the pairs were aligned, not just computed twice

@@ -106,7 +106,9 @@ class CleanImagesConfig(Config):
     max_removed_share: float = Field(
         0.5, ge=0, le=1, description="The blocking check fails when a larger share is removed."
     )
-    workers: int = Field(0, description="Feature processes; 0 uses every CPU core.")
+    workers: int = Field(
+        0, description="Feature processes, and threads of the duplicate checks; 0 uses every CPU core."
+    )
     wait_for_earlier_seconds: float = Field(
         3600.0,
         description="How long to wait for an earlier batch whose raw_images run is still queued or running "

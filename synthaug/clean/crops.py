@@ -19,7 +19,7 @@ from scipy import sparse
 
 from synthaug.clean.hamming import pairs_within
 from synthaug.clean.quality import THUMB_SIZE, VERIFY_SIZE, normalized_thumbnails, shrink_thumbnails
-from synthaug.clean.verify import bilinear_operator
+from synthaug.clean.verify import bilinear_operator, in_threads
 from synthaug.core.arrays import sorted_unique
 
 ZOOM_SIDES = (31, 30, 29)  # window sides in the 32 px thumbnail: about 3%, 6% and 9% cut off
@@ -103,8 +103,9 @@ def zoom_stack(thumbs: np.ndarray) -> np.ndarray:
     return normalized_thumbnails(views, overwrite=True).reshape(len(thumbs), len(WINDOWS), -1)
 
 
-def zoom_correlation(thumbs: np.ndarray, big: np.ndarray, small: np.ndarray) -> np.ndarray:
-    """Prefilter: per pair, the best correlation between a fixed zoom window of `big` and `small` (16×16)."""
+def zoom_correlation(thumbs: np.ndarray, big: np.ndarray, small: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Prefilter: per pair, the best correlation between a fixed zoom window of `big` and `small` (16×16); chunks
+    of pairs run on up to `threads` threads (0: every core)."""
     best = np.empty(len(big), dtype=np.float32)
     if len(big) == 0:
         return best
@@ -112,13 +113,15 @@ def zoom_correlation(thumbs: np.ndarray, big: np.ndarray, small: np.ndarray) -> 
     targets = normalized_thumbnails(shrink_thumbnails(thumbs[smalls]))
     order = np.argsort(big, kind="stable")
     bounds = np.flatnonzero(np.diff(big[order])) + 1
-    for start in range(0, len(order), _PAIR_CHUNK):
-        rows = order[start : start + _PAIR_CHUNK]
-        uniq = sorted_unique(big[rows])
-        zooms = zoom_stack(thumbs[uniq])
-        cuts = bounds[(bounds > start) & (bounds < start + len(rows))] - start
-        for zoom, part in zip(zooms, np.split(rows, cuts), strict=True):
-            best[part] = (zoom @ targets[small_at[part]].T).max(axis=0)
+
+    def chunk(part: slice) -> None:
+        rows = order[part]
+        zooms = zoom_stack(thumbs[sorted_unique(big[rows])])
+        cuts = bounds[(bounds > part.start) & (bounds < part.stop)] - part.start
+        for zoom, pairs in zip(zooms, np.split(rows, cuts), strict=True):
+            best[pairs] = (zoom @ targets[small_at[pairs]].T).max(axis=0)
+
+    in_threads(chunk, len(order), _PAIR_CHUNK, threads)
     return best
 
 
@@ -180,11 +183,13 @@ def crop_links(
     threshold: int,
     max_crop: float,
     min_correlation: float,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Confirmed crop pairs (larger image, smaller image) as row positions."""
+    """Confirmed crop pairs (larger image, smaller image) as row positions; `threads` (0: every core) share the
+    prefilter."""
     widths, heights = np.asarray(widths, dtype=np.int64), np.asarray(heights, dtype=np.int64)
     big, small, _ = crop_candidates(widths, heights, hashes, threshold, max_crop)
-    near = zoom_correlation(thumbs, big, small) >= min_correlation - PREFILTER_MARGIN
+    near = zoom_correlation(thumbs, big, small, threads) >= min_correlation - PREFILTER_MARGIN
     big, small = big[near], small[near]
     keep = aligned_correlation(thumbs, widths, heights, big, small) >= min_correlation
     return big[keep], small[keep]

@@ -214,7 +214,9 @@ def _proposed_links(
     if crop is not None:
         width = items["width"].to_numpy(dtype=np.int64)[reps]
         height = items["height"].to_numpy(dtype=np.int64)[reps]
-        big, small = crop_links(width, height, hashes, thumbs, crop.threshold, crop.max_crop, crop.min_correlation)
+        big, small = crop_links(
+            width, height, hashes, thumbs, crop.threshold, crop.max_crop, crop.min_correlation, workers
+        )
         parts.append((big, small, np.full(len(big), MATCHES.index("crop+window"), dtype=np.int64)))
     hash_pairs = q, i
     q, i, kind = (np.concatenate([p[k] for p in parts]) for k in range(3))

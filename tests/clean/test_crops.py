@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthaug.clean import crops
 from synthaug.clean.crops import WINDOWS, aligned_correlation, crop_candidates, crop_links, zoom_stack
 from synthaug.clean.decision import CleanRules
 from synthaug.clean.dedup import CropSearch, find_duplicates
@@ -117,3 +118,17 @@ def test_crop_links_can_be_switched_off_and_their_settings_are_validated():
         CleanRules(crop_max_share=1.5)
     with pytest.raises(ValueError, match="crop_hash_threshold"):
         CleanRules(crop_hash_threshold=65)
+
+
+def test_the_prefilter_gives_the_same_scores_on_several_threads(fashion_train, monkeypatch):
+    images, _ = fashion_train
+    pieces = [images[k] for k in range(40)] + [crop(images[k], 1, 1, 0, 1) for k in range(40)]
+    frame = rows_for(pieces)
+    thumbs = np.stack([np.frombuffer(t, dtype=np.uint8) for t in frame["thumb"]])
+    big, small = (pair.ravel() for pair in np.meshgrid(np.arange(40), np.arange(40, 80)))
+    monkeypatch.setattr(crops, "_PAIR_CHUNK", 64)  # 1,600 pairs in 25 chunks, shared by the threads
+    alone = crops.zoom_correlation(thumbs, big, small, threads=1)
+    shared = crops.zoom_correlation(thumbs, big, small, threads=2)
+    assert np.array_equal(alone, shared)
+    own = small - 40 == big
+    assert alone[own].mean() > alone[~own].mean() + 0.2  # real scores: each crop matches its own garment best

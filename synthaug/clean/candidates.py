@@ -34,9 +34,12 @@ def _projection(descriptors: np.ndarray, dims: int) -> np.ndarray:
     return vectors[:, ::-1][:, :dims].astype(np.float32)
 
 
-def layout_pairs(descriptors: np.ndarray, neighbours: int, min_cosine: float) -> tuple[np.ndarray, np.ndarray]:
+def layout_pairs(
+    descriptors: np.ndarray, neighbours: int, min_cosine: float, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i < j) where j is among i's `neighbours` nearest (or i among j's) in the projected descriptor space
-    and the full descriptors' cosine is at least `min_cosine`."""
+    and the full descriptors' cosine is at least `min_cosine`; the k-d tree's queries run on `threads` threads
+    (0: every core)."""
     n = len(descriptors)
     if n < 2 or neighbours < 1:
         empty = np.empty(0, dtype=np.int64)
@@ -47,7 +50,7 @@ def layout_pairs(descriptors: np.ndarray, neighbours: int, min_cosine: float) ->
     # unit rows: cosine >= c means distance <= sqrt(2 - 2c), and the projection only shrinks distances, so the
     # bound prunes the search without losing a pair that passes
     radius = float(np.sqrt(max(0.0, 2.0 * (1.0 - min_cosine)))) + 1e-6
-    _, found = cKDTree(projected).query(projected, k=k, distance_upper_bound=radius)
+    _, found = cKDTree(projected).query(projected, k=k, distance_upper_bound=radius, workers=threads or -1)
     first = np.repeat(np.arange(n), k - 1)
     second = found[:, 1:].ravel()
     present = second < n  # a missing neighbour (none within the radius) is reported as n

@@ -206,7 +206,7 @@ def _proposed_links(
     layout_on = links is not None and links.layout_neighbours > 0
     descriptors = layout_descriptors(thumbs) if layout_on or ratio_on else None  # shared by both candidate kinds
     if layout_on:
-        a, b = layout_pairs(descriptors, links.layout_neighbours, links.layout_min_cosine)
+        a, b = layout_pairs(descriptors, links.layout_neighbours, links.layout_min_cosine, workers)
         new = ~np.isin(a * len(reps) + b, q * len(reps) + i)
         a, b = a[new], b[new]
         verdict = confirm(thumbs, a, b, 0.0, align_min(a, b), sides, views, workers)

@@ -115,7 +115,7 @@ def ratio_links(
     if search.neighbours <= 0 or len(rows) < 2:
         return empty, empty, np.empty(0, dtype=bool)
     descriptors = descriptors[rows]
-    a, b = layout_pairs(descriptors, search.neighbours, min_cosine)
+    a, b = layout_pairs(descriptors, search.neighbours, min_cosine, threads)
     q, i = hash_pairs
     both = small[q] & small[i]
     n = len(thumbs)

@@ -27,6 +27,8 @@ def test_moved_copies_are_proposed_and_the_pair_count_stays_linear(fashion_train
     assert len(planted & found) >= 0.9 * len(planted)
     assert (first < second).all()
     assert len(found) <= 8 * len(thumbs)  # at most k per image: about n log n work, not n²
+    threaded = layout_pairs(layout_descriptors(thumbs), neighbours=8, min_cosine=0.9, threads=2)
+    assert np.array_equal(threaded[0], first) and np.array_equal(threaded[1], second)
 
 
 def test_no_neighbours_means_no_pairs(fashion_train):

@@ -19,8 +19,9 @@ from scipy import sparse
 
 from synthaug.clean.hamming import pairs_within
 from synthaug.clean.quality import THUMB_SIZE, VERIFY_SIZE, normalized_thumbnails, shrink_thumbnails
-from synthaug.clean.verify import bilinear_operator, in_threads
+from synthaug.clean.verify import bilinear_operator
 from synthaug.core.arrays import sorted_unique
+from synthaug.core.threads import in_threads
 
 ZOOM_SIDES = (31, 30, 29)  # window sides in the 32 px thumbnail: about 3%, 6% and 9% cut off
 PREFILTER_MARGIN = 0.01  # the prefilter passes candidates this much below the final correlation

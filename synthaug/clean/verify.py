@@ -12,9 +12,6 @@ correlation must stay very high.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import cv2
@@ -22,6 +19,7 @@ import numpy as np
 from scipy import sparse
 
 from synthaug.clean.quality import VERIFY_SIZE, normalized_thumbnails, shrink_thumbnails
+from synthaug.core.threads import in_threads, thread_count
 
 SCALES = tuple(round(0.85 + 0.025 * k, 3) for k in range(15))  # 0.85 to 1.2
 ROTATIONS = (-4.0, -2.0, 0.0, 2.0, 4.0)  # degrees
@@ -139,25 +137,6 @@ def refined_correlation(
     threads = thread_count(threads)
     in_threads(chunk, len(first), min(_REFINE_CHUNK, max(1, math.ceil(len(first) / threads))), threads)
     return out
-
-
-def thread_count(threads: int) -> int:
-    """`threads`, or every core for 0."""
-    return threads if threads > 0 else os.cpu_count() or 1
-
-
-def in_threads(work: Callable[[slice], None], total: int, chunk: int, threads: int) -> None:
-    """Call `work` on consecutive slices of `chunk` of `total` items, on up to `threads` threads (0: every core).
-    OpenCV and numpy release the GIL inside each call, so the pixel checks of different pairs run side by side;
-    every slice writes its own rows, so the result does not depend on the thread count."""
-    parts = [slice(start, min(start + chunk, total)) for start in range(0, total, chunk)]
-    threads = min(thread_count(threads), len(parts))
-    if threads <= 1:
-        for part in parts:
-            work(part)
-        return
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(work, parts))
 
 
 def aligned_views(

@@ -141,7 +141,9 @@ def clean_images(
     _wait_for_earlier_ingests(context, layout, arrival, batch_id, config.wait_for_earlier_seconds)
     context.log.info(f"cleaning {batch_id} against {arrival.index(batch_id)} earlier batch(es)")
     with writing(layout, "clean_images", batch_id, prefix=""):
-        summary = clean_batch(layout, arrival, batch_id, rules, config.workers, _feature_logger(context))
+        summary = clean_batch(
+            layout, arrival, batch_id, rules, config.workers, _feature_logger(context), context.log.info
+        )
     removed = summary.total - summary.kept
     share = removed / summary.total if summary.total else 1.0
     if summary.kept == 0:

@@ -3,6 +3,7 @@ clean manifest (one row per raw file: kept or removed, why, and the scores behin
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,18 +131,25 @@ def clean_batch(
     rules: CleanRules,
     workers: int = 0,
     progress: Callable[[str], ProgressFn] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> CleanSummary:
     """Decide every image of `batch_id` against itself and the batches before it in `arrival`; write the
     clean manifest atomically. Later batches are ignored, so the result never depends on them.
 
     `progress(batch)` may return a callback for the feature computation of that batch (cached batches
-    never call it).
+    never call it); `note` is told when the duplicate decisions start and how long they took.
     """
     if batch_id not in arrival:
         raise InvalidInput(f"batch {batch_id} is not among the registered batches {arrival}")
     context = arrival[: arrival.index(batch_id) + 1]
     frames = [batch_features(layout, b, rules, workers, progress(b) if progress else None) for b in context]
+    started = time.perf_counter()
+    if note:
+        images = sum(len(f) for f in frames)
+        note(f"deciding {len(frames[-1])} images of {batch_id} against {images - len(frames[-1])} earlier ones")
     decision = decide(frames, rules, workers=workers)
+    if note:
+        note(f"decisions for {batch_id} took {time.perf_counter() - started:.1f} s")
     raw = _read_raw(layout, batch_id)
     merged = raw.drop(columns=["status"]).merge(decision, on="image_id", how="left", validate="one_to_one")
     manifest = merged[CLEAN_COLUMNS]

@@ -125,6 +125,14 @@ def test_copies_in_later_batches_point_at_the_earlier_batch(three_batches, layou
     assert summaries[2].manifest_path == layout.clean_manifest("b3")
 
 
+def test_the_decisions_say_when_they_start_and_how_long_they_took(three_batches, layout):
+    ingest(three_batches, layout, *ARRIVAL)
+    notes = []
+    clean_batch(layout, ARRIVAL, "b3", RULES, workers=1, note=notes.append)
+    assert notes[0] == "deciding 14 images of b3 against 25 earlier ones"
+    assert notes[1].startswith("decisions for b3 took ") and notes[1].endswith(" s")
+
+
 def test_manifest_has_one_row_per_raw_file_with_scores(three_batches, layout):
     ingest(three_batches, layout, "b1", "b2")
     clean(layout, "b2")

@@ -150,6 +150,8 @@ def test_a_batch_waits_for_an_earlier_batch_whose_ingest_is_still_running(
     assert time.monotonic() - start >= 3, "cleaning b2 must not start before b1's raw manifest exists"
     logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
     assert any("waiting for the ingest of earlier batch(es) ['b1']" in m for m in logs)
+    assert any(m.startswith("deciding ") and "images of b2 against" in m for m in logs)
+    assert any(m.startswith("decisions for b2 took ") for m in logs)
     b2 = {r["source_path"]: r for r in _clean_rows(data_root, "b2")}
     assert b2["b2/Trouser/from-b1.png"]["reason"] == "exact_duplicate"
 

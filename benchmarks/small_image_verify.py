@@ -42,6 +42,7 @@ from synthaug.clean.decision import CleanRules, decide, features_frame, quality_
 from synthaug.clean.dedup import ALIGN_SLACK, SMALL_SIDE  # noqa: E402
 from synthaug.clean.hamming import pairs_within  # noqa: E402
 from synthaug.clean.verify import aligned_correlation, aligned_views, masked_correlation, verify_views  # noqa: E402
+from synthaug.core.arrays import sorted_unique  # noqa: E402
 
 DUPLICATE = ("exact_duplicate", "near_duplicate")
 
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in args.neighbours:
         a, b = layout_pairs(descriptors, k, rules.layout_min_cosine)
         first, second = np.r_[q, a], np.r_[i, b]
-        codes = np.unique(np.minimum(first, second) * len(small) + np.maximum(first, second))
+        codes = sorted_unique(np.minimum(first, second) * len(small) + np.maximum(first, second))
         proposals[k] = codes
         found = len(true_codes & set(codes.tolist()))
         print(

@@ -19,6 +19,8 @@ each regime against its targets, and can save everything as JSON.
     .venv/bin/python benchmarks/low_data.py --workdir w --reuse --seeds 5   # arms again on w's trained pipeline
     .venv/bin/python benchmarks/low_data.py --workdir w --reuse --regenerate --run-config y  # new synthetic set
     .venv/bin/python benchmarks/low_data.py --regimes 100 --val-share 0.6   # same train size, a 6x larger val split
+    .venv/bin/python benchmarks/low_data.py --workdir w --reuse --synthetic-source real  # the gain's ceiling
+    .venv/bin/python benchmarks/low_data.py --workdir w --reuse --retrain --budget-minutes 90  # a longer generator
 """
 
 from __future__ import annotations
@@ -150,10 +152,35 @@ def official_test(
     return x, np.asarray([index[CLASS_NAMES[int(label)]] for label in labels], np.int64)
 
 
-def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, regenerate: bool = False) -> None:
+def unlanded_real(
+    labels: np.ndarray, classes: tuple[str, ...], size: int, channels: int, landed: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Real Fashion-MNIST train images standing in for the synthetic set: as many of each class as `labels` holds,
+    taken from the end of the train split, so never among the `landed` (the first N of each class in dataset order).
+    Arm (c) trained on them is what a perfect generator could give with the same recipe: the gain's ceiling."""
+    from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
+    from synthaug.tensors.prepare import prepare_image, to_chw
+
+    images, train_labels = load_fashion_mnist("train")
+    picked: list[np.ndarray] = []
+    for k, name in enumerate(classes):
+        wanted = int((labels == k).sum())
+        index = np.flatnonzero(train_labels == CLASS_NAMES.index(name))
+        free = len(index) - landed[CLASS_NAMES.index(name)]
+        if wanted > free:
+            raise SystemExit(f"low_data: {name} has {free} unlanded train images, {wanted} needed for the real set")
+        picked.append(index[len(index) - wanted :])
+    chosen = np.concatenate(picked)
+    x = to_chw([prepare_image(images[i], size, channels, "center_crop")[0] for i in chosen], channels, size)
+    y = np.concatenate([np.full(len(p), k, np.int64) for k, p in enumerate(picked)])
+    return x, y
+
+
+def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, again: int = 0) -> None:
     """Land the regime's images and materialize every asset up to synthetic_images on them; the generator's
-    metrics (gan_checkpoint's numeric metadata) are kept in `root/generator.json`. With `regenerate`, only
-    synthetic_images is materialized again, from the generator already trained in `root`."""
+    metrics (gan_checkpoint's numeric metadata) are kept in `root/generator.json`. With `again` = 1 only
+    synthetic_images is materialized again, from the generator already trained in `root`; with 2 gan_checkpoint
+    too, which resumes from its last checkpoint and trains until `--budget-minutes` (summed over the runs)."""
     from dagster import DagsterInstance, materialize
 
     from assets.clean_images import clean_images
@@ -170,7 +197,7 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, regenerat
 
     landing, data_root = root / "landing", root / "data"
     batch_id = f"{regime.name}-001"
-    if not regenerate:
+    if not again:
         counts = landed_counts(regime, args.val_share)
         export_to_landing(landing, batches=1, batch_prefix=regime.name, class_counts=counts)
         (root / "landed.json").write_text(json.dumps({"val_share": args.val_share, "landed": list(counts)}) + "\n")
@@ -187,8 +214,8 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, regenerat
         ([gan_checkpoint], None),
         ([synthetic_images], None),
     ]
-    if regenerate:
-        steps = steps[-1:]
+    if again:
+        steps = steps[-again:]
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
     with DagsterInstance.local_temp(str(root / "dagster_home")) as instance:
         if not instance.has_dynamic_partition(BATCHES, batch_id):
@@ -273,7 +300,12 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
     synthetic = read_synthetic(layout)
     test = official_test(stats.classes, stats.size, stats.channels, args.test_limit)
     source = f"official Fashion-MNIST test split ({len(test[0])} images)"
-    data = load_report_data(layout, stats, (synthetic.images, synthetic.labels), test=test, test_source=source)
+    extra = (synthetic.images, synthetic.labels)
+    if args.synthetic_source == "real":
+        landed = landed_counts(regime, args.val_share)
+        extra = unlanded_real(synthetic.labels, stats.classes, stats.size, stats.channels, landed)
+        log(f"{regime.name}: arm (c) gets {len(extra[0])} unlanded REAL images in place of the synthetic set")
+    data = load_report_data(layout, stats, extra, test=test, test_source=source)
     config = report_config(args, regime)
     if config.synthetic_labels == "soft":
         from synthaug.report.soft import with_soft_targets
@@ -298,6 +330,7 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
         "counts": list(regime.counts),
         "landed": list(landed_counts(regime, args.val_share)),
         "val_share": args.val_share,
+        "synthetic_source": args.synthetic_source,
         "report_path": str(written.report_json),
         "generator": {**training, **generator_metrics(layout, data, report.cas)},
         **report.to_dict(),
@@ -435,12 +468,25 @@ def main(argv: list[str] | None = None) -> int:
         "synthetic_images config in --run-config), then train the arms",
     )
     parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="with --reuse: train the generator on until --budget-minutes (it resumes from its last checkpoint; "
+        "the minutes count from its first run), then draw a new synthetic set and train the arms",
+    )
+    parser.add_argument(
         "--val-share",
         type=float,
         default=DEFAULT_VAL_SHARE,
         help="share of the landed images in the val split; above 0.2, more images are landed so that train keeps "
         "its size and only val grows (e.g. 0.6: 200 landed per class at 100, ~1,200 val images instead of ~180), "
         "for choices that 183 val images cannot resolve",
+    )
+    parser.add_argument(
+        "--synthetic-source",
+        choices=("generator", "real"),
+        default="generator",
+        help="real: arm (c) gets as many unlanded real train images of each class as the synthetic set holds, "
+        "instead of the set: what a perfect generator could add with the same recipe (the gain's ceiling)",
     )
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny regimes, GAN budget, seeds and steps")
@@ -455,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reuse needs --workdir (the folder of an earlier run)")
     if args.regenerate and not args.reuse:
         parser.error("--regenerate needs --reuse (it keeps the trained generator of --workdir)")
+    if args.retrain and not args.reuse:
+        parser.error("--retrain needs --reuse (it trains the generator of --workdir further)")
     if not DEFAULT_VAL_SHARE <= args.val_share < 1:
         parser.error(f"--val-share must be at least {DEFAULT_VAL_SHARE} and below 1, got {args.val_share}")
     if args.seeds < 2:
@@ -471,8 +519,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.reuse and has_synthetic_set(root):
                 check_val_share(root, args.val_share)
                 log(f"{regime.name}: reusing the pipeline run in {root}")
-                if args.regenerate:
-                    run_pipeline(regime, root, args, regenerate=True)
+                if args.retrain or args.regenerate:
+                    run_pipeline(regime, root, args, again=2 if args.retrain else 1)
             else:
                 if root.exists():
                     shutil.rmtree(root)

@@ -153,18 +153,24 @@ def official_test(
 
 
 def unlanded_real(
-    labels: np.ndarray, classes: tuple[str, ...], size: int, channels: int, landed: tuple[int, ...]
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    size: int,
+    channels: int,
+    landed: tuple[int, ...],
+    share: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Real Fashion-MNIST train images standing in for the synthetic set: as many of each class as `labels` holds,
-    taken from the end of the train split, so never among the `landed` (the first N of each class in dataset order).
-    Arm (c) trained on them is what a perfect generator could give with the same recipe: the gain's ceiling."""
+    """Real Fashion-MNIST train images standing in for the synthetic set: `share` of as many of each class as
+    `labels` holds, taken from the end of the train split, so never among the `landed` (the first N of each class in
+    dataset order). Arm (c) trained on them is what a perfect generator could give with the same recipe (the gain's
+    ceiling); at smaller shares, how many real images the synthetic set is worth."""
     from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
     from synthaug.tensors.prepare import prepare_image, to_chw
 
     images, train_labels = load_fashion_mnist("train")
     picked: list[np.ndarray] = []
     for k, name in enumerate(classes):
-        wanted = int((labels == k).sum())
+        wanted = int(round(share * (labels == k).sum()))
         index = np.flatnonzero(train_labels == CLASS_NAMES.index(name))
         free = len(index) - landed[CLASS_NAMES.index(name)]
         if wanted > free:
@@ -303,7 +309,7 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
     extra = (synthetic.images, synthetic.labels)
     if args.synthetic_source == "real":
         landed = landed_counts(regime, args.val_share)
-        extra = unlanded_real(synthetic.labels, stats.classes, stats.size, stats.channels, landed)
+        extra = unlanded_real(synthetic.labels, stats.classes, stats.size, stats.channels, landed, args.real_share)
         log(f"{regime.name}: arm (c) gets {len(extra[0])} unlanded REAL images in place of the synthetic set")
     data = load_report_data(layout, stats, extra, test=test, test_source=source)
     config = report_config(args, regime)
@@ -331,6 +337,7 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
         "landed": list(landed_counts(regime, args.val_share)),
         "val_share": args.val_share,
         "synthetic_source": args.synthetic_source,
+        "real_share": args.real_share if args.synthetic_source == "real" else None,
         "report_path": str(written.report_json),
         "generator": {**training, **generator_metrics(layout, data, report.cas)},
         **report.to_dict(),
@@ -488,6 +495,13 @@ def main(argv: list[str] | None = None) -> int:
         help="real: arm (c) gets as many unlanded real train images of each class as the synthetic set holds, "
         "instead of the set: what a perfect generator could add with the same recipe (the gain's ceiling)",
     )
+    parser.add_argument(
+        "--real-share",
+        type=float,
+        default=1.0,
+        help="with --synthetic-source real: this share of the set's count of each class (e.g. 0.25: what a quarter as "
+        "many real images add, to say how many real images the synthetic set is worth)",
+    )
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny regimes, GAN budget, seeds and steps")
     args = parser.parse_args(argv)
@@ -501,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reuse needs --workdir (the folder of an earlier run)")
     if args.regenerate and not args.reuse:
         parser.error("--regenerate needs --reuse (it keeps the trained generator of --workdir)")
+    if not 0 < args.real_share <= 1:
+        parser.error(f"--real-share must be above 0 and at most 1, got {args.real_share}")
     if args.retrain and not args.reuse:
         parser.error("--retrain needs --reuse (it trains the generator of --workdir further)")
     if not DEFAULT_VAL_SHARE <= args.val_share < 1:

@@ -58,6 +58,12 @@ class SyntheticImagesConfig(Config):
         ge=1,
         description="'coverage'/'boundary': passing candidates drawn per planned image to choose from.",
     )
+    latent_scale: float = Field(
+        _DEFAULTS.latent_scale,
+        gt=0,
+        description="Standard deviation of the GAN's (or VAE's) latents: below 1 fewer, more typical samples; above 1 "
+        "more varied ones (the filters still judge each). Keep 1 for a diffusion model.",
+    )
     seed: int = Field(_DEFAULTS.seed, description="Seed of the latents (per round and class).")
 
     @field_validator("mode", "selection")

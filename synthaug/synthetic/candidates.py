@@ -110,7 +110,13 @@ class CandidateRun:
                     continue
                 label = self.label_of(name)
                 seed = derive_seed(self.config.seed, round_index, label)
-                images, _ = sample_per_class(sampler, draw, classes=[label] if self.conditional else None, seed=seed)
+                images, _ = sample_per_class(
+                    sampler,
+                    draw,
+                    classes=[label] if self.conditional else None,
+                    seed=seed,
+                    latent_scale=self.config.latent_scale,
+                )
                 pixels = from_model_output(images, affine)
                 labels = np.full(draw, label)
                 scores = filter_candidates(pixels, labels, reference, self.config, extractor, affine, device)

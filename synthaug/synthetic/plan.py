@@ -45,6 +45,9 @@ class SyntheticConfig:
     kept; with "coverage" or "boundary" about `selection_pool` passing candidates are drawn per planned image (and
     `max_candidates` grows by that factor), and the set keeps those that cover the class's real images in the
     extractor's space, or those nearest its decision boundary; the others are rejected as "not_selected".
+
+    `latent_scale` multiplies the generator's standard-normal latents (GAN or VAE; 1 for a diffusion model): below 1
+    draws nearer the modes (fidelity), above 1 further out (variety), the filters then judging every candidate.
     """
 
     mode: str = one_of("ratio", MODES)
@@ -60,6 +63,7 @@ class SyntheticConfig:
     max_candidates: float = ranged(3.0, 1, 100)
     selection: str = one_of("first", SELECTIONS)
     selection_pool: float = ranged(3.0, 1, 20)
+    latent_scale: float = ranged(1.0, 0, 4, low_open=True)
     seed: int = 0
 
     @property

@@ -3,6 +3,7 @@ the ImageFolder tree, manifest and metadata; and the clear failure when no check
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dagster import AssetKey, materialize
@@ -57,6 +58,11 @@ def test_materializes_the_imagefolder_tree_and_reports_the_filters(instance, mak
     meta = _metadata(instance, "synthetic_images")
     assert "| not selected |" in meta["per_class"] and meta["images"] == len(covered.images) <= meta["planned"]
 
+    assert _synthesize(instance, landing, data_root, ratio=0.25, min_confidence=0.2, seed=1, latent_scale=1.5).success
+    wider = read_synthetic(DataLayout(data_root))
+    assert wider.data_version not in {data.data_version, covered.data_version}
+    assert json.loads((wider.path / "meta.json").read_text())["config"]["latent_scale"] == 1.5
+
 
 def test_without_a_checkpoint_the_asset_fails_clearly_and_is_not_materialized(instance, landing, data_root):
     result = materialize(
@@ -76,4 +82,6 @@ def test_an_out_of_range_config_fails_before_any_work(instance, landing, data_ro
     assert "min_confidence" in error and "less than or equal to 1" in error and "input_value=1.5" in error
     error = step_error(_synthesize(instance, landing, data_root, selection="nearest"), "synthetic_images")
     assert "selection must be one of ['first', 'coverage', 'boundary']" in error and "'nearest'" in error
+    error = step_error(_synthesize(instance, landing, data_root, latent_scale=0), "synthetic_images")
+    assert "latent_scale" in error and "greater than 0" in error
     assert not DataLayout(data_root).synthetic_dir().exists()

@@ -4,6 +4,7 @@ generator the filters reject, bad input, and the unlabeled path."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -181,3 +182,21 @@ def test_classes_the_checkpoint_left_out_are_not_generated_and_are_named(fresh):
     assert "Trouser" not in set(read_synthetic(fresh).manifest["class_name"])
     with pytest.raises(ValueError, match=r"\{'Trouser': 4\} \(train images\) are left out of generation"):
         generate_synthetic(fresh, SyntheticConfig(classes=("Trouser",), min_confidence=0))
+
+
+def test_a_latent_scale_draws_other_samples_and_is_recorded_so_each_can_be_drawn_again(fresh):
+    generate_synthetic(fresh, SyntheticConfig(ratio=0.25, min_confidence=0, seed=3, latent_scale=1.6))
+    data = read_synthetic(fresh)
+    assert json.loads((data.path / "meta.json").read_text())["config"]["latent_scale"] == 1.6
+    sampler, _ = load_sampler(fresh.gan_checkpoints_dir())
+    first = data.manifest[data.manifest["accepted"]].iloc[0]
+    affine = compute_normalization_stats(fresh, ["b1"]).affine("gan")
+
+    def redrawn(scale: float) -> np.ndarray:
+        images, _ = sample_per_class(
+            sampler, int(first.round_size), classes=[int(first.label)], seed=int(first.seed), latent_scale=scale
+        )
+        return from_model_output(images, affine)[int(first.sample_index)]
+
+    assert np.array_equal(redrawn(1.6), data.images[0])
+    assert not np.array_equal(redrawn(1.0), data.images[0])

@@ -15,6 +15,7 @@ from torchvision.utils import make_grid
 
 from synthaug.core.errors import InvalidInput
 from synthaug.core.plots import FONT_SIZE, SERIES_COLOURS, figure_png, message_png, new_figure
+from synthaug.models.gan.diffusion import DiffusionModel
 from synthaug.models.gan.networks import Sampler
 from synthaug.tensors.config import UNLABELED
 
@@ -32,16 +33,24 @@ def sample_per_class(
     seed: int = 0,
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
+    latent_scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`per_class` images of each class (all classes by default) in [-1, 1] on CPU, and their labels.
 
     The latents come from a generator seeded with `seed` in class order, so the same seed gives the same images.
+    `latent_scale` multiplies a GAN's or VAE's standard-normal latents (the truncation trick: below 1 trades variety
+    for fidelity, above 1 the reverse); a diffusion model starts from unit noise, so it must stay 1 there.
     An unconditional sampler gives `per_class` images labelled -1. The sampler runs in eval mode, `batch_size`
     images at a time; `progress(done, total)` is called after each batch (a diffusion model takes many passes).
     """
     num_classes = sampler.config.num_classes
     if per_class < 0:
         raise InvalidInput(f"per_class must not be negative, got {per_class}")
+    if latent_scale <= 0 or (latent_scale != 1.0 and isinstance(sampler, DiffusionModel)):
+        raise InvalidInput(
+            f"latent_scale {latent_scale:g} does not apply to this generator: it scales a GAN's or VAE's latents "
+            "(above 0); a diffusion model starts from unit noise, so set latent_scale to 1 for it"
+        )
     if num_classes:
         classes = list(range(num_classes)) if classes is None else list(classes)
         unknown = [c for c in classes if not 0 <= c < num_classes]
@@ -52,7 +61,7 @@ def sample_per_class(
         labels = torch.full((per_class,), UNLABELED, dtype=torch.long)
     device = next(sampler.parameters()).device
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(len(labels), *sampler.latent_shape, generator=rng)
+    z = torch.randn(len(labels), *sampler.latent_shape, generator=rng) * latent_scale
     was_training = sampler.training
     sampler.eval()
     out = []

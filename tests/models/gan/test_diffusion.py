@@ -102,6 +102,11 @@ def test_sample_per_class_draws_noise_latents_in_batches_with_progress():
     assert seen == [4, 8, 12, 15]
 
 
+def test_a_latent_scale_is_refused_for_a_diffusion_model_whose_noise_must_stay_unit():
+    with pytest.raises(ValueError, match="diffusion model starts from unit noise"):
+        sample_per_class(DiffusionModel(TINY, timesteps=100, sample_steps=3), 2, latent_scale=1.5)
+
+
 def test_invalid_sampler_settings_are_refused():
     with pytest.raises(ValueError, match="sample_steps"):
         diffusion_config(sample_steps=0)

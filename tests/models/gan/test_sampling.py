@@ -95,3 +95,15 @@ def test_loss_curve_png_draws_each_series():
 
 def test_to_uint8_maps_the_range_ends():
     assert to_uint8(torch.tensor([-1.0, 0.0, 1.0]).view(1, 1, 1, 3)).ravel().tolist() == [0, 128, 255]
+
+
+def test_latent_scale_multiplies_the_latents_and_is_refused_where_it_does_not_apply():
+    g = Generator(TINY).eval()
+    z = torch.randn(12, TINY.z_dim, generator=torch.Generator().manual_seed(7))
+    labels = torch.arange(3).repeat_interleave(4)
+    scaled, _ = sample_per_class(g, 4, seed=7, latent_scale=0.5)
+    assert torch.allclose(scaled, g.sample(0.5 * z, labels), atol=1e-6)
+    assert torch.equal(sample_per_class(g, 4, seed=7, latent_scale=1.0)[0], sample_per_class(g, 4, seed=7)[0])
+    assert not torch.allclose(scaled, sample_per_class(g, 4, seed=7)[0])
+    with pytest.raises(ValueError, match="latent_scale 0 does not apply"):
+        sample_per_class(g, 4, latent_scale=0.0)

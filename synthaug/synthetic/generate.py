@@ -20,6 +20,7 @@ from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.core.layout import DataLayout
 from synthaug.core.progress import Progress, ProgressFn, StageProgress
 from synthaug.models.gan.pipeline import load_sampler
+from synthaug.models.gan.sampling import check_latent_scale
 from synthaug.models.metrics.classifier import SmallCNN, load_classifier
 from synthaug.models.stages import trained_on
 from synthaug.synthetic.candidates import CandidateRun
@@ -140,6 +141,7 @@ def generate_synthetic(
             f"{(sampler.config.channels, sampler.config.resolution, sampler.config.resolution)}, the training "
             f"tensors are {shape}: rematerialize gan_checkpoint"
         )
+    check_latent_scale(sampler, config.latent_scale, f"the generator of checkpoint {checkpoint.path}")
     if not trained_on(checkpoint.state.get("data_version"), stats):
         notes.append(
             f"checkpoint {checkpoint.version} was trained before the training tensors last changed: "

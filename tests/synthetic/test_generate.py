@@ -14,6 +14,7 @@ import pytest
 from synthaug.core.classes import save_selection, select_generated
 from synthaug.core.generations import GenerationStore
 from synthaug.core.layout import DataLayout
+from synthaug.models.gan.diffusion import DiffusionModel
 from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.gan.sampling import sample_per_class
 from synthaug.models.stages import gan_data_version
@@ -200,3 +201,20 @@ def test_a_latent_scale_draws_other_samples_and_is_recorded_so_each_can_be_drawn
 
     assert np.array_equal(redrawn(1.6), data.images[0])
     assert not np.array_equal(redrawn(1.0), data.images[0])
+
+
+def test_a_latent_scale_for_a_diffusion_checkpoint_is_refused_before_any_work(fresh, monkeypatch):
+    def diffusion_instead(folder):
+        sampler, checkpoint = load_sampler(folder)
+        return DiffusionModel(sampler.config, timesteps=10, sample_steps=2), checkpoint
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the memorization reference was built before the setting was checked")
+
+    monkeypatch.setattr("synthaug.synthetic.generate.load_sampler", diffusion_instead)
+    monkeypatch.setattr("synthaug.synthetic.generate.build_reference", no_work)
+    with pytest.raises(
+        ValueError, match=r"latent_scale 1.5 does not apply to the generator of checkpoint .*set latent"
+    ):
+        generate_synthetic(fresh, SyntheticConfig(min_confidence=0, latent_scale=1.5))
+    assert not fresh.synthetic_pointer().exists()

@@ -24,6 +24,16 @@ GRID_PADDING = 2
 GRID_GAP = 8
 
 
+def check_latent_scale(sampler: Sampler, latent_scale: float, name: str = "this generator") -> None:
+    """Refuse a latent scale that does not apply to `sampler` (`name` says which one in the message): it must be
+    above 0, and 1 for a diffusion model, whose sampler starts from unit noise."""
+    if latent_scale <= 0 or (latent_scale != 1.0 and isinstance(sampler, DiffusionModel)):
+        raise InvalidInput(
+            f"latent_scale {latent_scale:g} does not apply to {name}: it scales a GAN's or VAE's latents "
+            "(above 0); a diffusion model starts from unit noise, so set latent_scale to 1 for it"
+        )
+
+
 @torch.no_grad()
 def sample_per_class(
     sampler: Sampler,
@@ -46,11 +56,7 @@ def sample_per_class(
     num_classes = sampler.config.num_classes
     if per_class < 0:
         raise InvalidInput(f"per_class must not be negative, got {per_class}")
-    if latent_scale <= 0 or (latent_scale != 1.0 and isinstance(sampler, DiffusionModel)):
-        raise InvalidInput(
-            f"latent_scale {latent_scale:g} does not apply to this generator: it scales a GAN's or VAE's latents "
-            "(above 0); a diffusion model starts from unit noise, so set latent_scale to 1 for it"
-        )
+    check_latent_scale(sampler, latent_scale)
     if num_classes:
         classes = list(range(num_classes)) if classes is None else list(classes)
         unknown = [c for c in classes if not 0 <= c < num_classes]

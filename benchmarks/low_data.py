@@ -134,12 +134,18 @@ def pipeline_run_config(args: argparse.Namespace, regime: Regime) -> dict:
     return config
 
 
+def as_landed(images: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """Fashion-MNIST images (N×28×28) converted exactly as training_tensors converts landed ones (uint8 N×C×H×W)."""
+    from synthaug.tensors.prepare import prepare_image, to_chw
+
+    return to_chw([prepare_image(img, size, channels, "center_crop")[0] for img in images], channels, size)
+
+
 def official_test(
     classes: tuple[str, ...], size: int, channels: int, limit: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The official Fashion-MNIST test split, converted exactly as training_tensors converts landed images."""
     from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
-    from synthaug.tensors.prepare import prepare_image, to_chw
 
     images, labels = load_fashion_mnist("test")
     if limit is not None:
@@ -148,8 +154,7 @@ def official_test(
     missing = sorted(set(CLASS_NAMES) - set(index))
     if missing:
         raise SystemExit(f"low_data: classes {missing} are missing from the pipeline's statistics; rerun the size")
-    x = to_chw([prepare_image(img, size, channels, "center_crop")[0] for img in images], channels, size)
-    return x, np.asarray([index[CLASS_NAMES[int(label)]] for label in labels], np.int64)
+    return as_landed(images, size, channels), np.asarray([index[CLASS_NAMES[int(label)]] for label in labels], np.int64)
 
 
 def unlanded_real(
@@ -165,21 +170,19 @@ def unlanded_real(
     dataset order). Arm (c) trained on them is what a perfect generator could give with the same recipe (the gain's
     ceiling); at smaller shares, how many real images the synthetic set is worth."""
     from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
-    from synthaug.tensors.prepare import prepare_image, to_chw
 
     images, train_labels = load_fashion_mnist("train")
     picked: list[np.ndarray] = []
     for k, name in enumerate(classes):
         wanted = int(round(share * (labels == k).sum()))
-        index = np.flatnonzero(train_labels == CLASS_NAMES.index(name))
-        free = len(index) - landed[CLASS_NAMES.index(name)]
+        source = CLASS_NAMES.index(name)
+        index = np.flatnonzero(train_labels == source)
+        free = len(index) - landed[source]
         if wanted > free:
             raise SystemExit(f"low_data: {name} has {free} unlanded train images, {wanted} needed for the real set")
         picked.append(index[len(index) - wanted :])
-    chosen = np.concatenate(picked)
-    x = to_chw([prepare_image(images[i], size, channels, "center_crop")[0] for i in chosen], channels, size)
     y = np.concatenate([np.full(len(p), k, np.int64) for k, p in enumerate(picked)])
-    return x, y
+    return as_landed(images[np.concatenate(picked)], size, channels), y
 
 
 def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, again: int = 0) -> None:

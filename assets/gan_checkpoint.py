@@ -127,7 +127,7 @@ def gan_checkpoint(
         )
         if selection is not None and selection.warning():
             context.log.warning(selection.warning())
-        context.log.info(f"training {config.family} on {device.describe()}, budget {budget}")
+        context.log.info(f"training {config.family} on {device.describe()} for {budget.describe()}")
         run = train_gan_checkpoint(
             layout,
             stats,

@@ -197,7 +197,7 @@ def run_arms(
             return
         elapsed = time.monotonic() - start
         left = elapsed / announced[0] * (total - announced[0])
-        recipe = f", {recipe_name(run.classic_share, run.online)}" if run.arm != "a" else ""
+        recipe = f"; classic recipe: {recipe_name(run.classic_share, run.online)}" if run.arm != "a" else ""
         if run.arm == "c" and len(candidates) > 1:
             recipe += f", synthetic weight {run.synthetic_weight:g} x {run.synthetic_per_batch} per batch"
         progress(

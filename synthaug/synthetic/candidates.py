@@ -213,11 +213,11 @@ class CandidateRun:
                 "rejected": sum(counts[reason] for reason in REJECT_REASONS),
                 "shortfall": max(counts["planned"] - counts["accepted"], 0),
             }
-        short = {k: v["shortfall"] for k, v in per_class.items() if v["shortfall"]}
+        short = [f"{k} {v['accepted']:,} of {v['planned']:,}" for k, v in per_class.items() if v["shortfall"]]
         if short:
             notes.append(
-                f"classes {short} are short of their planned count after {self.config.max_rounds} rounds or "
-                f"{self.config.max_candidates} × the plan in candidates: the "
+                f"classes short of their planned count (accepted of planned: {', '.join(short)}) after "
+                f"{self.config.max_rounds} rounds or {self.config.max_candidates:g} × the plan in candidates: the "
                 "filters reject most of their samples; train the GAN longer or relax the filters"
             )
         candidates = sum(v["candidates"] for v in per_class.values())
@@ -230,7 +230,7 @@ class CandidateRun:
             "rejected_memorized": sum(v[MEMORIZED] for v in per_class.values()),
             "rejected_low_confidence": sum(v[LOW_CONFIDENCE] for v in per_class.values()),
             "not_selected": sum(v[NOT_SELECTED] for v in per_class.values()),
-            "shortfall": sum(short.values()),
+            "shortfall": sum(v["shortfall"] for v in per_class.values()),
             "confidence_failed": self.flags["confidence_failed"],
             "confidence_rejection_rate": _rate(self.flags["confidence_failed"], candidates),
             "memorized": self.flags["memorized_flagged"],

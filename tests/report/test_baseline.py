@@ -59,7 +59,7 @@ def test_harmful_classic_copies_are_left_out_by_the_choice_and_c_uses_the_chosen
     per_model = [line for line in lines if line.startswith("arm ")]
     assert (
         len(per_model) == len(runs) == 8
-        and "share 1 of the classic copies)" in per_model[1]
+        and "; classic recipe: share 1 of the classic copies)" in per_model[1]
         and "8/8 models" in per_model[-1]
     )
     report = build_report(data, config, runs=runs)

@@ -111,7 +111,8 @@ def test_a_generator_the_filters_reject_costs_bounded_candidates_and_is_reported
             "shortfall": 4,
         }
     assert summary.totals["confidence_rejection_rate"] == 1.0 and summary.grid_png == b""
-    assert any("short of their planned count" in n for n in summary.notes)
+    short = next(n for n in summary.notes if "short of their planned count" in n)
+    assert "(accepted of planned: Pullover 0 of 4, T-shirt_top 0 of 4, Trouser 0 of 4)" in short
     data = read_synthetic(fresh)
     assert data.images.shape == (0, 1, 32, 32) and len(data.manifest) == 30
 

@@ -105,6 +105,16 @@ class Budget:
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise InvalidInput("checkpoint_every and log_every must be at least 1")
 
+    def describe(self) -> str:
+        """The budget in words for the log: `4 minutes or 2,000 steps, a checkpoint every 500 steps`."""
+        limits = []
+        if self.minutes is not None:
+            limits.append(f"{self.minutes:g} minutes")
+        if self.steps is not None:
+            limits.append(f"{self.steps:,} steps")
+        first = " (whichever comes first)" if len(limits) == 2 else ""
+        return f"{' or '.join(limits)}{first}, a checkpoint every {self.checkpoint_every:,} steps"
+
 
 @dataclass(frozen=True)
 class TrainProgress:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from synthaug.models.gan import checkpoints
-from synthaug.models.gan.config import TrainConfig, describe_progress
+from synthaug.models.gan.config import Budget, TrainConfig, describe_progress
 from synthaug.models.gan.training import train
 from tests.models.gan.helpers import TINY, budget, tiny_config
 
@@ -61,6 +61,14 @@ def test_minutes_budget_stops_and_progress_reports_losses_rate_and_eta(tmp_path,
     assert seen and seen[-1].step == result.step and seen[-1].eta_s == 0.0
     assert {"d_loss", "g_loss"} <= set(seen[0].losses) and seen[0].images_per_s > 0
     assert describe_progress(seen[0]).startswith(f"step {seen[0].step:,}")
+
+
+def test_a_budget_reads_as_words_in_the_log():
+    assert Budget(minutes=4.0).describe() == "4 minutes, a checkpoint every 500 steps"
+    assert (
+        Budget(steps=2000, minutes=0.5, checkpoint_every=1000).describe()
+        == "0.5 minutes or 2,000 steps (whichever comes first), a checkpoint every 1,000 steps"
+    )
 
 
 def test_no_batches_is_a_clear_error(tmp_path):

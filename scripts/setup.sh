@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or reuse .venv in the repository root and install synthaug with its dev tools, plus the Debian
-# packages it needs: demo data, and the PostgreSQL server and Chromium that the service tests start
-# (tests/pipelines/test_postgres.py, test_browser.py). Safe to run again: it only does what is missing.
+# packages it needs: demo data, the PostgreSQL server and Chromium that the service tests start
+# (tests/pipelines/test_postgres.py, test_browser.py), and the Adwaita icon theme that
+# tests/assets/test_external_images.py lands as images nobody here made. Safe to run again: it only does what is missing.
 # The Dagster instance in DAGSTER_HOME gets config/dagster.yaml (SQLite), or with SYNTHAUG_INSTANCE=postgres
 # config/dagster.postgres.yaml (needs SYNTHAUG_PG_HOST, _PORT, _USER, _PASSWORD, _DB).
 #   bash scripts/setup.sh            # everything: what the pipeline needs, plus the test tools and services
@@ -15,7 +16,7 @@ if ((RUNTIME_ONLY)); then
   APT_PACKAGES=(dataset-fashion-mnist)
   EXTRAS=""
 else
-  APT_PACKAGES=(dataset-fashion-mnist postgresql chromium)
+  APT_PACKAGES=(dataset-fashion-mnist postgresql chromium adwaita-icon-theme)
   EXTRAS="[dev]"
 fi
 

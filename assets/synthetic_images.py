@@ -9,7 +9,7 @@ from resources.compute import ComputeResource
 from resources.storage import StorageResource
 from synthaug.core.progress import log_parts
 from synthaug.synthetic.generate import SyntheticSummary, generate_synthetic
-from synthaug.synthetic.plan import MODES, SyntheticConfig
+from synthaug.synthetic.plan import ANCHORS, MODES, SyntheticConfig
 from synthaug.synthetic.select import SELECTIONS
 
 _DEFAULTS = SyntheticConfig()
@@ -64,12 +64,26 @@ class SyntheticImagesConfig(Config):
         description="Standard deviation of the GAN's (or VAE's) latents: below 1 fewer, more typical samples; above 1 "
         "more varied ones (the filters still judge each). Keep 1 for a diffusion model.",
     )
+    anchor: str = Field(
+        _DEFAULTS.anchor,
+        description="'none': candidates are prior draws; 'real': each varies a real train image of its class (its "
+        "latent found by GAN inversion, then moved by anchor_spread × noise). GAN or VAE checkpoints only.",
+    )
+    anchor_spread: float = Field(
+        _DEFAULTS.anchor_spread,
+        gt=0,
+        description="anchor 'real': standard deviation of the noise added to each real image's latent (larger: "
+        "further from the image it varies).",
+    )
+    anchor_steps: int = Field(
+        _DEFAULTS.anchor_steps, ge=1, description="anchor 'real': optimizer steps that invert each real image."
+    )
     seed: int = Field(_DEFAULTS.seed, description="Seed of the latents (per round and class).")
 
-    @field_validator("mode", "selection")
+    @field_validator("mode", "selection", "anchor")
     @classmethod
     def _choice(cls, value: str, info: ValidationInfo) -> str:
-        allowed = {"mode": MODES, "selection": SELECTIONS}[info.field_name]
+        allowed = {"mode": MODES, "selection": SELECTIONS, "anchor": ANCHORS}[info.field_name]
         if value not in allowed:
             raise ValueError(
                 f"synthetic_images config: {info.field_name} must be one of {list(allowed)}, got {value!r}"

@@ -17,6 +17,7 @@ from synthaug.core.progress import Progress
 from synthaug.models.gan.sampling import sample_grid_png, sample_per_class
 from synthaug.models.metrics.classifier import SmallCNN
 from synthaug.models.stages import data_version as stats_data_version
+from synthaug.synthetic.anchors import Anchors, draw_around
 from synthaug.synthetic.filters import (
     LOW_CONFIDENCE,
     MEMORIZED,
@@ -74,6 +75,7 @@ class CandidateRun:
     shown: list[tuple[int, np.ndarray]] = field(default_factory=list)
     shown_rejected: list[tuple[int, np.ndarray, int]] = field(default_factory=list)
     coverage: dict[int, CoverageState] = field(default_factory=dict)
+    anchors: Anchors | None = None
 
     def label_of(self, name: str) -> int:
         """The label index the generator is asked for (-1 for an unconditional generator)."""
@@ -110,13 +112,19 @@ class CandidateRun:
                     continue
                 label = self.label_of(name)
                 seed = derive_seed(self.config.seed, round_index, label)
-                images, _ = sample_per_class(
-                    sampler,
-                    draw,
-                    classes=[label] if self.conditional else None,
-                    seed=seed,
-                    latent_scale=self.config.latent_scale,
-                )
+                if self.anchors is not None:
+                    images, anchor_rows = draw_around(
+                        sampler, self.anchors, label, draw, self.config.anchor_spread, seed
+                    )
+                else:
+                    images, _ = sample_per_class(
+                        sampler,
+                        draw,
+                        classes=[label] if self.conditional else None,
+                        seed=seed,
+                        latent_scale=self.config.latent_scale,
+                    )
+                    anchor_rows = np.full(draw, -1)
                 pixels = from_model_output(images, affine)
                 labels = np.full(draw, label)
                 scores = filter_candidates(pixels, labels, reference, self.config, extractor, affine, device)
@@ -126,7 +134,7 @@ class CandidateRun:
                 else:
                     self._select(label, scores, passed, missing, reference)
                     keep = draw
-                self._write(name, label, pixels[:keep], scores, keep, round_index, seed)
+                self._write(name, label, pixels[:keep], scores, keep, round_index, seed, anchor_rows)
                 accepted_total += min(len(passed), missing)
                 reporter.update(accepted_total)
 
@@ -147,7 +155,15 @@ class CandidateRun:
         scores.not_selected[chosen] = False
 
     def _write(
-        self, name: str, label: int, pixels: np.ndarray, scores: FilterScores, keep: int, round_index: int, seed: int
+        self,
+        name: str,
+        label: int,
+        pixels: np.ndarray,
+        scores: FilterScores,
+        keep: int,
+        round_index: int,
+        seed: int,
+        anchor_rows: np.ndarray,
     ) -> None:
         """Write the first `keep` candidates of one draw as PNGs under images/ or rejected/ and add their rows."""
         folder = _display_name(name) if name else UNLABELED_FOLDER
@@ -180,6 +196,7 @@ class CandidateRun:
                     "nn_feature_distance": _finite_or_none(scores.nn_feature_distance[i]),
                     "nn_pixel_distance": _finite_or_none(scores.nn_pixel_distance[i]),
                     "nn_train_row": int(scores.nn_train_row[i]),
+                    "anchor_train_row": int(anchor_rows[i]),
                     "accepted": reason is None,
                     "reject_reason": reason,
                 }

@@ -19,14 +19,17 @@ from synthaug.core.classes import MIN_TRAINABLE_IMAGES, ClassSelection, load_sel
 from synthaug.core.errors import InvalidInput, MissingInput
 from synthaug.core.layout import DataLayout
 from synthaug.core.progress import Progress, ProgressFn, StageProgress
+from synthaug.models.gan.inversion import check_invertible
 from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.gan.sampling import check_latent_scale
 from synthaug.models.metrics.classifier import SmallCNN, load_classifier
 from synthaug.models.stages import trained_on
+from synthaug.synthetic.anchors import real_anchors
 from synthaug.synthetic.candidates import CandidateRun
 from synthaug.synthetic.filters import build_reference
 from synthaug.synthetic.plan import SyntheticConfig, plan_counts
 from synthaug.synthetic.readback import MANIFEST_NAME, MANIFEST_SCHEMA, META_NAME, synthetic_store
+from synthaug.tensors.config import UNLABELED
 from synthaug.tensors.norm_stats import NormStats, load_stats
 from synthaug.tensors.readback import read_split
 
@@ -142,6 +145,8 @@ def generate_synthetic(
             f"tensors are {shape}: rematerialize gan_checkpoint"
         )
     check_latent_scale(sampler, config.latent_scale, f"the generator of checkpoint {checkpoint.path}")
+    if config.anchor == "real":
+        check_invertible(sampler, f"the generator of checkpoint {checkpoint.path}")
     if not trained_on(checkpoint.state.get("data_version"), stats):
         notes.append(
             f"checkpoint {checkpoint.version} was trained before the training tensors last changed: "
@@ -175,14 +180,31 @@ def generate_synthetic(
     affine = stats.affine("gan")
     val_x, _ = read_split(layout, stats, "val")
     reference = build_reference(train_x, val_x, config, extractor, affine, device, parts)
+    anchors = None
+    if config.anchor == "real":
+        labels = [stats.class_to_index[n] for n, k in plan.items() if k > 0] if conditional else [UNLABELED]
+        inverted = parts("anchors: real train images inverted") if parts is not None else None
+        anchors = real_anchors(
+            sampler, train_x, train_y, labels, affine, steps=config.anchor_steps, seed=config.seed, progress=inverted
+        )
     store = synthetic_store(layout)
     with store.draft() as draft:
         run = CandidateRun(
-            config, plan, conditional, stats, checkpoint.version, checkpoint.step, draft.folder, train_labels=train_y
+            config,
+            plan,
+            conditional,
+            stats,
+            checkpoint.version,
+            checkpoint.step,
+            draft.folder,
+            train_labels=train_y,
+            anchors=anchors,
         )
         run.sample(sampler, reference, extractor, affine, Progress(progress, sum(plan.values())), device)
         meta = run.meta(shape, checkpoint.path, checkpoint.state.get("data_version"), reference, notes)
         meta["excluded_classes"] = excluded
+        if anchors is not None:
+            meta["anchors"] = anchors.describe()
         with atomic_output(draft.folder / MANIFEST_NAME) as tmp:
             pq.write_table(pa.Table.from_pylist(run.rows, schema=MANIFEST_SCHEMA), tmp)
         manifest_digest = hashlib.sha256((draft.folder / MANIFEST_NAME).read_bytes()).hexdigest()

@@ -11,6 +11,7 @@ from synthaug.core.ranges import check_fields, one_of, probability, ranged
 from synthaug.synthetic.select import SELECTIONS
 
 MODES = ("ratio", "balance", "count")
+ANCHORS = ("none", "real")
 MIN_REFERENCE_IMAGES = 20  # fewer real val images than this: the real-vs-real reference comes from the train split
 MAX_REFERENCE_IMAGES = 1000  # the median of this many nearest-neighbour distances is stable to about ±5 %
 
@@ -48,6 +49,10 @@ class SyntheticConfig:
 
     `latent_scale` multiplies the generator's standard-normal latents (GAN or VAE; 1 for a diffusion model): below 1
     draws nearer the modes (fidelity), above 1 further out (variety), the filters then judging every candidate.
+
+    `anchor` "real" (`synthaug.synthetic.anchors`, GAN or VAE): each candidate varies a real train image of its
+    class instead of being a prior draw: the image's latent is found by `anchor_steps` optimizer steps of GAN
+    inversion, and the candidate drawn `anchor_spread` × unit noise away from it (`latent_scale` then unused).
     """
 
     mode: str = one_of("ratio", MODES)
@@ -64,6 +69,9 @@ class SyntheticConfig:
     selection: str = one_of("first", SELECTIONS)
     selection_pool: float = ranged(3.0, 1, 20)
     latent_scale: float = ranged(1.0, 0, 4, low_open=True)
+    anchor: str = one_of("none", ANCHORS)
+    anchor_spread: float = ranged(1.0, 0, 4, low_open=True)
+    anchor_steps: int = ranged(300, 1, 10_000)
     seed: int = 0
 
     @property

@@ -54,6 +54,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("nn_feature_distance", pa.float32()),
         ("nn_pixel_distance", pa.float32()),
         ("nn_train_row", pa.int64()),
+        ("anchor_train_row", pa.int64()),
         ("accepted", pa.bool_()),
         ("reject_reason", pa.string()),
     ]
@@ -61,6 +62,8 @@ MANIFEST_SCHEMA = pa.schema(
 """One row per candidate. `path` is relative to the generation folder; `label` indexes `NormStats.classes`
 (-1 and `class_name` "" when unlabeled); `seed`, `round_size` and `sample_index` reproduce the image as
 `sample_per_class(sampler, round_size, classes=[label] or None when unlabeled, seed=seed)[0][sample_index]`
+(with `anchor: real`, `draw_around(sampler, anchors, label, round_size, anchor_spread, seed)`, and
+`anchor_train_row` is the train row of the real image the candidate varies; -1 for a prior draw)
 (`round` is the sampling round); `confidence` is the feature extractor's softmax probability of the intended
 class (null when that filter is off or impossible); the two `nn_*_distance` columns are the distance to the
 nearest real train image (null when not measured); `nn_train_row` is the row, in the train split of every batch

@@ -63,6 +63,14 @@ def test_materializes_the_imagefolder_tree_and_reports_the_filters(instance, mak
     assert wider.data_version not in {data.data_version, covered.data_version}
     assert json.loads((wider.path / "meta.json").read_text())["config"]["latent_scale"] == 1.5
 
+    anchored = {"ratio": 0.25, "min_confidence": 0.2, "seed": 1, "anchor": "real", "anchor_steps": 3}
+    result = _synthesize(instance, landing, data_root, **anchored)
+    assert result.success
+    varied = read_synthetic(DataLayout(data_root))
+    assert (varied.manifest["anchor_train_row"] >= 0).all() and varied.meta["anchors"]["reconstruction_mse"] > 0
+    logged = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any(m.startswith("anchors: real train images inverted: ") for m in logged)
+
 
 def test_without_a_checkpoint_the_asset_fails_clearly_and_is_not_materialized(instance, landing, data_root):
     result = materialize(
@@ -84,4 +92,6 @@ def test_an_out_of_range_config_fails_before_any_work(instance, landing, data_ro
     assert "selection must be one of ['first', 'coverage', 'boundary']" in error and "'nearest'" in error
     error = step_error(_synthesize(instance, landing, data_root, latent_scale=0), "synthetic_images")
     assert "latent_scale" in error and "greater than 0" in error
+    error = step_error(_synthesize(instance, landing, data_root, anchor="fake"), "synthetic_images")
+    assert "anchor must be one of ['none', 'real']" in error and "'fake'" in error
     assert not DataLayout(data_root).synthetic_dir().exists()

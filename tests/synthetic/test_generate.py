@@ -18,11 +18,13 @@ from synthaug.models.gan.diffusion import DiffusionModel
 from synthaug.models.gan.pipeline import load_sampler
 from synthaug.models.gan.sampling import sample_per_class
 from synthaug.models.stages import gan_data_version
+from synthaug.synthetic.anchors import draw_around, real_anchors
 from synthaug.synthetic.filters import from_model_output
 from synthaug.synthetic.generate import generate_synthetic
 from synthaug.synthetic.plan import SyntheticConfig
 from synthaug.synthetic.readback import MANIFEST_SCHEMA, read_synthetic
 from synthaug.tensors.norm_stats import compute_normalization_stats, load_stats, write_normalization_stats
+from synthaug.tensors.readback import read_split
 from tests.synthetic.helpers import CLASSES, garments, train_gan, write_tensors
 
 
@@ -218,4 +220,44 @@ def test_a_latent_scale_for_a_diffusion_checkpoint_is_refused_before_any_work(fr
         ValueError, match=r"latent_scale 1.5 does not apply to the generator of checkpoint .*set latent"
     ):
         generate_synthetic(fresh, SyntheticConfig(min_confidence=0, latent_scale=1.5))
+    assert not fresh.synthetic_pointer().exists()
+
+
+def test_anchored_candidates_vary_real_train_images_of_their_class_and_can_be_drawn_again(fresh):
+    config = SyntheticConfig(ratio=0.25, min_confidence=0, seed=2, anchor="real", anchor_steps=5, anchor_spread=0.8)
+    summary = generate_synthetic(fresh, config)
+    data = read_synthetic(fresh)
+    stats = load_stats(fresh)
+    train_x, train_y = read_split(fresh, stats, "train")
+    manifest = data.manifest
+    assert (manifest["anchor_train_row"] >= 0).all()
+    assert (train_y[manifest["anchor_train_row"].to_numpy()] == manifest["label"].to_numpy()).all()
+    for label in set(manifest["label"]):  # every real image of a class anchors one candidate before any anchors two
+        rows = manifest.loc[(manifest["label"] == label) & (manifest["round"] == 0), "anchor_train_row"]
+        assert rows.is_unique or set(rows) == set(np.flatnonzero(train_y == label))
+    assert summary.meta["config"]["anchor"] == "real" and summary.meta["anchors"]["reconstruction_mse"] > 0
+    assert sum(summary.meta["anchors"]["images"].values()) == len(train_x)
+
+    sampler, _ = load_sampler(fresh.gan_checkpoints_dir())
+    affine = stats.affine("gan")
+    labels = sorted(int(k) for k in summary.meta["anchors"]["images"])
+    anchors = real_anchors(sampler, train_x, train_y, labels, affine, steps=5, seed=2)
+    first = manifest[manifest["accepted"]].iloc[0]
+    images, rows = draw_around(sampler, anchors, int(first.label), int(first.round_size), 0.8, int(first.seed))
+    assert np.array_equal(from_model_output(images, affine)[int(first.sample_index)], data.images[0])
+    assert rows[int(first.sample_index)] == first.anchor_train_row
+
+    prior = generate_synthetic(fresh, SyntheticConfig(ratio=0.25, min_confidence=0, seed=2))
+    assert (read_synthetic(fresh).manifest["anchor_train_row"] == -1).all() and "anchors" not in prior.meta
+
+
+def test_anchors_for_a_diffusion_checkpoint_are_refused_before_any_work(fresh, monkeypatch):
+    def diffusion_instead(folder):
+        sampler, checkpoint = load_sampler(folder)
+        return DiffusionModel(sampler.config, timesteps=10, sample_steps=2), checkpoint
+
+    monkeypatch.setattr("synthaug.synthetic.generate.load_sampler", diffusion_instead)
+    monkeypatch.setattr("synthaug.synthetic.generate.build_reference", lambda *a, **k: pytest.fail("work was done"))
+    with pytest.raises(ValueError, match=r"checkpoint .* is a diffusion model.*use anchor 'none'"):
+        generate_synthetic(fresh, SyntheticConfig(min_confidence=0, anchor="real"))
     assert not fresh.synthetic_pointer().exists()

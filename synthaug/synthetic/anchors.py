@@ -1,7 +1,7 @@
 """Real-anchored sampling (`anchor: real`): each real train image of a generated class is inverted into the
 generator's latent space (`synthaug.models.gan.inversion`), and candidates are drawn around those latents,
-`anchor_spread` × standard-normal noise away, each a variation of one real image rather than a prior draw. Prior
-draws of a small data set's GAN crowd its modes; drawn around every real image, the set covers the real one."""
+`anchor_spread` × standard-normal noise away, each a variation of one real image rather than a prior draw, so
+every real image of a class has samples near it (measured against prior draws in docs/results.md)."""
 
 from __future__ import annotations
 

@@ -27,9 +27,11 @@ class Anchors:
     rows: dict[int, np.ndarray]
     error: float
 
-    def describe(self) -> dict:
-        """JSON-ready summary for `meta.json`: images inverted per label and the mean reconstruction error."""
-        return {"images": {str(k): len(v) for k, v in self.rows.items()}, "reconstruction_mse": round(self.error, 5)}
+    def describe(self, classes: Sequence[str]) -> dict:
+        """JSON-ready summary for `meta.json`: images inverted per class name ("" when unlabeled) and the mean
+        reconstruction error."""
+        images = {(classes[k] if k != UNLABELED else ""): len(v) for k, v in self.rows.items()}
+        return {"images": images, "reconstruction_mse": round(self.error, 5)}
 
 
 def real_anchors(

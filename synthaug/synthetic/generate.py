@@ -204,7 +204,7 @@ def generate_synthetic(
         meta = run.meta(shape, checkpoint.path, checkpoint.state.get("data_version"), reference, notes)
         meta["excluded_classes"] = excluded
         if anchors is not None:
-            meta["anchors"] = anchors.describe()
+            meta["anchors"] = anchors.describe(stats.classes)
         with atomic_output(draft.folder / MANIFEST_NAME) as tmp:
             pq.write_table(pa.Table.from_pylist(run.rows, schema=MANIFEST_SCHEMA), tmp)
         manifest_digest = hashlib.sha256((draft.folder / MANIFEST_NAME).read_bytes()).hexdigest()

@@ -240,7 +240,8 @@ def test_anchored_candidates_vary_real_train_images_of_their_class_and_can_be_dr
 
     sampler, _ = load_sampler(fresh.gan_checkpoints_dir())
     affine = stats.affine("gan")
-    labels = sorted(int(k) for k in summary.meta["anchors"]["images"])
+    assert set(summary.meta["anchors"]["images"]) == set(CLASSES)
+    labels = sorted(stats.class_to_index[name] for name in summary.meta["anchors"]["images"])
     anchors = real_anchors(sampler, train_x, train_y, labels, affine, steps=5, seed=2)
     first = manifest[manifest["accepted"]].iloc[0]
     images, rows = draw_around(sampler, anchors, int(first.label), int(first.round_size), 0.8, int(first.seed))

@@ -25,7 +25,8 @@ def test_p_rises_while_the_discriminator_is_overconfident_and_falls_back_to_zero
 
 def test_the_controller_state_restores_mid_interval():
     a, b = AdaptiveStrength(0.6), AdaptiveStrength(0.6)
-    logits = torch.randn(ADJUST_EVERY * 3 + 2, 16) + 1.0
+    # seeded: with the global generator the outcome hung on what earlier tests had drawn (r can dip below the target)
+    logits = torch.randn(ADJUST_EVERY * 3 + 2, 16, generator=torch.Generator().manual_seed(0)) + 1.0
     for row in logits[: ADJUST_EVERY + 2]:
         a.observe(row)
     b.load_state_dict(a.state_dict())

@@ -1,6 +1,6 @@
 """GAN inversion: the latent from which a trained generator (or VAE decoder) draws its closest picture of a given
 real image, found by gradient descent on the latent with the weights frozen. Samples drawn around such latents
-are variations of real images (`synthetic_images`' `anchor: real`), covering the real set where prior draws miss."""
+are variations of real images (`synthetic_images`' `anchor: real`)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import torch
 from synthaug.core.progress import ProgressFn
 from synthaug.models.gan.inversion import invert
 from synthaug.models.gan.networks import Sampler
+from synthaug.models.gan.sampling import decode_latents
 from synthaug.synthetic.filters import to_model_input
 from synthaug.tensors.config import UNLABELED
 
@@ -60,7 +61,6 @@ def real_anchors(
     return Anchors(latents, positions, error)
 
 
-@torch.no_grad()
 def draw_around(
     sampler: Sampler, anchors: Anchors, label: int, n: int, spread: float, seed: int, batch_size: int = 256
 ) -> tuple[torch.Tensor, np.ndarray]:
@@ -71,16 +71,5 @@ def draw_around(
     order = torch.cat([torch.randperm(len(latents), generator=rng) for _ in range(-(-n // max(len(latents), 1)))])
     pick = order[:n]
     z = latents[pick] + spread * torch.randn(n, *latents.shape[1:], generator=rng)
-    device = next(sampler.parameters()).device
     y = None if label == UNLABELED else torch.full((n,), label, dtype=torch.long)
-    was_training = sampler.training
-    sampler.eval()
-    out = []
-    try:
-        for i in range(0, n, batch_size):
-            labels = None if y is None else y[i : i + batch_size].to(device)
-            out.append(sampler.sample(z[i : i + batch_size].to(device), labels).float().cpu())
-    finally:
-        sampler.train(was_training)
-    images = torch.cat(out) if out else torch.empty(0, sampler.config.channels, *(2 * [sampler.config.resolution]))
-    return images, anchors.rows[label][pick.numpy()]
+    return decode_latents(sampler, z, y, batch_size), anchors.rows[label][pick.numpy()]

@@ -65,22 +65,34 @@ def sample_per_class(
         labels = torch.tensor(classes, dtype=torch.long).repeat_interleave(per_class)
     else:
         labels = torch.full((per_class,), UNLABELED, dtype=torch.long)
-    device = next(sampler.parameters()).device
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(len(labels), *sampler.latent_shape, generator=rng) * latent_scale
+    return decode_latents(sampler, z, labels if num_classes else None, batch_size, progress), labels
+
+
+@torch.no_grad()
+def decode_latents(
+    sampler: Sampler,
+    z: torch.Tensor,
+    labels: torch.Tensor | None,
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Images in [-1, 1] on CPU for the given latents (and classes; None for an unconditional sampler), drawn in
+    eval mode `batch_size` at a time; the sampler's mode is restored and `progress(done, total)` follows batches."""
+    device = next(sampler.parameters()).device
     was_training = sampler.training
     sampler.eval()
     out = []
     try:
-        for i in range(0, len(labels), batch_size):
-            batch_labels = labels[i : i + batch_size].to(device) if num_classes else None
+        for i in range(0, len(z), batch_size):
+            batch_labels = labels[i : i + batch_size].to(device) if labels is not None else None
             out.append(sampler.sample(z[i : i + batch_size], batch_labels).float().cpu())
             if progress is not None:
-                progress(i + len(out[-1]), len(labels))
+                progress(i + len(out[-1]), len(z))
     finally:
         sampler.train(was_training)
-    images = torch.cat(out) if out else torch.empty(0, sampler.config.channels, *(2 * [sampler.config.resolution]))
-    return images, labels
+    return torch.cat(out) if out else torch.empty(0, sampler.config.channels, *(2 * [sampler.config.resolution]))
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -87,6 +87,12 @@ class AugmentationReportConfig(Config):
         lt=1,
         description="Share of arm (c)'s step budget spent pre-training on synthetic images (schedule 'pretrain').",
     )
+    synthetic_norm: str = Field(
+        _DEFAULTS.synthetic_norm,
+        description="'shared': arm (c)'s real and synthetic images share each batch's batch-norm statistics; "
+        "'separate': the synthetic images are normalised by their own batch's statistics and never move the running "
+        "statistics the classifier is tested with (schedule 'mixed').",
+    )
     require_val_ci: bool = Field(
         True, description="Recommend only when the paired val gain's 95% CI is above zero (else: its mean)."
     )

@@ -41,6 +41,7 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "per16": ("hard, 16/batch", {"synthetic_per_batch": 16}),
     "per64": ("hard, 64/batch", {"synthetic_per_batch": 64}),
     "pretrain": ("pre-train on synthetic (30% of steps), then real", {"synthetic_schedule": "pretrain"}),
+    "sepnorm": ("hard, synthetic on their own batch norm", {"synthetic_norm": "separate"}),
 }
 
 

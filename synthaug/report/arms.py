@@ -11,8 +11,9 @@ Arms (same architecture, same optimizer-step budget, same seeds, best checkpoint
   `synthetic_weight`, labeled by their intended class (`synthetic_labels` "hard") or by the feature extractor's
   tempered class probabilities ("soft", `ReportData.synthetic_soft`). With `synthetic_schedule` "pretrain" it
   instead spends `pretrain_share` of the step budget on the synthetic images alone, then fine-tunes on (b)'s
-  batches for the rest (the same total steps). It is not trained when the chosen (b) is below (a) on val: the gain
-  is then not measurable.
+  batches for the rest (the same total steps). With `synthetic_norm` "separate" the synthetic images of a batch are
+  normalised by their own batch-norm statistics and never move the running statistics of the tested model. It is
+  not trained when the chosen (b) is below (a) on val: the gain is then not measurable.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def classifier_config(
         extra_per_batch=config.synthetic_per_batch if arm == "c" and not pretrain else 0,
         extra_weight=config.synthetic_weight,
         extra_pretrain_steps=pretrain,
+        extra_separate_norm=arm == "c" and config.synthetic_norm == "separate",
         balanced=config.balanced_for(data.train[1], len(data.classes)),
     )
 

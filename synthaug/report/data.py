@@ -19,6 +19,7 @@ from synthaug.tensors.readback import current_tensors, read_split
 Images = tuple[torch.Tensor, torch.Tensor]
 SYNTHETIC_LABELS = ("hard", "soft")
 SYNTHETIC_SCHEDULES = ("mixed", "pretrain")
+SYNTHETIC_NORMS = ("shared", "separate")
 
 
 def class_counts(train_labels: torch.Tensor, num_classes: int) -> list[int]:
@@ -59,6 +60,7 @@ class ReportConfig:
     synthetic_shares: tuple[int, ...] = ()
     synthetic_schedule: str = one_of("mixed", SYNTHETIC_SCHEDULES)
     pretrain_share: float = ranged(0.3, 0, 1, low_open=True, high_open=True)
+    synthetic_norm: str = one_of("shared", SYNTHETIC_NORMS)
 
     def __post_init__(self) -> None:
         check_fields(self)

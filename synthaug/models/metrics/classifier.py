@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class ClassifierConfig:
     extra_per_batch: int = ranged(0, low=0)
     extra_weight: float = ranged(1.0, low=0)
     extra_pretrain_steps: int = ranged(0, low=0, note="0: no pre-training")
+    extra_separate_norm: bool = False
     balanced: bool = False
 
     def __post_init__(self) -> None:
@@ -138,6 +140,8 @@ def train_classifier(
     state. `extra` (e.g. synthetic images) adds `extra_per_batch` of its images to every batch, drawn from their
     own generator so the batches of x stay the same as without them, their loss weighted by `extra_weight`; its
     labels may be N×num_classes class probabilities instead of indices (soft targets: distillation from a teacher).
+    With `extra_separate_norm` the extra images are forwarded on their own: batch norm normalises them by their own
+    batch's statistics and they never move the running statistics the model is tested with (real images only).
     `extra_pretrain_steps` > 0 instead pre-trains on `extra` alone for that many steps, then trains on (x, y) only
     (pre-training then fine-tuning); the returned `steps` and `best_step` count both phases.
     `progress(step, total_steps, elapsed_s)` is called after every optimizer step (wrap it in `throttled`).
@@ -180,9 +184,15 @@ def train_classifier(
                     pick = extra_order[extra_pos : extra_pos + config.extra_per_batch]
                     extra_pos += len(pick)
                     xe = _augment(as_float(extra[0][pick]), extra_rng, config.flip, config.shift)
-                    out = model(torch.cat([xb, xe]))
-                    loss = F.cross_entropy(out[: len(idx)], y[idx], label_smoothing=0.05)
-                    extra_loss = _extra_loss(out[len(idx) :], extra[1][pick])
+                    if config.extra_separate_norm:
+                        out_real = model(xb)
+                        with running_stats_frozen(model):
+                            out_extra = model(xe)
+                    else:
+                        out = model(torch.cat([xb, xe]))
+                        out_real, out_extra = out[: len(idx)], out[len(idx) :]
+                    loss = F.cross_entropy(out_real, y[idx], label_smoothing=0.05)
+                    extra_loss = _extra_loss(out_extra, extra[1][pick])
                     objective = loss + config.extra_weight * extra_loss
                 else:
                     loss = F.cross_entropy(model(xb), y[idx], label_smoothing=0.05)
@@ -211,6 +221,23 @@ def train_classifier(
     score = balanced_accuracy if config.balanced else accuracy
     val_accuracy = score(model, *val) if val is not None and len(val[0]) else None
     return ClassifierResult(model, val_accuracy, history, time.monotonic() - start, None, pretrained + step)
+
+
+@contextmanager
+def running_stats_frozen(model: nn.Module) -> Iterator[None]:
+    """Inside, training-mode batch norm still normalises by the batch's own statistics but leaves every running mean
+    and variance (and the batch counter) as it was: a forward pass of images that must not shape test-time
+    statistics."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved, strict=True):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
 
 
 def _pretrain(

@@ -67,6 +67,13 @@ class GanCheckpointConfig(Config):
         description="family 'gan': adapt DiffAugment's strength (ADA, Karras et al. 2020) to hold the share of real "
         "images the discriminator calls real at this target (ADA uses 0.6); 0 = DiffAugment on every image.",
     )
+    lecam_weight: float = Field(
+        TrainConfig.lecam_weight,
+        ge=0,
+        description="family 'gan': weight of LeCam regularisation (Tseng et al. 2021), which keeps the "
+        "discriminator's real and fake scores near each other's running means so it cannot memorise a small train "
+        "set; 0 = off.",
+    )
     sample_steps: int = Field(
         TrainConfig.sample_steps,
         ge=1,
@@ -121,6 +128,7 @@ def gan_checkpoint(
             minibatch_std=config.minibatch_std,
             mode_seeking=config.mode_seeking,
             ada_target=config.ada_target,
+            lecam_weight=config.lecam_weight,
         )
         selection = (
             generation_classes(layout, stats, config.min_class_images) if train_config.model.num_classes else None

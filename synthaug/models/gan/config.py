@@ -19,7 +19,7 @@ FAMILIES = ("gan", "vae", "diffusion")
 DIFFUSION_FIELDS = ("diffusion_steps", "cond_drop", "diffusion_patch", "diffusion_lr")
 SAMPLING_FIELDS = ("sample_steps", "guidance")
 # GAN coverage levers: left out of the version key while off, so checkpoints written before they existed still resume
-GAN_LEVERS = ("minibatch_std", "mode_seeking", "ada_target")
+GAN_LEVERS = ("minibatch_std", "mode_seeking", "ada_target", "lecam_weight")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class TrainConfig:
     ada_target: float = ranged(
         0.0, 0, 1, high_open=True, note="ADA's target r for DiffAugment's strength; 0: always on"
     )
+    lecam_weight: float = ranged(0.0, low=0, note="weight of LeCam regularisation of D (Tseng et al. 2021); 0: off")
     diffusion_steps: int = 1000
     cond_drop: float = ranged(0.1, 0, 1, high_open=True)
     diffusion_patch: int = one_of(2, (1, 2, 4))

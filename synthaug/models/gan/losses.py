@@ -1,4 +1,5 @@
-"""Training objectives: hinge loss for the discriminator and generator (SNGAN/BigGAN), and the VAE's ELBO."""
+"""Training objectives: hinge loss for the discriminator and generator (SNGAN/BigGAN), regularisers against mode
+collapse and discriminator overfitting, and the VAE's ELBO."""
 
 from __future__ import annotations
 
@@ -23,6 +24,32 @@ def mode_seeking_loss(fake_1: torch.Tensor, fake_2: torch.Tensor, z_1: torch.Ten
     code): minimizing it pushes two latents' images apart, against mode collapse."""
     ratio = (fake_1 - fake_2).abs().mean() / (z_1 - z_2).abs().mean()
     return 1.0 / (ratio + 1e-5)
+
+
+class LeCamAnchors:
+    """LeCam regularisation (Tseng et al. 2021): EMAs of the discriminator's mean real and fake scores, and the
+    penalty mean(relu(D(real) − ema_fake)²) + mean(relu(ema_real − D(fake))²) that keeps D's scores from drifting
+    apart when it starts to memorise a small train set."""
+
+    def __init__(self, decay: float = 0.99) -> None:
+        self.decay = decay
+        self.real = 0.0
+        self.fake = 0.0
+
+    def penalty(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The regulariser for this batch, then the EMAs move towards its mean scores."""
+        loss = F.relu(real_logits - self.fake).pow(2).mean() + F.relu(self.real - fake_logits).pow(2).mean()
+        self.real = self.decay * self.real + (1 - self.decay) * real_logits.detach().mean().item()
+        self.fake = self.decay * self.fake + (1 - self.decay) * fake_logits.detach().mean().item()
+        return loss
+
+    def state_dict(self) -> dict[str, float]:
+        """The two EMAs, for checkpoints."""
+        return {"real": self.real, "fake": self.fake}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        """Restore from `state_dict()`."""
+        self.real, self.fake = float(state["real"]), float(state["fake"])
 
 
 @dataclass(frozen=True)

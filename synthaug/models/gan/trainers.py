@@ -16,7 +16,13 @@ from synthaug.models.gan.config import TrainConfig
 from synthaug.models.gan.diffaugment import diff_augment
 from synthaug.models.gan.diffusion import diffusion_model
 from synthaug.models.gan.ema import GeneratorEma
-from synthaug.models.gan.losses import d_hinge_loss, g_hinge_loss, mode_seeking_loss, vae_elbo_loss
+from synthaug.models.gan.losses import (
+    LeCamAnchors,
+    d_hinge_loss,
+    g_hinge_loss,
+    mode_seeking_loss,
+    vae_elbo_loss,
+)
 from synthaug.models.gan.networks import Discriminator, Generator
 from synthaug.models.gan.vae import ConditionalVAE
 
@@ -38,6 +44,7 @@ class GanTrainer:
         self.ema = GeneratorEma(self.generator, config.ema_beta, config.ema_warmup_steps)
         self.policy = config.policy
         self.ada = AdaptiveStrength(config.ada_target) if config.ada_target > 0 else None
+        self.lecam = LeCamAnchors() if config.lecam_weight > 0 else None
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
         """One discriminator update on real + fake, then one generator update; returns the losses."""
@@ -56,6 +63,9 @@ class GanTrainer:
             self.ada.observe(logits[:b])
             extra["ada_p"] = p
         d_loss = d_hinge_loss(logits[:b], logits[b:])
+        if self.lecam is not None:
+            lecam = self.lecam.penalty(logits[:b], logits[b:])
+            d_loss = d_loss + self.config.lecam_weight * _recorded(lecam, "d_lecam", extra)
         if classes is not None:
             d_loss = d_loss + aux * _recorded(F.cross_entropy(classes[:b], y), "d_class", extra)
         _descend(self.opt_d, d_loss)
@@ -102,12 +112,15 @@ class GanTrainer:
             "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.state_dict(),
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
+            **({"lecam": self.lecam.state_dict()} if self.lecam is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from `state_dict()`."""
         if self.ada is not None:
             self.ada.load_state_dict(state["ada"])
+        if self.lecam is not None:
+            self.lecam.load_state_dict(state["lecam"])
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])

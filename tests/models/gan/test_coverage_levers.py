@@ -1,5 +1,5 @@
 """The GAN coverage levers (issue 20): the minibatch-std channel of the discriminator, the mode-seeking term of the
-generator, and their place in the checkpoint version key."""
+generator, LeCam regularisation of the discriminator, and their place in the checkpoint version key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from synthaug.models.gan.config import TrainConfig
-from synthaug.models.gan.losses import mode_seeking_loss
+from synthaug.models.gan.losses import LeCamAnchors, mode_seeking_loss
 from synthaug.models.gan.networks import Discriminator, minibatch_std_channel
 from synthaug.models.gan.training import train, version_for
 from tests.models.gan.helpers import TINY, budget, tiny_config
@@ -51,15 +51,15 @@ def test_reals_and_fakes_are_grouped_apart():
 def test_levers_change_the_version_key_only_when_on():
     plain = tiny_config()
     assert "minibatch_std" not in plain.version_dict() and "mode_seeking" not in plain.version_dict()
-    keys = {version_for("d", c) for c in (plain, tiny_config(minibatch_std=True), tiny_config(mode_seeking=1.0))}
-    assert len(keys) == 3
+    levers = (tiny_config(minibatch_std=True), tiny_config(mode_seeking=1.0), tiny_config(lecam_weight=0.3))
+    assert len({version_for("d", c) for c in (plain, *levers)}) == 4
     vae = tiny_config(family="vae")
     assert version_for("d", vae) == version_for("d", tiny_config(family="vae", mode_seeking=1.0))
 
 
 def test_a_config_written_before_the_levers_still_loads():
     old = tiny_config().to_dict()
-    del old["minibatch_std"], old["mode_seeking"]
+    del old["minibatch_std"], old["mode_seeking"], old["lecam_weight"]
     assert TrainConfig.from_dict(old) == tiny_config()
 
 
@@ -68,6 +68,8 @@ def test_invalid_lever_values_are_refused():
         tiny_config(mode_seeking=-1.0)
     with pytest.raises(ValueError, match="minibatch_std"):
         tiny_config(minibatch_std=2)
+    with pytest.raises(ValueError, match="lecam_weight"):
+        tiny_config(lecam_weight=-0.1)
 
 
 def test_mode_seeking_loss_is_finite_and_pushes_the_images_apart():
@@ -88,3 +90,24 @@ def test_training_with_both_levers_logs_the_term_and_resumes(tmp_path, make_batc
     assert all(torch.isfinite(torch.tensor(row["g_mode_seeking"])) for row in first.history)
     again = train(make_batches, config, tmp_path, "d", budget(4))
     assert again.resumed_from_step == 3 and again.step == 4
+
+
+def test_lecam_penalises_scores_past_the_other_sides_running_mean():
+    anchors = LeCamAnchors(decay=0.5)
+    assert anchors.penalty(torch.tensor([-1.0]), torch.tensor([1.0])) == 0  # both EMAs start at 0
+    assert anchors.state_dict() == {"real": -0.5, "fake": 0.5}
+    apart = anchors.penalty(torch.tensor([3.0, 3.0]), torch.tensor([-3.0, -3.0]))
+    close = LeCamAnchors(decay=0.5)
+    close.load_state_dict({"real": -0.5, "fake": 0.5})
+    assert apart == (3 - 0.5) ** 2 + (-0.5 + 3) ** 2
+    assert close.penalty(torch.tensor([0.6]), torch.tensor([-0.6])) < apart
+
+
+def test_training_with_lecam_logs_the_term_and_resumes_exactly(tmp_path, make_batches):
+    config = tiny_config(lecam_weight=0.3)
+    straight = train(make_batches, config, tmp_path / "straight", "d", budget(4))
+    assert all(row["d_lecam"] >= 0 for row in straight.history)
+    train(make_batches, config, tmp_path / "resumed", "d", budget(2))
+    resumed = train(make_batches, config, tmp_path / "resumed", "d", budget(4))
+    assert resumed.resumed_from_step == 2
+    assert resumed.history[-1]["d_lecam"] == pytest.approx(straight.history[-1]["d_lecam"], rel=1e-5)

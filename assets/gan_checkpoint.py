@@ -16,6 +16,7 @@ from synthaug.models.gan.pipeline import GanRun
 from synthaug.models.metrics.prdc import PRDC, is_per_class, per_class_table, worst_class
 from synthaug.models.stages import MIN_METRIC_IMAGES, gan_train_config, generation_classes, train_gan_checkpoint
 from synthaug.tensors.norm_stats import load_stats
+from synthaug.tensors.readback import mirror_setting
 
 GPU_POOL = "gpu"  # the instance configs give every pool one slot: one training at a time
 GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}
@@ -66,6 +67,12 @@ class GanCheckpointConfig(Config):
         lt=1,
         description="family 'gan': adapt DiffAugment's strength (ADA, Karras et al. 2020) to hold the share of real "
         "images the discriminator calls real at this target (ADA uses 0.6); 0 = DiffAugment on every image.",
+    )
+    mirror: str = Field(
+        "off",
+        description="Train on real images flipped left-right at random as well (StyleGAN's x-flips: twice the "
+        "images for a small train set). 'auto': only where training_tensors' augmentation flips (classes that look "
+        "the same mirrored); 'on'; 'off'.",
     )
     lecam_weight: float = Field(
         TrainConfig.lecam_weight,
@@ -129,6 +136,7 @@ def gan_checkpoint(
             mode_seeking=config.mode_seeking,
             ada_target=config.ada_target,
             lecam_weight=config.lecam_weight,
+            mirror=mirror_setting(config.mirror, layout, stats.batches),
         )
         selection = (
             generation_classes(layout, stats, config.min_class_images) if train_config.model.num_classes else None

@@ -14,7 +14,7 @@ from synthaug.core.errors import InvalidInput
 from synthaug.core.layout import DataLayout
 from synthaug.core.ranges import check_fields, one_of, ranged
 from synthaug.tensors.norm_stats import NormStats
-from synthaug.tensors.readback import current_tensors, read_split
+from synthaug.tensors.readback import flips_allowed, read_split
 
 Images = tuple[torch.Tensor, torch.Tensor]
 SYNTHETIC_LABELS = ("hard", "soft")
@@ -152,15 +152,6 @@ class ReportData:
         return {name: int(len(getattr(self, name)[0])) for name in parts}
 
 
-def _flip_allowed(layout: DataLayout, stats: NormStats) -> bool:
-    """Online horizontal flips only when the pipeline's own augmentation flips (some classes are not symmetric)."""
-    for batch_id in stats.batches:
-        tensor_set = current_tensors(layout, batch_id)
-        if tensor_set is not None:
-            return float(tensor_set.meta["config"]["policy"].get("hflip_p", 0.0)) > 0
-    return True
-
-
 def load_report_data(
     layout: DataLayout,
     stats: NormStats,
@@ -197,6 +188,6 @@ def load_report_data(
         val=tensors(parts["val"]),
         test=tensors(parts["test"]),
         synthetic=tensors((syn_x[keep], syn_y[keep])),
-        flip=_flip_allowed(layout, stats),
+        flip=flips_allowed(layout, stats.batches),
         test_source=test_source or "the pipeline's real test split",
     )

@@ -81,6 +81,26 @@ def current_tensors(layout: DataLayout, batch_id: str) -> TensorSet | None:
     return TensorSet(batch_id, path, meta, data_version)
 
 
+def flips_allowed(layout: DataLayout, batch_ids: Sequence[str]) -> bool:
+    """Whether the pipeline's own augmentation flips images horizontally (the first batch with tensors decides; True
+    when none has any): the classes look the same mirrored, so flipped real images are images of the same class."""
+    for batch_id in batch_ids:
+        tensor_set = current_tensors(layout, batch_id)
+        if tensor_set is not None:
+            return float(tensor_set.meta["config"]["policy"].get("hflip_p", 0.0)) > 0
+    return True
+
+
+MIRROR_CHOICES = ("off", "on", "auto")
+
+
+def mirror_setting(choice: str, layout: DataLayout, batch_ids: Sequence[str]) -> bool:
+    """Whether a generator trains on mirrored real images too: 'on', 'off', or 'auto' = `flips_allowed`."""
+    if choice not in MIRROR_CHOICES:
+        raise InvalidInput(f"mirror must be one of {', '.join(MIRROR_CHOICES)}, got {choice!r}")
+    return choice == "on" or (choice == "auto" and flips_allowed(layout, batch_ids))
+
+
 def batch_tensors(
     layout: DataLayout, stats: NormStats, batches: Sequence[str] | None = None
 ) -> Iterator[tuple[TensorSet, np.ndarray]]:

@@ -16,7 +16,7 @@ from assets.raw_images import raw_images
 from assets.training_tensors import training_tensors
 from resources.compute import ComputeResource
 from resources.storage import LandingResource, StorageResource
-from tests.dagster_runs import step_failure
+from tests.dagster_runs import step_error, step_failure
 
 PER_BATCH = [raw_images, clean_images, training_tensors]
 GAN = {"budget_minutes": None, "budget_steps": 3, "batch_size": 16, "width": 8, "z_dim": 16, "checkpoint_every": 2}
@@ -80,6 +80,13 @@ def test_a_few_steps_end_to_end_then_resume_from_the_checkpoint(instance, make_b
     assert _train(instance, landing, data_root, steps=2, ada_target=0.6).success  # a lever: a new version
     adaptive = _metadata(instance, "gan_checkpoint")
     assert adaptive["version"] != second["version"] and adaptive["step"] == 2 and "resumed_from_step" not in adaptive
+
+    assert _train(instance, landing, data_root, steps=2, mirror="auto").success  # training_tensors flips garments
+    auto = _metadata(instance, "gan_checkpoint")["version"]
+    assert _train(instance, landing, data_root, steps=2, mirror="on").success
+    assert _metadata(instance, "gan_checkpoint")["version"] == auto != second["version"]
+    failed = _train(instance, landing, data_root, steps=2, mirror="sometimes")
+    assert "mirror must be one of off, on, auto" in step_error(failed, "gan_checkpoint")
 
 
 def test_the_diffusion_family_trains_samples_and_measures_and_new_sampler_settings_reuse_it(

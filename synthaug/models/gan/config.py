@@ -20,6 +20,8 @@ DIFFUSION_FIELDS = ("diffusion_steps", "cond_drop", "diffusion_patch", "diffusio
 SAMPLING_FIELDS = ("sample_steps", "guidance")
 # GAN coverage levers: left out of the version key while off, so checkpoints written before they existed still resume
 GAN_LEVERS = ("minibatch_std", "mode_seeking", "ada_target", "lecam_weight")
+# data levers of every family: left out of the version key while off, for the same reason
+DATA_LEVERS = ("mirror",)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class TrainConfig:
     ada_target: float = ranged(
         0.0, 0, 1, high_open=True, note="ADA's target r for DiffAugment's strength; 0: always on"
     )
+    mirror: bool = one_of(False, (False, True), note="real images flipped left-right at random (StyleGAN's x-flips)")
     lecam_weight: float = ranged(0.0, low=0, note="weight of LeCam regularisation of D (Tseng et al. 2021); 0: off")
     diffusion_steps: int = 1000
     cond_drop: float = ranged(0.1, 0, 1, high_open=True)
@@ -72,11 +75,12 @@ class TrainConfig:
         return asdict(self)
 
     def version_dict(self) -> dict[str, Any]:
-        """`to_dict` without the sampling settings, the diffusion settings of other families and the GAN levers while
-        off (or not a GAN): what keys the checkpoints, so a new sampler setting reuses the trained model and older
-        versions stay valid."""
+        """`to_dict` without the sampling settings, the diffusion settings of other families, the GAN levers while
+        off (or not a GAN) and the data levers while off: what keys the checkpoints, so a new sampler setting reuses
+        the trained model and older versions stay valid."""
         dropped = SAMPLING_FIELDS + (() if self.family == "diffusion" else DIFFUSION_FIELDS)
         dropped += tuple(k for k in GAN_LEVERS if self.family != "gan" or not getattr(self, k))
+        dropped += tuple(k for k in DATA_LEVERS if not getattr(self, k))
         return {k: v for k, v in self.to_dict().items() if k not in dropped}
 
     @classmethod

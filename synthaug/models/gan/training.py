@@ -93,6 +93,8 @@ def train(
             stopped_by = reasons or "another rank's budget"
             break
         (x, y), epoch, position = next(stream)
+        if config.mirror:
+            x = mirrored(x)
         y = _labels(y, num_classes, x.shape[0])
         losses = trainer.step(compute.images(x), None if y is None else y.to(compute.device))
         step += 1
@@ -134,6 +136,13 @@ def train(
         skipped_checkpoints=resumed.skipped if resumed is not None else [],
         sampler=trainer.ema.model,
     )
+
+
+def mirrored(x: torch.Tensor) -> torch.Tensor:
+    """The batch with each image flipped left-right with probability 1/2 (the global RNG, so a resumed run flips as
+    an uninterrupted one would): twice the real images for a small train set whose classes look the same mirrored."""
+    flips = torch.rand(x.shape[0]) < 0.5
+    return torch.where(flips.view(-1, *([1] * (x.ndim - 1))), x.flip(-1), x)
 
 
 def _mean_row(step: int, window: dict[str, list[float]]) -> dict[str, float]:

@@ -1,5 +1,6 @@
 """The GAN coverage levers (issue 20): the minibatch-std channel of the discriminator, the mode-seeking term of the
-generator, LeCam regularisation of the discriminator, and their place in the checkpoint version key."""
+generator, LeCam regularisation of the discriminator, mirrored real images, and their place in the checkpoint version
+key."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from synthaug.models.gan.config import TrainConfig
 from synthaug.models.gan.losses import LeCamAnchors, mode_seeking_loss
 from synthaug.models.gan.networks import Discriminator, minibatch_std_channel
-from synthaug.models.gan.training import train, version_for
+from synthaug.models.gan.training import mirrored, train, version_for
 from tests.models.gan.helpers import TINY, budget, tiny_config
 
 
@@ -52,14 +53,15 @@ def test_levers_change_the_version_key_only_when_on():
     plain = tiny_config()
     assert "minibatch_std" not in plain.version_dict() and "mode_seeking" not in plain.version_dict()
     levers = (tiny_config(minibatch_std=True), tiny_config(mode_seeking=1.0), tiny_config(lecam_weight=0.3))
-    assert len({version_for("d", c) for c in (plain, *levers)}) == 4
+    levers += (tiny_config(mirror=True), tiny_config(family="vae", mirror=True))
+    assert len({version_for("d", c) for c in (plain, *levers)}) == 6
     vae = tiny_config(family="vae")
     assert version_for("d", vae) == version_for("d", tiny_config(family="vae", mode_seeking=1.0))
 
 
 def test_a_config_written_before_the_levers_still_loads():
     old = tiny_config().to_dict()
-    del old["minibatch_std"], old["mode_seeking"], old["lecam_weight"]
+    del old["minibatch_std"], old["mode_seeking"], old["lecam_weight"], old["mirror"]
     assert TrainConfig.from_dict(old) == tiny_config()
 
 
@@ -111,3 +113,24 @@ def test_training_with_lecam_logs_the_term_and_resumes_exactly(tmp_path, make_ba
     resumed = train(make_batches, config, tmp_path / "resumed", "d", budget(4))
     assert resumed.resumed_from_step == 2
     assert resumed.history[-1]["d_lecam"] == pytest.approx(straight.history[-1]["d_lecam"], rel=1e-5)
+
+
+def test_mirrored_flips_about_half_the_garments_and_keeps_the_rest(fashion32):
+    x = fashion32[0][:200]
+    torch.manual_seed(0)
+    out = mirrored(x)
+    flipped = [torch.equal(o, i.flip(-1)) and not torch.equal(o, i) for o, i in zip(out, x, strict=True)]
+    kept = [torch.equal(o, i) for o, i in zip(out, x, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
+    assert 70 <= sum(flipped) <= 130  # each image with probability 1/2
+    torch.manual_seed(0)
+    assert torch.equal(mirrored(x), out)
+
+
+def test_training_on_mirrored_images_resumes_exactly(tmp_path, make_batches):
+    config = tiny_config(mirror=True)
+    straight = train(make_batches, config, tmp_path / "straight", "d", budget(4))
+    train(make_batches, config, tmp_path / "resumed", "d", budget(2))
+    resumed = train(make_batches, config, tmp_path / "resumed", "d", budget(4))
+    assert resumed.resumed_from_step == 2
+    assert resumed.history[-1]["d_loss"] == pytest.approx(straight.history[-1]["d_loss"], rel=1e-5)

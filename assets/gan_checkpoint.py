@@ -143,7 +143,8 @@ def gan_checkpoint(
         )
         if selection is not None and selection.warning():
             context.log.warning(selection.warning())
-        context.log.info(f"training {config.family} on {device.describe()} for {budget.describe()}")
+        mirrored = ", real images mirrored at random" if train_config.mirror else ""
+        context.log.info(f"training {config.family} on {device.describe()} for {budget.describe()}{mirrored}")
         run = train_gan_checkpoint(
             layout,
             stats,

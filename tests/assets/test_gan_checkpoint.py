@@ -73,7 +73,8 @@ def test_a_few_steps_end_to_end_then_resume_from_the_checkpoint(instance, make_b
     assert first["samples"].count("data:image/png;base64,") == 1
     assert {"fid", "kid"} <= {k.split("_")[0] for k in first}
 
-    assert _train(instance, landing, data_root, steps=5).success
+    second_run = _train(instance, landing, data_root, steps=5)
+    assert second_run.success
     second = _metadata(instance, "gan_checkpoint")
     assert (second["step"], second["resumed_from_step"]) == (5, 3)
 
@@ -81,7 +82,10 @@ def test_a_few_steps_end_to_end_then_resume_from_the_checkpoint(instance, make_b
     adaptive = _metadata(instance, "gan_checkpoint")
     assert adaptive["version"] != second["version"] and adaptive["step"] == 2 and "resumed_from_step" not in adaptive
 
-    assert _train(instance, landing, data_root, steps=2, mirror="auto").success  # training_tensors flips garments
+    mirrored = _train(instance, landing, data_root, steps=2, mirror="auto")  # training_tensors flips garments
+    assert mirrored.success
+    assert any("real images mirrored at random" in e.user_message for e in instance.all_logs(mirrored.run_id))
+    assert not any("mirrored" in e.user_message for e in instance.all_logs(second_run.run_id))
     auto = _metadata(instance, "gan_checkpoint")["version"]
     assert _train(instance, landing, data_root, steps=2, mirror="on").success
     assert _metadata(instance, "gan_checkpoint")["version"] == auto != second["version"]

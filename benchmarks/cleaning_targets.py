@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cleaning_scoring import DUP_REASONS, Truth, fmt, mark, prf
+from cleaning_tools import log
 
 TARGET_HARD_DUP_F1 = 0.93
 TARGET_EASY_DUP_F1 = 0.96
@@ -23,7 +25,7 @@ LINK_SWEEP = {
 }
 
 
-def per_kind_recall(truth: object, predicted: dict[str, set[str]]) -> dict[str, float]:
+def per_kind_recall(truth: Truth, predicted: dict[str, set[str]]) -> dict[str, float]:
     """Per truth category that should be removed: share of its files handled right. A single-file reason must be
     given; a copy counts as found when it is removed as a duplicate, or when it is kept and its original is removed
     as a duplicate (which copy a tool keeps is its own policy)."""
@@ -46,7 +48,7 @@ def per_kind_recall(truth: object, predicted: dict[str, set[str]]) -> dict[str, 
     return out
 
 
-def colour_false_removals(truth: object, predicted: dict[str, set[str]], links: dict[str, str] | None = None) -> dict:
+def colour_false_removals(truth: Truth, predicted: dict[str, set[str]], links: dict[str, str] | None = None) -> dict:
     """Colour variants merged with their original: the variant removed as a duplicate, or (when `links`, a
     removed path -> the path it duplicates, is known) the original removed as a duplicate of its variant."""
     frame = truth.frame
@@ -68,17 +70,20 @@ def duplicate_links(frame: pd.DataFrame) -> dict[str, str]:
     return {str(Path(p).resolve()): str(Path(d).resolve()) for p, d in pairs}
 
 
-def link_sweep(truth: object, paths: list[str], rules: object, workers: int, prf, dup_reasons) -> list[dict]:
+def link_sweep(truth: Truth, paths: list[str], rules: object, workers: int) -> list[dict]:
     """One setting changed at a time from the defaults (`LINK_SWEEP`): duplicate P/R/F1, colour variants merged,
     and low_information / blurry F1 (features computed once, `decide` per setting)."""
     from synthaug.clean import decision as cleaning
 
     ids = [f"{i:09d}" for i in range(len(paths))]
+    log("link sweep: features_frame")
     features = cleaning.features_frame(ids, list(paths), rules, workers)
     by_id = dict(zip(ids, paths, strict=True))
     rows = []
+    total = sum(len(values) for values in LINK_SWEEP.values())
     for name, values in LINK_SWEEP.items():
         for value in values:
+            log(f"link sweep {len(rows) + 1}/{total}: {name} {value}")
             out = cleaning.decide([features], replace(rules, **{name: value}), workers=1)
             out["path"] = [by_id[i] for i in out["image_id"]]
             out["duplicate_of"] = [by_id.get(d) if isinstance(d, str) else None for d in out["duplicate_of"]]
@@ -86,7 +91,7 @@ def link_sweep(truth: object, paths: list[str], rules: object, workers: int, prf
             for path, reason in zip(out["path"], out["reason"], strict=True):
                 if isinstance(reason, str):
                     removed.setdefault(reason, set()).add(str(Path(path).resolve()))
-            dups = [p for r in dup_reasons for p in removed.get(r, set())]
+            dups = [p for r in DUP_REASONS for p in removed.get(r, set())]
             colour = colour_false_removals(truth, removed, duplicate_links(out))
             row = {"setting": name, "value": value, "default": getattr(rules, name) == value}
             row["duplicate"] = prf(*truth.duplicate_counts(dups))
@@ -99,7 +104,7 @@ def link_sweep(truth: object, paths: list[str], rules: object, workers: int, prf
     return rows
 
 
-def print_link_sweep(rows: list[dict], fmt) -> None:
+def print_link_sweep(rows: list[dict]) -> None:
     """The link sweep as one table."""
     print("\nLink/detail sweep (one setting changed from the defaults; dup over all files, group-aware)")
     head = ("dupP", "dupR", "dupF1", "colour", "lowF1", "blurF1")
@@ -114,7 +119,7 @@ def print_link_sweep(rows: list[dict], fmt) -> None:
 
 
 def print_targets(
-    kind: str, metrics: dict, kinds: dict[str, float], colour: dict, speedup: float | None, n: int, mark, fmt
+    kind: str, metrics: dict, kinds: dict[str, float], colour: dict, speedup: float | None, n: int
 ) -> list[str]:
     """Issue-21 targets for this set (`kind`: default, hard or icons), each with MET / NOT MET; returns the lines
     printed. The icon set has no target of its own: its duplicate F1 is held to the hard set's."""
@@ -126,10 +131,10 @@ def print_targets(
     if hard:
         blur = metrics["blurry"]["f1"]
         lines.append(f"blur F1 {blur:.3f}: target >= {TARGET_BLUR_F1} -> {mark(blur >= TARGET_BLUR_F1)}")
-        for kind in ("blurry_mild", "blurry_motion"):
-            if kind in kinds:
-                ok = kinds[kind] >= TARGET_KIND_RECALL
-                lines.append(f"{kind} recall {kinds[kind]:.3f}: target >= {TARGET_KIND_RECALL} -> {mark(ok)}")
+        for blur_kind in ("blurry_mild", "blurry_motion"):
+            if blur_kind in kinds:
+                ok = kinds[blur_kind] >= TARGET_KIND_RECALL
+                lines.append(f"{blur_kind} recall {kinds[blur_kind]:.3f}: target >= {TARGET_KIND_RECALL} -> {mark(ok)}")
         if colour["pairs"]:
             ok = colour["share"] <= TARGET_COLOUR_FALSE
             lines.append(
@@ -145,7 +150,7 @@ def print_targets(
     return lines
 
 
-def print_kind_recall(table: dict[str, dict[str, float]], fmt) -> None:
+def print_kind_recall(table: dict[str, dict[str, float]]) -> None:
     """Per-kind recall of every tool side by side."""
     tools = list(table)
     cats = sorted(set().union(*(t.keys() for t in table.values())))

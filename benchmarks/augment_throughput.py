@@ -35,16 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from ingest_throughput import (  # noqa: E402 - benchmark helpers shared with the ingest benchmark
-    DescendantPeaks,
-    _maxrss_bytes,
-    _png28,
-    environment,
-    growth_line,
-    log,
-    run_fresh_child,
-    run_or_child,
-)
+from ingest_images import png28  # noqa: E402
+from ingest_throughput import environment  # noqa: E402
+from peak_memory import DescendantPeaks, growth_line, maxrss_bytes, run_fresh_child, run_or_child  # noqa: E402
+from progress import log  # noqa: E402
 
 TARGET_AUGMENT_RATIO = 0.80
 TARGET_LOADER_FACTOR = 10.0
@@ -152,7 +146,7 @@ def write_clean_set(root: Path, batch: str, count: int, data: tuple[np.ndarray, 
     writer = PackWriter(layout.raw_dir(batch))
     cols: dict[str, list] = {k: [] for k in ("image_id", "label", "stored_offset", "file_size", "pixel_hash")}
     for i in range(count):
-        label, img = _png28(images, labels, i)
+        label, img = png28(images, labels, i)
         ok, buf = cv2.imencode(".png", img)
         if not ok:
             raise ValueError("PNG encoding failed")
@@ -263,7 +257,7 @@ def mem_child(argv: Sequence[str]) -> int:
     from synthaug.tensors.build import build_tensors
     from synthaug.tensors.config import TensorConfig
 
-    before = _maxrss_bytes(resource.RUSAGE_SELF)
+    before = maxrss_bytes(resource.RUSAGE_SELF)
     with DescendantPeaks() as peaks:
         t0 = time.perf_counter()
         summary = build_tensors(DataLayout(args.data_root), "bench", TensorConfig(), workers=args.workers)
@@ -273,7 +267,7 @@ def mem_child(argv: Sequence[str]) -> int:
         "stored": sum(summary.counts.values()),
         "seconds": seconds,
         "main_before_bytes": before,
-        "main_peak_bytes": _maxrss_bytes(resource.RUSAGE_SELF),
+        "main_peak_bytes": maxrss_bytes(resource.RUSAGE_SELF),
         "workers_peak_bytes": max(peaks.workers.values(), default=None),
         "workers_seen": len(peaks.workers),
     }

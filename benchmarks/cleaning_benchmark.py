@@ -79,7 +79,6 @@ from cleaning_sweeps import blur_sweep, hash_sweep, print_blur_sweep, print_hash
 from cleaning_tools import (  # noqa: E402
     IMAGEDEDUP_DEFAULT_THRESHOLD,
     imagededup_at,
-    log,
     ours_predictions,
     rule_changes,
     run_cleanvision,
@@ -87,6 +86,7 @@ from cleaning_tools import (  # noqa: E402
     run_ours,
     warm_cache,
 )
+from progress import log  # noqa: E402
 
 TARGET_DUP_F1 = 0.95
 TARGET_BLUR_PRECISION = 0.9

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 from cleaning_scoring import mark
-from cleaning_tools import log
+from progress import log
 
 TARGET_SEARCH_RATIO = 0.05
 

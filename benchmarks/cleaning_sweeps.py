@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from cleaning_scoring import DUP_REASONS, Truth, fmt, prf
-from cleaning_tools import log
+from progress import log
 
 RECALL_FLOOR = 0.9  # "best precision at recall >= this" is the blur target's form
 HASH_SWEEP = range(0, 17)

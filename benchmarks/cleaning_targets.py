@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from cleaning_scoring import DUP_REASONS, Truth, fmt, mark, prf
-from cleaning_tools import log
+from progress import log
 
 TARGET_HARD_DUP_F1 = 0.93
 TARGET_EASY_DUP_F1 = 0.96

@@ -5,18 +5,12 @@ absolute paths."""
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
 IMAGEDEDUP_DEFAULT_THRESHOLD = 10
-
-
-def log(message: str) -> None:
-    """Progress on stderr; results go to stdout."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def warm_cache(paths: list[str]) -> None:

@@ -28,7 +28,6 @@ import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,148 +36,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ingest_images import ImageSet, ensure_set, list_files, load_fmnist
+from peak_memory import (
+    MEMORY_GROWTH_TOLERANCE,
+    DescendantPeaks,
+    growth_line,
+    maxrss_bytes,
+    mib,
+    run_fresh_child,
+    run_or_child,
+    vm_hwm_bytes,
+)
+from progress import log
 
 TARGET_RATIO = 0.5
-MEMORY_GROWTH_TOLERANCE = 1.10  # 100k/10k peak ratio up to this counts as "does not grow"
-READY_MARKER = "_READY"  # same as synthaug.ingest.landing.READY_MARKER; skipped by scan_batch
-SEED = 20240611
-
-
-def log(message: str) -> None:
-    """Progress line on stderr, so stdout keeps only the results."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# Data generation
-# --------------------------------------------------------------------------------------------------
-
-
-def _load_fmnist() -> tuple[np.ndarray, np.ndarray]:
-    from synthaug.ingest.demo_data import load_fashion_mnist
-
-    return load_fashion_mnist("train")
-
-
-def _variant(img: np.ndarray, variant: int) -> np.ndarray:
-    """A distinct copy of a 28x28 tile for batch sizes over 60,000 (content-addressed storage dedups repeats)."""
-    if variant == 0:
-        return img
-    out = [np.fliplr, np.flipud, lambda a: np.rot90(a, 2), lambda a: a][variant % 4](img).copy()
-    out[0, 0], out[0, 1] = variant & 0xFF, (variant >> 8) & 0xFF  # makes every variant unique
-    return out
-
-
-def _png28(images: np.ndarray, labels: np.ndarray, i: int) -> tuple[int, np.ndarray]:
-    n = len(images)
-    return int(labels[i % n]), _variant(images[i % n], i // n)
-
-
-def _gradient(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth two-colour linear gradient at a random angle, plus low-frequency colour blotches."""
-    import cv2
-
-    angle = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
-    t = np.clip((np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) + 0.5, 0, 1)[..., None]
-    c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    grad = c0 * (1 - t) + c1 * t
-    coarse = rng.normal(0, rng.uniform(10, 40), (rng.integers(3, 9), rng.integers(3, 9), 3)).astype(np.float32)
-    blotches = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
-    return grad + blotches
-
-
-def _jpeg_image(images: np.ndarray, labels: np.ndarray, i: int, size: int) -> tuple[int, np.ndarray]:
-    """A photo-like RGB image: colorized, upscaled Fashion-MNIST tile over a gradient, with noise."""
-    import cv2
-
-    rng = np.random.default_rng((SEED, i))
-    k = int(rng.integers(len(images)))
-    tile = images[k]
-    if rng.random() < 0.5:
-        tile = np.fliplr(tile)
-    scale = rng.uniform(0.6, 1.0)
-    inner = max(8, int(size * scale))
-    up = cv2.resize(tile, (inner, inner), interpolation=cv2.INTER_CUBIC)
-    mask_small = np.zeros((size, size), np.uint8)
-    oy, ox = rng.integers(0, size - inner + 1, 2)
-    mask_small[oy : oy + inner, ox : ox + inner] = up
-    shade = mask_small.astype(np.float32) / 255.0
-    colormaps = (
-        cv2.COLORMAP_JET,
-        cv2.COLORMAP_BONE,
-        cv2.COLORMAP_AUTUMN,
-        cv2.COLORMAP_OCEAN,
-        cv2.COLORMAP_PINK,
-        cv2.COLORMAP_VIRIDIS,
-        cv2.COLORMAP_TWILIGHT,
-    )
-    fg = cv2.applyColorMap(mask_small, colormaps[int(rng.integers(len(colormaps)))]).astype(np.float32)
-    tint = rng.uniform(0.6, 1.2, 3).astype(np.float32)
-    alpha = np.clip(shade * rng.uniform(1.2, 3.0), 0, 1)[..., None]
-    img = _gradient(rng, size) * (1 - alpha) + fg * tint * alpha
-    img += rng.normal(0, rng.uniform(1.5, 8.0), img.shape).astype(np.float32)
-    if rng.random() < 0.3:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
-    return int(labels[k]), np.clip(img, 0, 255).astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    """A generated landing batch."""
-
-    name: str
-    kind: str  # "png28" or "jpeg256"
-    count: int
-    batch_dir: Path
-    bytes_total: int
-
-
-def ensure_set(landing: Path, kind: str, count: int, data: tuple[np.ndarray, np.ndarray], jpeg_size: int) -> ImageSet:
-    """Generate (or reuse, when complete) the batch `<kind>-<count>` under `landing`."""
-    import cv2
-
-    from synthaug.ingest.demo_data import CLASS_NAMES
-
-    name = f"{kind}-{count}" if kind == "png28" else f"{kind}-{jpeg_size}px-{count}"
-    final = landing / name
-    stamp = f"synthaug ingest benchmark: {kind} x {count}\n"
-    marker = final / READY_MARKER
-    if marker.is_file() and marker.read_text() == stamp:
-        log(f"reusing {final}")
-    else:
-        log(f"generating {count:,} {kind} images into {final}")
-        shutil.rmtree(final, ignore_errors=True)
-        staging = landing / f".{name}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        for cls in CLASS_NAMES:
-            (staging / cls).mkdir(parents=True)
-        images, labels = data
-        t0 = time.perf_counter()
-        for i in range(count):
-            if kind == "png28":
-                label, img = _png28(images, labels, i)
-                path, params = staging / CLASS_NAMES[label] / f"img-{i:06d}.png", []
-            else:
-                label, img = _jpeg_image(images, labels, i, jpeg_size)
-                path, params = staging / CLASS_NAMES[label] / f"img-{i:06d}.jpg", [cv2.IMWRITE_JPEG_QUALITY, 90]
-            if not cv2.imwrite(str(path), img, params):
-                raise OSError(f"could not write {path}")
-            if (i + 1) % 20000 == 0:
-                log(f"  {i + 1:,}/{count:,} written")
-        marker_tmp = staging / READY_MARKER
-        marker_tmp.write_text(stamp)
-        os.rename(staging, final)
-        log(f"  done in {time.perf_counter() - t0:.1f}s")
-    total = sum(p.stat().st_size for p in list_files(final, landing))
-    return ImageSet(name, kind, count, final, total)
-
-
-def list_files(batch_dir: Path, landing: Path) -> list[Path]:
-    """The files ingest will read, in ingest's order (from `synthaug.ingest.landing.scan_batch`)."""
-    from synthaug.ingest.landing import scan_batch
-
-    return [batch_dir / f.rel_path for f in scan_batch(batch_dir, landing).files]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,76 +147,6 @@ def measure_throughput(s: ImageSet, landing: Path, runs_dir: Path, repeats: int,
 # --------------------------------------------------------------------------------------------------
 
 
-def _maxrss_bytes(who: int) -> int:
-    rss = resource.getrusage(who).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024  # KiB on Linux, bytes on macOS
-
-
-def _vm_hwm_bytes(pid: int | str = "self") -> int | None:
-    """Peak RSS of one live process's current address space (`VmHWM`, Linux only), or None."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _children(pid: int) -> list[int]:
-    pids: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                pids.extend(int(c) for c in fh.read().split())
-    except OSError:
-        pass
-    return pids
-
-
-class DescendantPeaks:
-    """Polls `VmHWM` of this process's children (forkserver, resource tracker) and grandchildren (pool workers).
-
-    `VmHWM` only rises, so the last value seen before a process exits is its peak up to the last poll.
-    """
-
-    def __init__(self, interval_s: float = 0.1) -> None:
-        import threading
-
-        self.interval_s = interval_s
-        self.helpers: dict[int, int] = {}
-        self.workers: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> DescendantPeaks:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            self.poll(me)
-            self._stop.wait(self.interval_s)
-
-    def poll(self, me: int) -> None:
-        for child in _children(me):
-            self._note(self.helpers, child)
-            for grandchild in _children(child):
-                self._note(self.workers, grandchild)
-
-    @staticmethod
-    def _note(peaks: dict[int, int], pid: int) -> None:
-        hwm = _vm_hwm_bytes(pid)
-        if hwm is not None:
-            peaks[pid] = max(peaks.get(pid, 0), hwm)
-
-
 def mem_child(argv: Sequence[str]) -> int:
     """Subcommand run in a fresh interpreter: ingest one batch, print peak RSS as one JSON line."""
     p = argparse.ArgumentParser(prog="ingest_throughput.py mem-child")
@@ -360,7 +161,7 @@ def mem_child(argv: Sequence[str]) -> int:
     from synthaug.core.layout import DataLayout
     from synthaug.ingest.batch import IngestOptions, ingest_batch
 
-    before = _maxrss_bytes(resource.RUSAGE_SELF)
+    before = maxrss_bytes(resource.RUSAGE_SELF)
     options = IngestOptions(workers=args.workers)
     with DescendantPeaks() as peaks:
         t0 = time.perf_counter()
@@ -378,9 +179,9 @@ def mem_child(argv: Sequence[str]) -> int:
         "ok": summary.ok,
         "seconds": seconds,
         "main_before_bytes": before,
-        "main_peak_bytes": _maxrss_bytes(resource.RUSAGE_SELF),
-        "main_vm_hwm_bytes": _vm_hwm_bytes(),
-        "children_maxrss_bytes": _maxrss_bytes(resource.RUSAGE_CHILDREN),
+        "main_peak_bytes": maxrss_bytes(resource.RUSAGE_SELF),
+        "main_vm_hwm_bytes": vm_hwm_bytes(),
+        "children_maxrss_bytes": maxrss_bytes(resource.RUSAGE_CHILDREN),
         "workers_peak_bytes": max(peaks.workers.values(), default=None),
         "workers_seen": len(peaks.workers),
         "helpers_peak_bytes": max(peaks.helpers.values(), default=None),
@@ -388,21 +189,6 @@ def mem_child(argv: Sequence[str]) -> int:
     }
     print(json.dumps(out))
     return 0
-
-
-# ru_maxrss survives fork+exec: a process started by this (big) benchmark process would report at least our
-# RSS as its own peak. Starting it through a tiny interpreter gives it a clean ~10 MiB baseline.
-_LEAN_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
-
-
-def run_fresh_child(script: str | Path, args: Sequence[str]) -> dict:
-    """Run `script mem-child args...` in a fresh interpreter started through the lean launcher and return the JSON
-    object its last stdout line holds; a failing child raises RuntimeError with its stderr."""
-    cmd = [sys.executable, "-c", _LEAN_LAUNCHER, sys.executable, str(Path(script).resolve()), "mem-child", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"mem-child failed ({proc.returncode}):\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @dataclass
@@ -441,23 +227,6 @@ def measure_memory(s: ImageSet, landing: Path, runs_dir: Path, workers: int) -> 
 # --------------------------------------------------------------------------------------------------
 
 
-def growth_line(what: str, sizes: str, a: int | None, b: int | None) -> str:
-    """`what sizes: ratio (+MiB) target (verdict)` for a peak measured at two sizes; n/a when a peak is missing
-    (e.g. no worker processes ran with --workers 1)."""
-    if not a or not b:
-        return f"{what:<16}{sizes}: n/a (not measured at both sizes)"
-    ratio = b / a
-    verdict = "meets" if ratio <= MEMORY_GROWTH_TOLERANCE else "MISSES"
-    return (
-        f"{what:<16}{sizes}: {ratio:.2f}x ({(b - a) / 2**20:+,.1f} MiB)  "
-        f"target: no growth, <= {MEMORY_GROWTH_TOLERANCE:.2f}x ({verdict})"
-    )
-
-
-def _mib(n: float) -> str:
-    return f"{n / 2**20:,.1f}"
-
-
 def format_report(
     throughput: list[ThroughputResult], memory: list[MemoryResult], workers: int, repeats: int, runs_parent: Path
 ) -> str:
@@ -487,8 +256,8 @@ def format_report(
         )
         for m in memory:
             lines.append(
-                f"{m.files:>8,}{_mib(m.main_before_bytes):>13}{_mib(m.main_peak_bytes):>11}"
-                f"{_mib(m.workers_peak_bytes or 0):>14}{_mib(m.children_maxrss_bytes):>17}"
+                f"{m.files:>8,}{mib(m.main_before_bytes):>13}{mib(m.main_peak_bytes):>11}"
+                f"{mib(m.workers_peak_bytes or 0):>14}{mib(m.children_maxrss_bytes):>17}"
                 f"{m.seconds:>9.1f}{m.files / m.seconds:>8,.0f}"
             )
         if len(memory) >= 2:
@@ -579,12 +348,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_or_child(argv: Sequence[str] | None, child: Callable[[list[str]], int], run: Callable[[list[str]], int]) -> int:
-    """A benchmark's entry: `mem-child` as the first argument runs the peak-memory subprocess `child`, else `run`."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return child(argv[1:]) if argv[:1] == ["mem-child"] else run(argv)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; `mem-child` as the first argument runs the peak-memory subprocess instead."""
     return run_or_child(argv, mem_child, lambda rest: run(parse_args(rest)))
@@ -606,7 +369,7 @@ def run(args: argparse.Namespace) -> int:
     runs_dir = Path(tempfile.mkdtemp(prefix="ingest-runs-", dir=runs_parent))
     log(f"workdir {workdir}; ingest data roots under {runs_dir}")
     try:
-        data = _load_fmnist()
+        data = load_fmnist()
         throughput: list[ThroughputResult] = []
         memory: list[MemoryResult] = []
         if not args.skip_throughput:

@@ -32,21 +32,22 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 import yaml  # noqa: E402
+from low_data_images import official_test, unlanded_real  # noqa: E402
+from low_data_regimes import DEFAULT_VAL_SHARE, Regime, landed_counts, parse_regime  # noqa: E402
+from low_data_table import print_table  # noqa: E402
 
 if TYPE_CHECKING:
     from synthaug.core.layout import DataLayout
     from synthaug.report.data import ReportConfig, ReportData
 
-DEFAULT_VAL_SHARE = 0.2  # share of the landed images in the pipeline's val split (checkpoints, choices, verdict)
 QUICK = {
     "regimes": ["24", "longtail:60:15"],
     "budget_minutes": 0.3,
@@ -66,50 +67,6 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     for key, value in extra.items():
         out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
-
-
-@dataclass(frozen=True)
-class Regime:
-    """One landing: its name, how many images of each class (CLASS_NAMES order) and its kind."""
-
-    name: str
-    counts: tuple[int, ...]
-    kind: str
-
-    @property
-    def long_tailed(self) -> bool:
-        return self.kind == "long-tailed"
-
-
-def parse_regime(spec: str) -> Regime:
-    """`N` (balanced N per class; few-shot at 20 and below), `longtail` (5 x 500 + 5 x 25) or `longtail:A:B`."""
-    if spec.startswith("longtail"):
-        parts = spec.split(":")
-        many, few = (int(parts[1]), int(parts[2])) if len(parts) == 3 else (500, 25)
-        return Regime(f"longtail-{many}-{few}", (many,) * 5 + (few,) * 5, "long-tailed")
-    n = int(spec)
-    return Regime(f"per-class-{n}", (n,) * 10, "few-shot" if n <= 20 else "balanced")
-
-
-def targets(regime: Regime) -> list[tuple[str, str, float, str]]:
-    """(figure, its key in the results, threshold, rule) of the issue's targets for a regime: a gain at least the
-    threshold with its 95% CI above zero, or 'not worse' (the CI reaches zero or above)."""
-    if regime.long_tailed:
-        return [
-            ("balanced accuracy gain (c) − (b)", "gain_test", 0.015, "above"),
-            ("rare-class recall gain (c) − (b)", "gain_rare", 0.05, "above"),
-        ]
-    if regime.kind == "balanced" and regime.counts[0] >= 500:
-        return [("accuracy gain (c) − (b)", "gain_test", 0.0, "not worse")]
-    if regime.kind == "balanced":
-        return [("accuracy gain (c) − (b)", "gain_test", 0.015, "above")]
-    return []
-
-
-def landed_counts(regime: Regime, val_share: float) -> tuple[int, ...]:
-    """Images landed per class: the regime's counts at the default val share (0.2); with a larger share, enough more
-    that the train split keeps its expected size (N × 0.8) and only val grows."""
-    return tuple(int(round(n * (1 - DEFAULT_VAL_SHARE) / (1 - val_share))) for n in regime.counts)
 
 
 def pipeline_run_config(args: argparse.Namespace, regime: Regime) -> dict:
@@ -132,57 +89,6 @@ def pipeline_run_config(args: argparse.Namespace, regime: Regime) -> dict:
     if args.run_config:
         config = _deep_merge(config, yaml.safe_load(Path(args.run_config).read_text()) or {})
     return config
-
-
-def as_landed(images: np.ndarray, size: int, channels: int) -> np.ndarray:
-    """Fashion-MNIST images (N×28×28) converted exactly as training_tensors converts landed ones (uint8 N×C×H×W)."""
-    from synthaug.tensors.prepare import prepare_image, to_chw
-
-    return to_chw([prepare_image(img, size, channels, "center_crop")[0] for img in images], channels, size)
-
-
-def official_test(
-    classes: tuple[str, ...], size: int, channels: int, limit: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The official Fashion-MNIST test split, converted exactly as training_tensors converts landed images."""
-    from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
-
-    images, labels = load_fashion_mnist("test")
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-    index = {name: i for i, name in enumerate(classes)}
-    missing = sorted(set(CLASS_NAMES) - set(index))
-    if missing:
-        raise SystemExit(f"low_data: classes {missing} are missing from the pipeline's statistics; rerun the size")
-    return as_landed(images, size, channels), np.asarray([index[CLASS_NAMES[int(label)]] for label in labels], np.int64)
-
-
-def unlanded_real(
-    labels: np.ndarray,
-    classes: tuple[str, ...],
-    size: int,
-    channels: int,
-    landed: tuple[int, ...],
-    share: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Real Fashion-MNIST train images standing in for the synthetic set: `share` of as many of each class as
-    `labels` holds, taken from the end of the train split, so never among the `landed` (the first N of each class in
-    dataset order). Arm (c) trained on them is what a perfect generator could give with the same recipe (the gain's
-    ceiling); at smaller shares, how many real images the synthetic set is worth."""
-    from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist
-
-    images, train_labels = load_fashion_mnist("train")
-    picked: list[np.ndarray] = []
-    for k, name in enumerate(classes):
-        wanted = int(round(share * (labels == k).sum()))
-        source = CLASS_NAMES.index(name)
-        index = np.flatnonzero(train_labels == source)
-        free = len(index) - landed[source]
-        if wanted > free:
-            raise SystemExit(f"low_data: {name} has {free} unlanded train images, {wanted} needed for the real set")
-        picked.append(index[len(index) - wanted :])
-    y = np.concatenate([np.full(len(p), k, np.int64) for k, p in enumerate(picked)])
-    return as_landed(images[np.concatenate(picked)], size, channels), y
 
 
 def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, again: int = 0) -> None:
@@ -366,77 +272,6 @@ def generator_metrics(layout: DataLayout, data: ReportData, cas: dict | None) ->
         if value.floor:
             out[f"{value.name}_of_floor"] = value.value / value.floor
     return out
-
-
-def _fmt(interval: dict | None, percent: bool = False) -> str:
-    if interval is None:
-        return "n/a"
-    mean, high = interval["mean"], interval["high"]
-    half = f" ± {100 * (high - mean):.2f}" if high is not None else ""
-    return f"{100 * mean:.2f}%{half}" if percent else f"{100 * mean:+.2f}{half} pts"
-
-
-def target_lines(result: dict[str, Any], regime: Regime) -> list[str]:
-    """Each of the regime's targets with its measured figure and MET / NOT MET."""
-    figures = {"gain_test": result["gain_test"], "gain_rare": (result.get("tail") or {}).get("gain_rare_recall_test")}
-    lines = []
-    for label, key, threshold, rule in targets(regime):
-        gain = figures[key]
-        if gain is None or gain["low"] is None:
-            lines.append(f"{label}: {_fmt(gain)}  NOT MEASURED")
-            continue
-        if rule == "above":
-            ok, wanted = gain["mean"] >= threshold and gain["low"] > 0, f"≥ {100 * threshold:+.1f} pts, CI above zero"
-        else:
-            ok, wanted = gain["high"] >= 0, "not worse: CI reaches zero or above"
-        lines.append(f"{label}: {_fmt(gain)}  {'MET' if ok else 'NOT MET'} (target {wanted})")
-    return lines
-
-
-def _generator_cell(generator: dict[str, Any]) -> str:
-    """Precision and recall as shares of their real floor (targets 0.80 and 0.75), and the CAS ratio (0.85)."""
-    names = {"precision_of_floor": "P/floor", "recall_of_floor": "R/floor", "cas_ratio": "CAS ratio"}
-    parts = [f"{label} {generator[key]:.2f}" for key, label in names.items() if key in generator]
-    return ", ".join(parts) or "n/a"
-
-
-def print_table(results: list[dict[str, Any]], regimes: dict[str, Regime], minutes: dict[str, float]) -> None:
-    """One table over the regimes (arms, gains with CIs, verdicts, generator metrics, minutes), then the details."""
-    print(
-        "\n| regime | metric | (a) real | (b) + classic | (c) + synthetic | gain (c) − (b) test | rare recall gain | "
-        "generator | verdict | minutes |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        arms = {key: _fmt(arm["test"], True) for key, arm in r["arms"].items()}
-        rare = (r.get("tail") or {}).get("gain_rare_recall_test")
-        print(
-            f"| {r['regime']} | {r['metric']} | {arms.get('a', 'n/a')} | {arms.get('b', 'n/a')} "
-            f"| {arms.get('c', 'n/a')} "
-            f"| {_fmt(r['gain_test'])} | {_fmt(rare) if rare else '—'} | {_generator_cell(r['generator'])} "
-            f"| {r['verdict'].split(':')[0]} | {minutes[r['regime']]:.1f} |"
-        )
-    for r in results:
-        regime = regimes[r["regime"]]
-        print(f"\n## {r['regime']} ({regime.kind}; images per class {list(regime.counts)}; test: {r['test_source']})")
-        print(f"sizes: {r['sizes']}; scored by {r['metric']}")
-        for key, arm in r["arms"].items():
-            print(f"({key}) {arm['name']}: test {_fmt(arm['test'], True)}, val {_fmt(arm['val'], True)}")
-        print(f"gain (c) − (b) on val:  {_fmt(r['gain_val'])}")
-        for line in target_lines(r, regime):
-            print(line)
-        if r.get("baseline"):
-            b = r["baseline"]
-            print(
-                f"baseline: classic share {b['classic_share']:g}, (b) − (a) on val {_fmt(b['gap_b_minus_a_val'])}, "
-                f"{'sound' if b['sound'] else 'NOT sound'}"
-            )
-        cas = r["cas"]
-        if cas:
-            print(f"CAS: {100 * cas['cas']:.2f}% vs {100 * cas['cas_real_accuracy']:.2f}% real at n={cas['cas_n']}")
-        syn = r["synthetic"]
-        print(f"synthetic: {syn.get('accepted', 0)} accepted of {syn.get('generated', 0)} generated")
-        print(f"verdict: {r['verdict']}")
 
 
 def main(argv: list[str] | None = None) -> int:

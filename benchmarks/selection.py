@@ -27,7 +27,8 @@ from typing import Any
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.low_data import generator_metrics, official_test  # noqa: E402
+from benchmarks.low_data import generator_metrics  # noqa: E402
+from benchmarks.low_data_images import official_test  # noqa: E402
 
 
 def log(message: str) -> None:

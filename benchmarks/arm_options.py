@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from progress import log  # noqa: E402
 
 if TYPE_CHECKING:
     from synthaug.report.arms import SeedRun
@@ -43,11 +45,6 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "pretrain": ("pre-train on synthetic (30% of steps), then real", {"synthetic_schedule": "pretrain"}),
     "sepnorm": ("hard, synthetic on their own batch norm", {"synthetic_norm": "separate"}),
 }
-
-
-def log(message: str) -> None:
-    """Progress to stderr with a timestamp (the results table goes to stdout)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def measure(

@@ -16,17 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def log(message: str) -> None:
-    """Progress to stderr with a timestamp (the results table goes to stdout)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from progress import log  # noqa: E402
 
 
 def measure(data_root: Path, widths: list[int], seeds: int, min_steps: int) -> dict[int, list[tuple[float, float]]]:

@@ -31,6 +31,8 @@ import torch
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from progress import log  # noqa: E402
 
 from synthaug.core.compute import resolve_compute, torch_threads  # noqa: E402
 from synthaug.ingest.demo_data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
@@ -43,11 +45,6 @@ from synthaug.models.metrics.prdc import precision_recall  # noqa: E402
 from synthaug.models.metrics.registry import MetricInputs, compute_metrics  # noqa: E402
 
 Images = tuple[torch.Tensor, torch.Tensor]
-
-
-def log(message: str) -> None:
-    """Progress to stderr with a timestamp (the table goes to stdout)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def fashion(split: str, start: int, per_class: int) -> Images:

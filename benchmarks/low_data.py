@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import yaml  # noqa: E402
 from low_data_images import official_test, unlanded_real  # noqa: E402
 from low_data_regimes import DEFAULT_VAL_SHARE, Regime, landed_counts, parse_regime  # noqa: E402
 from low_data_table import print_table  # noqa: E402
+from progress import log  # noqa: E402
 
 if TYPE_CHECKING:
     from synthaug.core.layout import DataLayout
@@ -55,11 +55,6 @@ QUICK = {
     "report_steps": 20,
     "test_limit": 2000,
 }
-
-
-def log(message: str) -> None:
-    """Progress to stderr with a timestamp (the results table goes to stdout)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:

@@ -23,17 +23,14 @@ from typing import TYPE_CHECKING
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from progress import log  # noqa: E402
 
 if TYPE_CHECKING:
     from synthaug.core.layout import DataLayout
     from synthaug.report.arms import SeedRun
     from synthaug.report.data import ReportData
     from synthaug.tensors.norm_stats import NormStats
-
-
-def log(message: str) -> None:
-    """Progress to stderr with a timestamp (the results table goes to stdout)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def report_inputs(data_root: Path) -> tuple[DataLayout, NormStats, ReportData]:

@@ -26,14 +26,11 @@ from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from progress import log  # noqa: E402
 
 from benchmarks.low_data import generator_metrics  # noqa: E402
 from benchmarks.low_data_images import official_test  # noqa: E402
-
-
-def log(message: str) -> None:
-    """Progress to stderr with a timestamp (the results table goes to stdout)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _baseline(root: Path) -> tuple[float, bool]:

@@ -75,7 +75,7 @@ from cleaning_scoring import (  # noqa: E402
     mark,
     print_metrics,
 )
-from cleaning_sweeps import blur_sweep, hash_sweep, print_blur_sweep, print_hash_sweep  # noqa: E402
+from cleaning_sweeps import RuleSweep, blur_sweep, hash_sweep, print_blur_sweep, print_hash_sweep  # noqa: E402
 from cleaning_tools import (  # noqa: E402
     IMAGEDEDUP_DEFAULT_THRESHOLD,
     imagededup_at,
@@ -337,9 +337,10 @@ def main(argv: list[str] | None = None) -> int:
 
         log("sweeps")
         blur = blur_sweep(truth, frame)
+        sweep = None if args.skip_hash_sweep and not args.link_sweep else RuleSweep(truth.paths, rules, args.workers)
         if args.link_sweep:
-            results["link_sweep"] = targets.link_sweep(truth, truth.paths, rules, args.workers)
-        hashes = None if args.skip_hash_sweep else hash_sweep(truth, truth.paths, frame, rules, args.workers)
+            results["link_sweep"] = targets.link_sweep(truth, sweep)
+        hashes = None if args.skip_hash_sweep else hash_sweep(truth, sweep, frame)
         results["blur_sweep"] = blur
         results["hash_sweep"] = hashes
 

@@ -83,28 +83,47 @@ CROP_THRESHOLD_SWEEP = (0, 12, 16, 20)  # 0: crop links off
 CROP_CORRELATION_SWEEP = (0.975, 0.98, 0.985)
 
 
-def hash_sweep(truth: Truth, paths: list[str], frame: pd.DataFrame, rules: object, workers: int) -> dict:
+class RuleSweep:
+    """Ours' features of a set computed once (untimed), then `decide` under any change of the rules: the machinery of
+    every sweep, so the hash and link sweeps share one feature pass."""
+
+    def __init__(self, paths: list[str], rules: object, workers: int) -> None:
+        from synthaug.clean.decision import features_frame
+
+        ids = [f"{i:09d}" for i in range(len(paths))]
+        log("sweeps: features_frame, once for every sweep")
+        self.features = features_frame(ids, list(paths), rules, workers)
+        self.by_id = dict(zip(ids, paths, strict=True))
+        self.rules = rules
+
+    def decide(self, **changes: float) -> pd.DataFrame:
+        """`decide`'s frame with `changes` to the rules; `path` and `duplicate_of` name files, not image ids."""
+        from dataclasses import replace
+
+        from synthaug.clean.decision import decide
+
+        out = decide([self.features], replace(self.rules, **changes), workers=1)
+        out["path"] = [self.by_id[i] for i in out["image_id"]]
+        out["duplicate_of"] = [self.by_id.get(d) if isinstance(d, str) else None for d in out["duplicate_of"]]
+        return out
+
+
+def hash_sweep(truth: Truth, sweep: RuleSweep, frame: pd.DataFrame) -> dict:
     """Duplicate metrics per `hash_threshold` (0..16), through synthaug's own `features_frame` + `decide`.
 
-    Features are computed once (not timed), then `decide` runs for every threshold, so the sweep uses the
-    real keep rule and (when `CleanRules` has `verify_min_correlation`) the thumbnail verification, and also
-    with the verification off; then the verification cutoff is swept at the default and the best threshold.
-    `original_pairs` counts pairs of distinct untouched originals whose phash is within the threshold.
+    `decide` runs on `sweep`'s features for every threshold, so the sweep uses the real keep rule and (when
+    `CleanRules` has `verify_min_correlation`) the thumbnail verification, and also with the verification off; then
+    the verification cutoff is swept at the default and the best threshold. `original_pairs` counts pairs of distinct
+    untouched originals whose phash is within the threshold.
     """
-    from dataclasses import replace
-
-    from synthaug.clean import decision as cleaning
     from synthaug.clean.hamming import hex_to_uint64, pairs_within
 
-    ids = [f"{i:09d}" for i in range(len(paths))]
-    log("sweeps: features_frame for the hash sweep")
-    features = cleaning.features_frame(ids, list(paths), rules, workers)
-    by_id = dict(zip(ids, paths, strict=True))
+    rules = sweep.rules
     has_verify = hasattr(rules, "verify_min_correlation")
 
     def run(**changes: float) -> dict:
-        out = cleaning.decide([features], replace(rules, **changes), workers=1)
-        removed = [by_id[i] for i, r in zip(out["image_id"], out["reason"], strict=True) if r in DUP_REASONS]
+        out = sweep.decide(**changes)
+        removed = [p for p, r in zip(out["path"], out["reason"], strict=True) if r in DUP_REASONS]
         return prf(*truth.duplicate_counts(removed))
 
     hashed = frame["phash"].notna().to_numpy()

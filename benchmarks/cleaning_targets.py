@@ -3,12 +3,12 @@ targets, and the sweep of the geometry-, layout-, colour- and detail-rule settin
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from cleaning_scoring import DUP_REASONS, Truth, fmt, mark, prf
+from cleaning_sweeps import RuleSweep
 from progress import log
 
 TARGET_HARD_DUP_F1 = 0.93
@@ -70,30 +70,22 @@ def duplicate_links(frame: pd.DataFrame) -> dict[str, str]:
     return {str(Path(p).resolve()): str(Path(d).resolve()) for p, d in pairs}
 
 
-def link_sweep(truth: Truth, paths: list[str], rules: object, workers: int) -> list[dict]:
+def link_sweep(truth: Truth, sweep: RuleSweep) -> list[dict]:
     """One setting changed at a time from the defaults (`LINK_SWEEP`): duplicate P/R/F1, colour variants merged,
-    and low_information / blurry F1 (features computed once, `decide` per setting)."""
-    from synthaug.clean import decision as cleaning
-
-    ids = [f"{i:09d}" for i in range(len(paths))]
-    log("link sweep: features_frame")
-    features = cleaning.features_frame(ids, list(paths), rules, workers)
-    by_id = dict(zip(ids, paths, strict=True))
+    and low_information / blurry F1 (`decide` per setting on `sweep`'s features)."""
     rows = []
     total = sum(len(values) for values in LINK_SWEEP.values())
     for name, values in LINK_SWEEP.items():
         for value in values:
             log(f"link sweep {len(rows) + 1}/{total}: {name} {value}")
-            out = cleaning.decide([features], replace(rules, **{name: value}), workers=1)
-            out["path"] = [by_id[i] for i in out["image_id"]]
-            out["duplicate_of"] = [by_id.get(d) if isinstance(d, str) else None for d in out["duplicate_of"]]
+            out = sweep.decide(**{name: value})
             removed: dict[str, set[str]] = {}
             for path, reason in zip(out["path"], out["reason"], strict=True):
                 if isinstance(reason, str):
                     removed.setdefault(reason, set()).add(str(Path(path).resolve()))
             dups = [p for r in DUP_REASONS for p in removed.get(r, set())]
             colour = colour_false_removals(truth, removed, duplicate_links(out))
-            row = {"setting": name, "value": value, "default": getattr(rules, name) == value}
+            row = {"setting": name, "value": value, "default": getattr(sweep.rules, name) == value}
             row["duplicate"] = prf(*truth.duplicate_counts(dups))
             row["colour_merged"] = colour["share"]
             for reason in ("low_information", "blurry"):

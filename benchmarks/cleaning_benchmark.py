@@ -84,8 +84,8 @@ from cleaning_tools import (  # noqa: E402
     run_cleanvision,
     run_imagededup,
     run_ours,
-    warm_cache,
 )
+from page_cache import warm_cache  # noqa: E402
 from progress import log  # noqa: E402
 
 TARGET_DUP_F1 = 0.95

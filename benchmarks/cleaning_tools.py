@@ -13,13 +13,6 @@ import pandas as pd
 IMAGEDEDUP_DEFAULT_THRESHOLD = 10
 
 
-def warm_cache(paths: list[str]) -> None:
-    """Read every file once so no tool pays for a cold page cache."""
-    for path in paths:
-        with open(path, "rb") as fh:
-            fh.read()
-
-
 def run_ours(
     paths: list[str], workers: int, rules: object, timings: dict[str, float] | None = None
 ) -> tuple[pd.DataFrame, float]:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from ingest_images import ImageSet, ensure_set, list_files, load_fmnist
+from page_cache import warm_cache
 from peak_memory import (
     MEMORY_GROWTH_TOLERANCE,
     DescendantPeaks,
@@ -55,13 +56,6 @@ TARGET_RATIO = 0.5
 # --------------------------------------------------------------------------------------------------
 # Throughput
 # --------------------------------------------------------------------------------------------------
-
-
-def warm_cache(paths: Sequence[Path]) -> None:
-    """Read every file once so both contenders start from a warm page cache."""
-    for p in paths:
-        with open(p, "rb") as fh:
-            fh.read()
 
 
 def bare_decode(paths: Sequence[Path]) -> float:

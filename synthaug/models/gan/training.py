@@ -116,8 +116,9 @@ def train(
     train_seconds += run_seconds
     if window:
         history.append(_mean_row(step, window))
-    if world.is_main and step > start_step:
-        saved = save(train_seconds)
+    settings_changed = resumed is not None and resumed.state.get("config") != config.to_dict()
+    if world.is_main and (step > start_step or settings_changed):
+        saved = save(train_seconds)  # also with no new step: the checkpoint records how to sample it now
     distributed.barrier(world)
     rate = images / run_seconds if run_seconds > 0 else 0.0
     if progress is not None and world.is_main:

@@ -145,6 +145,21 @@ def test_load_sampler_gives_the_ema_diffusion_model_with_the_saved_sampler_setti
     assert isinstance(diffusion_model(diffusion_config()), DiffusionModel)
 
 
+def test_new_sampler_settings_reach_the_checkpoint_when_the_budget_is_already_spent(tmp_path, make_batches):
+    first = train(make_batches, diffusion_config(), tmp_path, "d", budget(2))
+    weights = load_sampler(tmp_path)[0].state_dict()
+    again = train(make_batches, diffusion_config(sample_steps=6, guidance=2.5), tmp_path, "d", budget(2))
+    assert (again.step, again.resumed_from_step, again.version) == (2, 2, first.version)
+    sampler, found = load_sampler(tmp_path)
+    assert (sampler.sample_steps, sampler.guidance) == (6, 2.5) and found.step == 2
+    for name, value in sampler.state_dict().items():
+        assert torch.equal(value, weights[name]), "the same trained weights, only the settings are new"
+    unchanged = train(make_batches, diffusion_config(sample_steps=6, guidance=2.5), tmp_path, "d", budget(2))
+    assert (
+        unchanged.checkpoint == found.path and found.path.stat().st_mtime_ns == unchanged.checkpoint.stat().st_mtime_ns
+    )
+
+
 def test_train_gan_with_the_diffusion_family_gives_pictures_and_metrics(tmp_path, make_batches, fashion32):
     run = trained_and_measured(make_batches, diffusion_config(), tmp_path, fashion32, grid_per_class=4)
     assert run.train.step == 3 and run.checkpoint.exists()

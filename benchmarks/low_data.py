@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import yaml  # noqa: E402
 from low_data_images import official_test, unlanded_real  # noqa: E402
 from low_data_regimes import DEFAULT_VAL_SHARE, Regime, landed_counts, parse_regime  # noqa: E402
+from low_data_runs import check_val_share, has_synthetic_set, mixed_sets, other_sets  # noqa: E402
 from low_data_table import print_table  # noqa: E402
 from progress import log  # noqa: E402
 
@@ -157,33 +158,6 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, again: in
                 (root / "generator.json").write_text(json.dumps(numbers, indent=1) + "\n")
 
 
-def check_val_share(root: Path, val_share: float) -> None:
-    """Stop when `root`'s pipeline run was landed at another `--val-share` (runs without a record used 0.2): its
-    splits, generator and synthetic set belong to that share."""
-    record = root / "landed.json"
-    landed = json.loads(record.read_text())["val_share"] if record.is_file() else DEFAULT_VAL_SHARE
-    if abs(landed - val_share) > 1e-9:
-        raise SystemExit(
-            f"low_data: {root} was landed with --val-share {landed:g}, not {val_share:g}; pass --val-share {landed:g} "
-            "to reuse it, or another --workdir for a new run"
-        )
-
-
-def has_synthetic_set(root: Path) -> bool:
-    """True when `root` holds a finished pipeline run of one size (its synthetic set and statistics exist)."""
-    from synthaug.core.layout import DataLayout
-    from synthaug.synthetic.readback import read_synthetic
-    from synthaug.tensors.norm_stats import load_stats
-
-    layout = DataLayout(root / "data")
-    try:
-        load_stats(layout)
-        read_synthetic(layout)
-    except (FileNotFoundError, ValueError):
-        return False
-    return True
-
-
 def report_config(args: argparse.Namespace, regime: Regime) -> ReportConfig:
     """The report core's config: `augmentation_report`'s options from `--run-config` (e.g. `synthetic_weights`,
     `synthetic_labels`), then the benchmark's own `--seeds`, `--first-seed`, `--report-steps` and `--width`, which
@@ -215,6 +189,13 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
         landed = landed_counts(regime, args.val_share)
         extra = unlanded_real(synthetic.labels, stats.classes, stats.size, stats.channels, landed, args.real_share)
         log(f"{regime.name}: arm (c) gets {len(extra[0])} unlanded REAL images in place of the synthetic set")
+    elif args.mix_with:
+        sets = [extra, *other_sets(args.mix_with, regime.name, root)]
+        extra = mixed_sets(sets, len(stats.classes), union=args.mix_union)
+        log(
+            f"{regime.name}: arm (c) gets {len(extra[0])} images from {len(sets)} synthetic sets ({len(extra[0])} of "
+            f"{sum(len(s[1]) for s in sets)}), this run's and {', '.join(args.mix_with)}"
+        )
     data = load_report_data(layout, stats, extra, test=test, test_source=source)
     config = report_config(args, regime)
     if config.synthetic_labels == "soft":
@@ -242,6 +223,8 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
         "val_share": args.val_share,
         "synthetic_source": args.synthetic_source,
         "real_share": args.real_share if args.synthetic_source == "real" else None,
+        "mix_with": list(args.mix_with),
+        "mix_union": args.mix_union,
         "report_path": str(written.report_json),
         "generator": {**training, **generator_metrics(layout, data, report.cas)},
         **report.to_dict(),
@@ -335,6 +318,16 @@ def main(argv: list[str] | None = None) -> int:
         help="with --synthetic-source real: this share of the set's count of each class (e.g. 0.25: what a quarter as "
         "many real images add, to say how many real images the synthetic set is worth)",
     )
+    parser.add_argument(
+        "--mix-with",
+        nargs="+",
+        default=[],
+        metavar="WORKDIR",
+        help="arm (c) gets this run's synthetic set mixed with the sets of the same regimes in these workdirs (runs on "
+        "the same landing, e.g. another gan_checkpoint seed or family): per class as many images as this run's set, "
+        "in equal shares",
+    )
+    parser.add_argument("--mix-union", action="store_true", help="with --mix-with: every image of every set")
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny regimes, GAN budget, seeds and steps")
     args = parser.parse_args(argv)
@@ -350,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--regenerate needs --reuse (it keeps the trained generator of --workdir)")
     if not 0 < args.real_share <= 1:
         parser.error(f"--real-share must be above 0 and at most 1, got {args.real_share}")
+    if args.mix_with and args.synthetic_source == "real":
+        parser.error("--mix-with mixes synthetic sets; it does not go with --synthetic-source real")
+    if args.mix_union and not args.mix_with:
+        parser.error("--mix-union needs --mix-with")
     if args.retrain and not args.reuse:
         parser.error("--retrain needs --reuse (it trains the generator of --workdir further)")
     if not DEFAULT_VAL_SHARE <= args.val_share < 1:

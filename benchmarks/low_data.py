@@ -193,8 +193,8 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
         sets = [extra, *other_sets(args.mix_with, regime.name, root)]
         extra = mixed_sets(sets, len(stats.classes), union=args.mix_union)
         log(
-            f"{regime.name}: arm (c) gets {len(extra[0])} images from {len(sets)} synthetic sets ({len(extra[0])} of "
-            f"{sum(len(s[1]) for s in sets)}), this run's and {', '.join(args.mix_with)}"
+            f"{regime.name}: arm (c) gets {len(extra[0])} of the {sum(len(s[1]) for s in sets)} images of "
+            f"{len(sets)} synthetic sets, this run's and {', '.join(args.mix_with)}'s"
         )
     data = load_report_data(layout, stats, extra, test=test, test_source=source)
     config = report_config(args, regime)

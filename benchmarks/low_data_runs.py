@@ -27,10 +27,7 @@ def mixed_sets(sets: Sequence[Images], num_classes: int, union: bool = False, se
         for pool, count in zip(pools, take, strict=True):
             xs.append(pool[rng.permutation(len(pool))[:count]])
             ys.append(np.full(count, label, np.int64))
-    shape = sets[0][0].shape[1:]
-    return (np.concatenate(xs) if xs else np.empty((0, *shape), np.uint8)), (
-        np.concatenate(ys) if ys else np.empty(0, np.int64)
-    )
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def _shares(total: int, sizes: Sequence[int]) -> list[int]:
@@ -81,8 +78,8 @@ def _landing(root: Path) -> dict | None:
 def check_val_share(root: Path, val_share: float) -> None:
     """Stop when `root`'s pipeline run was landed at another `--val-share` (runs without a record used 0.2): its
     splits, generator and synthetic set belong to that share."""
-    record = root / "landed.json"
-    landed = json.loads(record.read_text())["val_share"] if record.is_file() else DEFAULT_VAL_SHARE
+    record = _landing(root)
+    landed = record["val_share"] if record is not None else DEFAULT_VAL_SHARE
     if abs(landed - val_share) > 1e-9:
         raise SystemExit(
             f"low_data: {root} was landed with --val-share {landed:g}, not {val_share:g}; pass --val-share {landed:g} "

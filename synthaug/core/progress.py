@@ -60,3 +60,29 @@ def describe(what: str, done: int, total: int, elapsed_s: float) -> str:
 def log_parts(log: Callable[[str], None], interval_s: float = 5.0) -> StageProgress:
     """A StageProgress that logs `describe` lines for each named part, at most every `interval_s` seconds each."""
     return lambda what: throttled(lambda done, total, elapsed: log(describe(what, done, total, elapsed)), interval_s)
+
+
+class Countdown:
+    """Time left on work done in whole items (models trained side by side): at each finished item, the mean time
+    per item so far times the items left; between items, that estimate counted down, so that a log line every few
+    seconds shows the time falling instead of rising as `elapsed / done` does while nothing finishes."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._estimate: tuple[float, float] | None = None  # (seconds left, elapsed when estimated)
+
+    def finished(self, done: int, elapsed_s: float) -> float:
+        """Record `done` items finished at `elapsed_s` seconds; return the new estimate of the seconds left."""
+        left = elapsed_s / done * (self.total - done) if done else 0.0
+        self._estimate = (left, elapsed_s)
+        return left
+
+    def left(self, done: int, elapsed_s: float) -> float | None:
+        """The seconds left at `elapsed_s` between finished items: the last estimate less the time since it was
+        made; once that is spent, the mean time per item again (the items take longer than the mean so far);
+        None before the first item has finished."""
+        if self._estimate is None or not done:
+            return None
+        estimate, at = self._estimate
+        counted = estimate - (elapsed_s - at)
+        return counted if counted > 0 else elapsed_s / done * (self.total - done)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from synthaug.core.errors import InvalidInput
-from synthaug.core.progress import ProgressFn, log_parts, part
+from synthaug.core.progress import Countdown, ProgressFn, log_parts, part
 from synthaug.models.metrics.classifier import (
     ClassifierConfig,
     SmallCNN,
@@ -189,7 +189,7 @@ def run_arms(
     ]
     total = len(baseline_jobs) + (len(seeds) * len(candidates) if with_c else 0)
     runs: list[SeedRun] = []
-    announced, start = [0], time.monotonic()
+    announced, start, countdown = [0], time.monotonic(), Countdown(total)
     steps, step_lines = config.steps_for(len(data.train[0])), log_parts(progress)("arms: steps") if progress else None
 
     def announce(run: SeedRun) -> None:
@@ -198,7 +198,7 @@ def run_arms(
         if progress is None:
             return
         elapsed = time.monotonic() - start
-        left = elapsed / announced[0] * (total - announced[0])
+        left = countdown.finished(announced[0], elapsed)
         recipe = f"; classic recipe: {recipe_name(run.classic_share, run.online)}" if run.arm != "a" else ""
         if run.arm == "c" and len(candidates) > 1:
             recipe += f", synthetic weight {run.synthetic_weight:g} x {run.synthetic_per_batch} per batch"
@@ -210,11 +210,12 @@ def run_arms(
 
     def waiting(running: int) -> None:
         """A line while models train in worker processes and none has ended for a while: the models done and the
-        time since the first one started, over both phases."""
+        time since the first one started, over both phases; the time left counts down between models."""
         if progress is None:
             return
         done, elapsed = announced[0], time.monotonic() - start
-        left = f", ~{elapsed / done * (total - done):.0f} s left" if done else ""
+        seconds = countdown.left(done, elapsed)
+        left = f", ~{seconds:.0f} s left" if seconds is not None else ""
         progress(f"arms: {done}/{total} models done, {running} training side by side, {elapsed:.0f} s so far{left}")
 
     def train(jobs: list[ArmJob]) -> None:

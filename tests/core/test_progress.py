@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import synthaug.core.progress
-from synthaug.core.progress import Progress, describe, throttled
+from synthaug.core.progress import Countdown, Progress, describe, throttled
 
 
 def test_reports_are_throttled_and_the_last_one_always_comes(monkeypatch):
@@ -36,3 +36,15 @@ def test_throttled_passes_on_the_first_report_then_at_most_every_interval_and_al
     for done, elapsed in [(1, 0.5), (2, 1.0), (3, 5.6), (4, 6.0), (5, 11.0), (6, 11.5), (7, 12.0)]:
         report(done, 7, elapsed)
     assert seen == [1, 3, 5, 7]
+
+
+def test_countdown_falls_between_finished_models_instead_of_rising():
+    """20 models, 4 done after 200 s (mean 50 s each): 800 s left, then 20 s later 780 s, where elapsed / done gives
+    880 s; once the countdown is spent the items are slower than the mean, and the mean is said again."""
+    countdown = Countdown(20)
+    assert countdown.left(0, 10.0) is None
+    assert countdown.finished(4, 200.0) == 800.0
+    assert countdown.left(4, 220.0) == 780.0
+    assert countdown.left(4, 1100.0) == 1100.0 / 4 * 16
+    assert countdown.finished(6, 300.0) == 700.0
+    assert countdown.left(6, 310.0) == 690.0

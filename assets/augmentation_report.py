@@ -123,6 +123,13 @@ class AugmentationReportConfig(Config):
         "not measurable instead of recommended or not.",
     )
 
+    reuse_baseline_runs: bool = Field(
+        _DEFAULTS.reuse_baseline_runs,
+        description="Read back the runs of arms (a) and (b) from an earlier report on the same real images and "
+        "classifier settings instead of training them again (neither arm sees the synthetic set, so a rerun after "
+        "a new synthetic set trains only arm (c)); False trains every arm anew.",
+    )
+
     def core(self) -> ReportConfig:
         """The core's config."""
         return ReportConfig(**self.model_dump())
@@ -165,6 +172,7 @@ def augmentation_report(
             manifest=synthetic.manifest,
             progress=context.log.info,
             workers=workers,
+            arm_runs=layout.arm_runs_dir(),
             excluded=synthetic.meta.get("excluded_classes", {}),
             stored_cas=stored_cas(
                 layout.gan_checkpoints_dir() / synthetic.checkpoint_version,

@@ -211,6 +211,7 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
             manifest=synthetic.manifest,
             progress=lambda m: log(f"{regime.name}: {m}"),
             workers=workers,
+            arm_runs=layout.arm_runs_dir(),
         )
     written = write_report(report, layout.report_dir(), data)
     generator = root / "generator.json"

@@ -84,3 +84,8 @@ class DataLayout:
     def report_dir(self) -> Path:
         """Output folder of `augmentation_report`: `report.json` and its plots."""
         return self.root / "reports" / "augmentation"
+
+    def arm_runs_dir(self) -> Path:
+        """Finished runs of the report's arms (a) and (b), one JSON file each, read back by later reports on the
+        same images and settings (`synthaug.report.arm_cache`)."""
+        return self.report_dir() / "arm_runs"

@@ -36,6 +36,7 @@ from synthaug.models.metrics.classifier import (
     per_class_recall,
     train_classifier,
 )
+from synthaug.report.arm_cache import ArmCache, data_digest
 from synthaug.report.baseline import choose_baseline, recipe_name
 from synthaug.report.data import Images, ReportConfig, ReportData
 from synthaug.report.parallel import ArmJob, train_in_workers
@@ -173,13 +174,18 @@ def _score(model: SmallCNN, images: Images, num_classes: int, balanced: bool) ->
 
 
 def run_arms(
-    data: ReportData, config: ReportConfig, progress: Callable[[str], None] | None = None, workers: int = 1
+    data: ReportData,
+    config: ReportConfig,
+    progress: Callable[[str], None] | None = None,
+    workers: int = 1,
+    cache: ArmCache | None = None,
 ) -> list[SeedRun]:
     """Arm (a) and every candidate of arm (b) for every seed (seed-major, so a partial log covers them all; with
     `classic_optional`, arm (a)'s runs also stand for the "no classic augmentation" candidate), then, when the
     chosen (b) is sound, arm (c) at (b)'s recipe with every synthetic candidate; with `workers` > 1 the
     models of each phase train side by side in that many processes (same results). `progress` gets one line per
-    model with the time so far and an estimate of the time left, and a line at least every 5 s between them."""
+    model with the time so far and an estimate of the time left, and a line at least every 5 s between them. Runs of
+    arms (a) and (b) found in `cache` are read back instead of trained; those trained are stored there."""
     shares = config.classic_shares if len(data.train_aug[0]) else (1.0,)
     seeds = [config.first_seed + i for i in range(config.seeds)]
     with_c = len(data.synthetic[0]) > 0
@@ -189,16 +195,23 @@ def run_arms(
     ]
     total = len(baseline_jobs) + (len(seeds) * len(candidates) if with_c else 0)
     runs: list[SeedRun] = []
-    announced, start, countdown = [0], time.monotonic(), Countdown(total)
+    announced, trained, start, countdown = [0], [0], time.monotonic(), Countdown(total)
+    cache = cache or ArmCache(None)
+    data_key = data_digest(data) if cache.folder is not None else ""
+    unsaved: dict[tuple[str, int, float, bool], str] = {}  # (arm, seed, classic share, online) -> cache key
     steps, step_lines = config.steps_for(len(data.train[0])), log_parts(progress)("arms: steps") if progress else None
 
     def announce(run: SeedRun) -> None:
         """One line per finished model: its scores, the models done and the time left."""
         announced[0] += 1
+        trained[0] += 1
+        key = unsaved.pop((run.arm, run.seed, run.classic_share, run.online), None)
+        if key is not None:
+            cache.put(key, dataclasses.asdict(run))
         if progress is None:
             return
         elapsed = time.monotonic() - start
-        left = countdown.finished(announced[0], elapsed)
+        left = countdown.finished(trained[0], elapsed)
         recipe = f"; classic recipe: {recipe_name(run.classic_share, run.online)}" if run.arm != "a" else ""
         if run.arm == "c" and len(candidates) > 1:
             recipe += f", synthetic weight {run.synthetic_weight:g} x {run.synthetic_per_batch} per batch"
@@ -214,20 +227,44 @@ def run_arms(
         if progress is None:
             return
         done, elapsed = announced[0], time.monotonic() - start
-        seconds = countdown.left(done, elapsed)
+        seconds = countdown.left(trained[0], elapsed)
         left = f", ~{seconds:.0f} s left" if seconds is not None else ""
         progress(f"arms: {done}/{total} models done, {running} training side by side, {elapsed:.0f} s so far{left}")
 
-    def train(jobs: list[ArmJob]) -> None:
+    def train(jobs: list[ArmJob], remember: bool = False) -> None:
+        """Train `jobs` (with `remember`, read back those in `cache` and store the others as each ends), appending
+        their runs in job order."""
+        keys = [_cache_key(data, data_key, job) if remember and cache.folder else None for job in jobs]
+        found = [_remembered(cache, key) for key in keys]
+        if any(found):
+            known = sum(run is not None for run in found)
+            countdown.total -= known
+            announced[0] += known
+            if progress is not None:
+                progress(
+                    f"arms: {known} of the {len(jobs)} models of arms (a) and (b) read back from an earlier report "
+                    f"on the same images and settings ({cache.folder}); {total - known} models to train"
+                )
+        missing = [job for job, run in zip(jobs, found, strict=True) if run is None]
+        for job, key, run in zip(jobs, keys, found, strict=True):
+            if key is not None and run is None:
+                _, arm, seed, share, online = job
+                unsaved[(arm, seed, share if arm != "a" else 0.0, online and arm != "a")] = key
+        new = iter(train_now(missing))
+        runs.extend(run if run is not None else next(new) for run in found)
+
+    def train_now(jobs: list[ArmJob]) -> list[SeedRun]:
+        """Train `jobs`, side by side when `workers` > 1, announcing each run as it ends."""
         if workers > 1 and len(jobs) > 1:
-            runs.extend(train_in_workers(data, jobs, workers, announce, waiting))
-            return
+            return train_in_workers(data, jobs, workers, announce, waiting)
+        out = []
         for job_config, arm, seed, share, online in jobs:
             done = part(step_lines, announced[0] * steps, total * steps, start)
-            runs.append(train_arm(data, job_config, arm, seed, share, progress=done, online=online))
-            announce(runs[-1])
+            out.append(train_arm(data, job_config, arm, seed, share, progress=done, online=online))
+            announce(out[-1])
+        return out
 
-    train(baseline_jobs)
+    train(baseline_jobs, remember=True)
     if config.classic_optional and len(data.train_aug[0]):  # "no classic augmentation" is arm (a)'s recipe and runs
         runs.extend(dataclasses.replace(r, arm="b", online=False) for r in list(runs) if r.arm == "a")
     choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
@@ -248,6 +285,21 @@ def run_arms(
     elif with_c and progress is not None:
         progress("arm c not trained: even the best real + classic arm is below real alone on val")
     return runs
+
+
+def _cache_key(data: ReportData, data_key: str, job: ArmJob) -> str:
+    """The `ArmCache` key of one (a) or (b) job."""
+    job_config, arm, seed, share, online = job
+    return ArmCache.key(data_key, classifier_config(data, job_config, arm, seed, online), arm, seed, share, online)
+
+
+def _remembered(cache: ArmCache, key: str | None) -> SeedRun | None:
+    """The run stored under `key`, or None (no key, no entry, or an entry of another shape)."""
+    fields = cache.get(key) if key is not None else None
+    try:
+        return SeedRun(**fields) if fields is not None else None
+    except TypeError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from synthaug.core.errors import InvalidInput
+from synthaug.report.arm_cache import ArmCache
 from synthaug.report.arms import ARMS, ArmSummary, SeedRun, run_arms, summarize_arm
 from synthaug.report.baseline import choose_baseline, not_measurable_verdict
 from synthaug.report.cas import report_cas
@@ -112,10 +114,13 @@ def build_report(
     excluded: Mapping[str, int] | None = None,
     stored_cas: Mapping[str, float | int | str] | None = None,
     workers: int = 1,
+    arm_runs: Path | None = None,
 ) -> AugmentationReport:
     """Train the arms (unless `runs` are given), take CAS from `stored_cas` (`report.cas.stored_cas`) or measure
     it, and reach the verdict; nothing is written. `workers` > 1 trains that many models side by side (`run_arms`).
-    `excluded`: classes left out of generation (name -> train images), from the synthetic set's meta."""
+    `excluded`: classes left out of generation (name -> train images), from the synthetic set's meta. `arm_runs`:
+    the folder where runs of arms (a) and (b) are kept for later reports and read back from earlier ones
+    (`report.arm_cache`), unless `config.reuse_baseline_runs` is False."""
     start = time.monotonic()
     if config.held_out and data.labeled and data.val_select is None:
         data = split_val(data)
@@ -155,7 +160,9 @@ def build_report(
             seconds=time.monotonic() - start,
             **base,
         )
-    runs = list(runs) if runs is not None else run_arms(data, config, progress, workers)
+    if runs is None:
+        runs = run_arms(data, config, progress, workers, ArmCache(arm_runs if config.reuse_baseline_runs else None))
+    runs = list(runs)
     choice = choose_baseline(runs, config.baseline_tolerance, config.confidence)
     kept = [r for r in runs if r.arm != "b" or (r.classic_share, r.online) == (choice.classic_share, choice.online)]
     synthetic_choice = choose_synthetic(kept, data, config.confidence) if config.held_out else None

@@ -61,6 +61,7 @@ class ReportConfig:
     synthetic_schedule: str = one_of("mixed", SYNTHETIC_SCHEDULES)
     pretrain_share: float = ranged(0.3, 0, 1, low_open=True, high_open=True)
     synthetic_norm: str = one_of("shared", SYNTHETIC_NORMS)
+    reuse_baseline_runs: bool = True
 
     def __post_init__(self) -> None:
         check_fields(self)

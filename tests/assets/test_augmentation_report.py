@@ -62,6 +62,8 @@ def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flag
     check = _check(result)
     assert check.passed == document["recommended"] and check.severity == AssetCheckSeverity.WARN
     assert check.description == document["verdict"]
+    first_a = document["arms"]["a"]["runs"]
+    assert len(list(DataLayout(data_root).arm_runs_dir().glob("*.json"))) == 3 * 3, "(a) and two (b) recipes"
 
     # soft labels: arm (c) learns the feature extractor's tempered probabilities of each synthetic image; two
     # synthetic weights: the one kept is chosen on half 1 of val, the verdict measured on half 2
@@ -82,6 +84,7 @@ def test_report_verdict_plots_and_check_then_a_set_with_nothing_accepted_is_flag
     document = read_report(DataLayout(data_root).report_dir())
     assert set(document["arms"]) == {"a", "b"} and not document["recommended"]
     assert any("no accepted" in item for item in document["not_measured"])
+    assert document["arms"]["a"]["runs"] == first_a, "(a) read back from the first report: same images and settings"
 
 
 def test_without_a_synthetic_set_the_report_fails_clearly(instance, landing, data_root):

@@ -17,15 +17,7 @@ from synthaug.core.layout import DataLayout
 from synthaug.core.manifest import read_manifest, write_manifest
 from synthaug.ingest.batch import IngestOptions, ingest_batch
 from synthaug.ingest.samples import manifest_digest
-from tests.ingest.helpers import (
-    SEQUENTIAL,
-    data_files,
-    packs,
-    rows_by_source,
-    sha256,
-    stored_object,
-    temp_leftovers,
-)
+from tests.ingest.helpers import SEQUENTIAL, data_files, packs, rows_by_source, sha256, stored_object, temp_leftovers
 
 
 def test_ingesting_twice_gives_a_byte_identical_manifest_and_pack(landing, layout, hostile_batch):

@@ -60,7 +60,7 @@ class ArmCache:
             fields["test_accuracy"] = _float(fields["test_accuracy"])
         except (OSError, ValueError, TypeError, KeyError):
             return None
-        return fields if isinstance(fields, dict) else None
+        return fields
 
     def put(self, key: str, fields: dict) -> None:
         """Store the fields of a finished run under `key` (atomically; nothing when `folder` is None)."""

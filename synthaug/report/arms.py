@@ -198,16 +198,15 @@ def run_arms(
     announced, trained, start, countdown = [0], [0], time.monotonic(), Countdown(total)
     cache = cache or ArmCache(None)
     data_key = data_digest(data) if cache.folder is not None else ""
-    unsaved: dict[tuple[str, int, float, bool], str] = {}  # (arm, seed, classic share, online) -> cache key
     steps, step_lines = config.steps_for(len(data.train[0])), log_parts(progress)("arms: steps") if progress else None
 
     def announce(run: SeedRun) -> None:
         """One line per finished model: its scores, the models done and the time left."""
         announced[0] += 1
         trained[0] += 1
-        key = unsaved.pop((run.arm, run.seed, run.classic_share, run.online), None)
-        if key is not None:
-            cache.put(key, dataclasses.asdict(run))
+        if run.arm != "c" and cache.folder is not None:
+            job = (config, run.arm, run.seed, run.classic_share, run.online)
+            cache.put(_cache_key(data, data_key, job), dataclasses.asdict(run))
         if progress is None:
             return
         elapsed = time.monotonic() - start
@@ -245,12 +244,7 @@ def run_arms(
                     f"arms: {known} of the {len(jobs)} models of arms (a) and (b) read back from an earlier report "
                     f"on the same images and settings ({cache.folder}); {total - known} models to train"
                 )
-        missing = [job for job, run in zip(jobs, found, strict=True) if run is None]
-        for job, key, run in zip(jobs, keys, found, strict=True):
-            if key is not None and run is None:
-                _, arm, seed, share, online = job
-                unsaved[(arm, seed, share if arm != "a" else 0.0, online and arm != "a")] = key
-        new = iter(train_now(missing))
+        new = iter(train_now([job for job, run in zip(jobs, found, strict=True) if run is None]))
         runs.extend(run if run is not None else next(new) for run in found)
 
     def train_now(jobs: list[ArmJob]) -> list[SeedRun]:
@@ -288,8 +282,10 @@ def run_arms(
 
 
 def _cache_key(data: ReportData, data_key: str, job: ArmJob) -> str:
-    """The `ArmCache` key of one (a) or (b) job."""
+    """The `ArmCache` key of one (a) or (b) job, or of the run it gave (whose classic share and online flag are
+    those of the job, except arm (a)'s: 0 and off, as `train_arm` records them)."""
     job_config, arm, seed, share, online = job
+    share, online = (share, online) if arm != "a" else (0.0, False)
     return ArmCache.key(data_key, classifier_config(data, job_config, arm, seed, online), arm, seed, share, online)
 
 

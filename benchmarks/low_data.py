@@ -21,6 +21,11 @@ each regime against its targets, and can save everything as JSON.
     .venv/bin/python benchmarks/low_data.py --regimes 100 --val-share 0.6   # same train size, a 6x larger val split
     .venv/bin/python benchmarks/low_data.py --workdir w --reuse --synthetic-source real  # the gain's ceiling
     .venv/bin/python benchmarks/low_data.py --workdir w --reuse --retrain --budget-minutes 90  # a longer generator
+    .venv/bin/python benchmarks/low_data.py --dataset digits --regimes 40 --val-share 0.6   # another data set
+
+`--dataset digits` lands scikit-learn's bundled 8x8 handwritten digits instead (1,797 images, the last 90 of each
+digit kept back as the test split), at their own size, with what a user would set for them: cleaning's `min_side: 8`
+and no horizontal flips.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import yaml  # noqa: E402
-from low_data_images import official_test, unlanded_real  # noqa: E402
-from low_data_regimes import DEFAULT_VAL_SHARE, Regime, landed_counts, parse_regime  # noqa: E402
+from low_data_args import parse_args  # noqa: E402
+from low_data_images import load_dataset, scored_split, unlanded_real  # noqa: E402
+from low_data_regimes import Regime, landed_counts  # noqa: E402
 from low_data_runs import check_val_share, has_synthetic_set, mixed_sets, other_sets  # noqa: E402
 from low_data_table import print_table  # noqa: E402
 from progress import log  # noqa: E402
@@ -48,14 +54,6 @@ from progress import log  # noqa: E402
 if TYPE_CHECKING:
     from synthaug.core.layout import DataLayout
     from synthaug.report.data import ReportConfig, ReportData
-
-QUICK = {
-    "regimes": ["24", "longtail:60:15"],
-    "budget_minutes": 0.3,
-    "seeds": 2,
-    "report_steps": 20,
-    "test_limit": 2000,
-}
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:
@@ -66,7 +64,8 @@ def _deep_merge(base: dict, extra: dict) -> dict:
 
 
 def pipeline_run_config(args: argparse.Namespace, regime: Regime) -> dict:
-    """Run config of the pipeline assets: the benchmark's choices, then the user's `--run-config` on top."""
+    """Run config of the pipeline assets: the benchmark's choices, the data set's (what a user would set for its
+    images), then the user's `--run-config` on top."""
     ops: dict[str, Any] = {
         "training_tensors": {
             "config": {"train_ratio": 1 - args.val_share, "val_ratio": args.val_share, "test_ratio": 0.0}
@@ -81,7 +80,7 @@ def pipeline_run_config(args: argparse.Namespace, regime: Regime) -> dict:
         ops["gan_checkpoint"]["config"].update(
             {"width": 8, "z_dim": 16, "batch_size": 16, "metric_samples_per_class": 5}
         )
-    config = {"ops": ops}
+    config = _deep_merge({"ops": ops}, load_dataset(args.dataset).run_config)
     if args.run_config:
         config = _deep_merge(config, yaml.safe_load(Path(args.run_config).read_text()) or {})
     return config
@@ -104,13 +103,14 @@ def run_pipeline(regime: Regime, root: Path, args: argparse.Namespace, again: in
     from assets.training_tensors import training_tensors
     from resources.compute import ComputeResource
     from resources.storage import LandingResource, StorageResource
-    from synthaug.ingest.demo_data import export_to_landing
+    from synthaug.ingest.demo_data import land_arrays
 
     landing, data_root = root / "landing", root / "data"
     batch_id = f"{regime.name}-001"
     if not again:
         counts = landed_counts(regime, args.val_share)
-        export_to_landing(landing, batches=1, batch_prefix=regime.name, class_counts=counts)
+        dataset = load_dataset(args.dataset)
+        land_arrays(landing, *dataset.train, dataset.class_names, counts, batches=1, batch_prefix=regime.name)
         (root / "landed.json").write_text(json.dumps({"val_share": args.val_share, "landed": list(counts)}) + "\n")
     resources = {
         "storage": StorageResource(data_root=str(data_root)),
@@ -170,7 +170,7 @@ def report_config(args: argparse.Namespace, regime: Regime) -> ReportConfig:
 
 
 def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """The three arms on the official test split; the report is also written under the regime's data root."""
+    """The three arms on the data set's test split; the report is also written under the regime's data root."""
     from synthaug.core.compute import torch_threads
     from synthaug.core.layout import DataLayout
     from synthaug.report.build import build_report
@@ -182,12 +182,15 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
     layout = DataLayout(root / "data")
     stats = load_stats(layout)
     synthetic = read_synthetic(layout)
-    test = official_test(stats.classes, stats.size, stats.channels, args.test_limit)
-    source = f"official Fashion-MNIST test split ({len(test[0])} images)"
+    dataset = load_dataset(args.dataset)
+    test = scored_split(dataset, stats.classes, stats.size, stats.channels, args.test_limit)
+    source = f"{dataset.test_source} ({len(test[0])} images)"
     extra = (synthetic.images, synthetic.labels)
     if args.synthetic_source == "real":
         landed = landed_counts(regime, args.val_share)
-        extra = unlanded_real(synthetic.labels, stats.classes, stats.size, stats.channels, landed, args.real_share)
+        extra = unlanded_real(
+            dataset, synthetic.labels, stats.classes, stats.size, stats.channels, landed, args.real_share
+        )
         log(f"{regime.name}: arm (c) gets {len(extra[0])} unlanded REAL images in place of the synthetic set")
     elif args.mix_with:
         sets = [extra, *other_sets(args.mix_with, regime.name, root)]
@@ -218,6 +221,7 @@ def run_report(regime: Regime, root: Path, args: argparse.Namespace) -> dict[str
     training = json.loads(generator.read_text()) if generator.is_file() else {}
     return {
         "regime": regime.name,
+        "dataset": args.dataset,
         "kind": regime.kind,
         "counts": list(regime.counts),
         "landed": list(landed_counts(regime, args.val_share)),
@@ -254,110 +258,7 @@ def generator_metrics(layout: DataLayout, data: ReportData, cas: dict | None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--regimes", nargs="+", default=["100", "500", "longtail", "20"], help="N (per class), longtail or longtail:A:B"
-    )
-    parser.add_argument("--budget-minutes", type=float, default=10.0, help="GAN training budget per regime")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per arm (at least 2; 5 for the targets)")
-    parser.add_argument(
-        "--first-seed", type=int, default=0, help="first seed (with --reuse, fresh seeds replicate an earlier run)"
-    )
-    parser.add_argument(
-        "--report-steps",
-        type=int,
-        default=1200,
-        help="optimizer steps per classifier (default 1200: at 100/class and 200 steps real + classic scored far "
-        "below real alone on val, still below at 600; measured on held-out Fashion-MNIST train images, never the test "
-        "split)",
-    )
-    parser.add_argument("--width", type=int, default=16, help="reference classifier width")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: every core)")
-    parser.add_argument(
-        "--workers", type=int, default=0, help="classifiers trained side by side, one thread each (0: every core)"
-    )
-    parser.add_argument("--device", default="auto", help="GAN device: auto, cpu or cuda")
-    parser.add_argument("--test-limit", type=int, default=None, help="use only the first N official test images")
-    parser.add_argument("--run-config", help="Dagster run-config YAML merged over the benchmark's (e.g. GAN width)")
-    parser.add_argument("--workdir", help="keep every regime's data root here (default: a temporary folder)")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="with --workdir: keep a regime's finished pipeline (GAN, synthetic set) and only train the arms again",
-    )
-    parser.add_argument(
-        "--regenerate",
-        action="store_true",
-        help="with --reuse: draw the synthetic set again from the trained generator (e.g. with another "
-        "synthetic_images config in --run-config), then train the arms",
-    )
-    parser.add_argument(
-        "--retrain",
-        action="store_true",
-        help="with --reuse: train the generator on until --budget-minutes (it resumes from its last checkpoint; "
-        "the minutes count from its first run), then draw a new synthetic set and train the arms",
-    )
-    parser.add_argument(
-        "--val-share",
-        type=float,
-        default=DEFAULT_VAL_SHARE,
-        help="share of the landed images in the val split; above 0.2, more images are landed so that train keeps "
-        "its size and only val grows (e.g. 0.6: 200 landed per class at 100, ~1,200 val images instead of ~180), "
-        "for choices that 183 val images cannot resolve",
-    )
-    parser.add_argument(
-        "--synthetic-source",
-        choices=("generator", "real"),
-        default="generator",
-        help="real: arm (c) gets as many unlanded real train images of each class as the synthetic set holds, "
-        "instead of the set: what a perfect generator could add with the same recipe (the gain's ceiling)",
-    )
-    parser.add_argument(
-        "--real-share",
-        type=float,
-        default=1.0,
-        help="with --synthetic-source real: this share of the set's count of each class (e.g. 0.25: what a quarter as "
-        "many real images add, to say how many real images the synthetic set is worth)",
-    )
-    parser.add_argument(
-        "--mix-with",
-        nargs="+",
-        default=[],
-        metavar="WORKDIR",
-        help="arm (c) gets this run's synthetic set mixed with the sets of the same regimes in these workdirs (runs on "
-        "the same landing, e.g. another gan_checkpoint seed or family): per class as many images as this run's set, "
-        "in equal shares",
-    )
-    parser.add_argument("--mix-union", action="store_true", help="with --mix-with: every image of every set")
-    parser.add_argument("--json", help="write the results here as JSON")
-    parser.add_argument("--quick", action="store_true", help="smoke run: tiny regimes, GAN budget, seeds and steps")
-    args = parser.parse_args(argv)
-    if args.quick:
-        defaults = parser.parse_args([])
-        for key, value in QUICK.items():
-            if getattr(args, key) == getattr(defaults, key):
-                setattr(args, key, value)
-        args.width = 4 if args.width == defaults.width else args.width
-    if args.reuse and not args.workdir:
-        parser.error("--reuse needs --workdir (the folder of an earlier run)")
-    if args.regenerate and not args.reuse:
-        parser.error("--regenerate needs --reuse (it keeps the trained generator of --workdir)")
-    if not 0 < args.real_share <= 1:
-        parser.error(f"--real-share must be above 0 and at most 1, got {args.real_share}")
-    if args.mix_with and args.synthetic_source == "real":
-        parser.error("--mix-with mixes synthetic sets; it does not go with --synthetic-source real")
-    if args.mix_union and not args.mix_with:
-        parser.error("--mix-union needs --mix-with")
-    if args.retrain and not args.reuse:
-        parser.error("--retrain needs --reuse (it trains the generator of --workdir further)")
-    if not DEFAULT_VAL_SHARE <= args.val_share < 1:
-        parser.error(f"--val-share must be at least {DEFAULT_VAL_SHARE} and below 1, got {args.val_share}")
-    if args.seeds < 2:
-        parser.error("--seeds must be at least 2 (a confidence interval needs two values)")
-    try:
-        regimes = {r.name: r for r in map(parse_regime, args.regimes)}
-    except ValueError:
-        parser.error(f"--regimes takes N, longtail or longtail:A:B, got {args.regimes}")
+    args, regimes = parse_args(argv, __doc__)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="synthaug-low-data-"))
     results, minutes, start = [], {}, time.monotonic()
     try:

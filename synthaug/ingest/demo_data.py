@@ -1,5 +1,6 @@
 """Fashion-MNIST as demo data: read it from Debian's `dataset-fashion-mnist` (or torchvision where there is
-internet) and land the train split as PNG batches. The official test split is never landed."""
+internet) and land the train split as PNG batches (any labeled image arrays land the same way, `land_arrays`). The
+official test split is never landed."""
 
 from __future__ import annotations
 
@@ -114,31 +115,48 @@ def export_to_landing(
     progress: Callable[[str], None] | None = None,
     class_counts: Sequence[int] | None = None,
 ) -> ExportResult:
-    """Land `per_class` train images of each class as PNGs, split evenly into `batches` arrival batches;
-    `class_counts` (one count per class, in CLASS_NAMES order) lands a long-tailed set instead.
-
-    Images are taken in dataset order, so the same arguments always land the same files. Each batch
-    is written into a hidden folder and renamed into place with its `_READY` marker, so a watcher
-    never sees a half-written batch. Existing batches with the same name are left alone.
-    """
+    """Land `per_class` Fashion-MNIST train images of each class as PNGs, split evenly into `batches` arrival
+    batches; `class_counts` (one count per class, in CLASS_NAMES order) lands a long-tailed set instead."""
     counts_wanted = list(class_counts) if class_counts is not None else [per_class] * len(CLASS_NAMES)
     if len(counts_wanted) != len(CLASS_NAMES):
         raise InvalidInput(f"class_counts needs one count per class ({len(CLASS_NAMES)}), got {len(counts_wanted)}")
+    images, labels = load_fashion_mnist("train", source_dir, download_dir)
+    return land_arrays(landing, images, labels, CLASS_NAMES, counts_wanted, batches, batch_prefix, progress)
+
+
+def land_arrays(
+    landing: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    class_counts: Sequence[int],
+    batches: int = 1,
+    batch_prefix: str = "batch",
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Land the first `class_counts[c]` images (N×H×W or N×H×W×3 uint8, in array order) of each class `c` of
+    `labels` as PNGs in `landing/<prefix>-NNN/<class_names[c]>/`, split evenly into `batches` arrival batches.
+
+    The same arguments always land the same files. Each batch is written into a hidden folder and renamed into place
+    with its `_READY` marker, so a watcher never sees a half-written batch. Existing batches with the same name are
+    left alone."""
+    counts_wanted = list(class_counts)
+    if len(counts_wanted) != len(class_names):
+        raise InvalidInput(f"class_counts needs one count per class ({len(class_names)}), got {len(counts_wanted)}")
     if min(counts_wanted) < 1 or batches < 1:
         raise InvalidInput(f"per-class counts ({min(counts_wanted)}) and batches ({batches}) must both be at least 1")
     if min(counts_wanted) < batches:
         raise InvalidInput(
             f"per-class counts ({min(counts_wanted)}) must be at least batches ({batches}) so no batch misses a class"
         )
-    images, labels = load_fashion_mnist("train", source_dir, download_dir)
     landing = Path(landing)
     landing.mkdir(parents=True, exist_ok=True)
     chosen = {c: np.flatnonzero(labels == c)[:n] for c, n in enumerate(counts_wanted)}
     short = {c: len(idx) for c, idx in chosen.items() if len(idx) < counts_wanted[c]}
     if short:
         raise InvalidInput(
-            f"the train split has fewer than {max(counts_wanted[c] for c in short)} images for "
-            f"{ {CLASS_NAMES[c]: n for c, n in short.items()} }"
+            f"there are fewer than {max(counts_wanted[c] for c in short)} images for "
+            f"{ {class_names[c]: n for c, n in short.items()} }: land fewer per class"
         )
     result = ExportResult([], [])
     for b in range(batches):
@@ -157,12 +175,13 @@ def export_to_landing(
         shutil.rmtree(staging, ignore_errors=True)
         for c, idx in chosen.items():
             part = np.array_split(idx, batches)[b]
-            class_dir = staging / CLASS_NAMES[c]
+            class_dir = staging / class_names[c]
             class_dir.mkdir(parents=True, exist_ok=True)
             for i in part:
-                if not cv2.imwrite(str(class_dir / f"train-{int(i):05d}.png"), images[i]):
+                image = images[i] if images[i].ndim == 2 else cv2.cvtColor(images[i], cv2.COLOR_RGB2BGR)
+                if not cv2.imwrite(str(class_dir / f"train-{int(i):05d}.png"), image):
                     raise OSError(f"could not write {class_dir / f'train-{int(i):05d}.png'}")
-            counts[CLASS_NAMES[c]] = len(part)
+            counts[class_names[c]] = len(part)
         (staging / READY_MARKER).write_text("written by synthaug demo-data\n")
         os.rename(staging, final)
         result.batch_dirs.append(final)

@@ -26,12 +26,17 @@ def low_data():
     del sys.modules[spec.name]
 
 
-def test_real_stand_in_matches_the_set_per_class_and_never_repeats_a_landed_image(low_data, fashion_train):
+@pytest.fixture(scope="module")
+def fashion(low_data):
+    return low_data.load_dataset("fashion-mnist")
+
+
+def test_real_stand_in_matches_the_set_per_class_and_never_repeats_a_landed_image(low_data, fashion, fashion_train):
     images, labels = fashion_train
     classes = ("Sneaker", "T-shirt_top", "Bag")  # the pipeline's own class order, not CLASS_NAMES'
     set_labels = np.array([0] * 7 + [1] * 3 + [2] * 5)
     landed = (200,) * len(CLASS_NAMES)
-    x, y = low_data.unlanded_real(set_labels, classes, 32, 1, landed)
+    x, y = low_data.unlanded_real(fashion, set_labels, classes, 32, 1, landed)
     assert x.shape == (15, 1, 32, 32) and x.dtype == np.uint8
     assert np.bincount(y).tolist() == [7, 3, 5]
     for k, name in enumerate(classes):
@@ -44,13 +49,13 @@ def test_real_stand_in_matches_the_set_per_class_and_never_repeats_a_landed_imag
         assert not any(img.tobytes() in landed_bytes for img in mine)
 
 
-def test_a_share_takes_that_part_of_each_class(low_data):
+def test_a_share_takes_that_part_of_each_class(low_data, fashion):
     set_labels = np.array([0] * 8 + [1] * 4)
-    _, y = low_data.unlanded_real(set_labels, ("Bag", "Coat"), 32, 1, (200,) * len(CLASS_NAMES), share=0.25)
+    _, y = low_data.unlanded_real(fashion, set_labels, ("Bag", "Coat"), 32, 1, (200,) * len(CLASS_NAMES), share=0.25)
     assert np.bincount(y).tolist() == [2, 1]
 
 
-def test_asking_for_more_than_the_unlanded_images_stops_with_the_class(low_data):
+def test_asking_for_more_than_the_unlanded_images_stops_with_the_class(low_data, fashion):
     set_labels = np.zeros(100, np.int64)
     with pytest.raises(SystemExit, match="Bag has 0 unlanded"):
-        low_data.unlanded_real(set_labels, ("Bag",), 32, 1, (6000,) * len(CLASS_NAMES))
+        low_data.unlanded_real(fashion, set_labels, ("Bag",), 32, 1, (6000,) * len(CLASS_NAMES))

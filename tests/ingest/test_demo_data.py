@@ -1,5 +1,5 @@
 """Demo data: Fashion-MNIST's train split landed as PNG batches (from Debian's dataset-fashion-mnist package);
-the official test split is never landed."""
+the official test split is never landed. Any labeled image arrays land the same way (`land_arrays`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from synthaug.ingest.demo_data import (
     DEBIAN_DIR,
     DemoDataUnavailable,
     export_to_landing,
+    land_arrays,
     load_fashion_mnist,
     read_idx,
 )
@@ -233,3 +234,31 @@ def test_class_counts_land_a_long_tailed_set(tmp_path):
     assert list(landed.values()) == counts
     with pytest.raises(ValueError, match="one count per class"):
         export_to_landing(tmp_path / "other", source_dir=source, class_counts=[4, 4])
+
+
+def test_any_labeled_arrays_land_pixel_for_pixel_in_their_class_folders(tmp_path):
+    """Other data sets (8×8 grey digits, small RGB images) land as lossless PNGs that decode to the same pixels, RGB
+    in RGB order, the first images of each class in array order."""
+    rng = np.random.default_rng(1)
+    grey = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8)
+    colour = rng.integers(0, 256, (12, 10, 10, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 2] * 4)
+    for name, images in (("grey", grey), ("colour", colour)):
+        landing = tmp_path / name
+        result = land_arrays(landing, images, labels, ("zero", "one", "two"), [4, 2, 3], batch_prefix=name)
+        assert result.per_batch_counts == [{"zero": 4, "one": 2, "two": 3}]
+        for k, class_name in enumerate(("zero", "one", "two")):
+            files = sorted((landing / f"{name}-001" / class_name).glob("*.png"))
+            expected = np.flatnonzero(labels == k)[: len(files)]
+            assert [int(FILE_NAME.match(f.name).group(1)) for f in files] == expected.tolist()
+            for f, i in zip(files, expected, strict=True):
+                decoded = decode_image(f.read_bytes()).pixels
+                np.testing.assert_array_equal(decoded.reshape(images[i].shape), images[i])
+        assert (landing / f"{name}-001" / READY_MARKER).is_file()
+
+
+def test_landing_more_images_of_a_class_than_the_arrays_hold_names_the_class(tmp_path):
+    labels = np.array([0, 0, 1])
+    with pytest.raises(ValueError, match="fewer than 2 images for {'b': 1}"):
+        land_arrays(tmp_path / "landing", np.zeros((3, 8, 8), np.uint8), labels, ("a", "b"), [2, 2])
+    assert list((tmp_path / "landing").iterdir()) == []

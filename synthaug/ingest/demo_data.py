@@ -118,8 +118,6 @@ def export_to_landing(
     """Land `per_class` Fashion-MNIST train images of each class as PNGs, split evenly into `batches` arrival
     batches; `class_counts` (one count per class, in CLASS_NAMES order) lands a long-tailed set instead."""
     counts_wanted = list(class_counts) if class_counts is not None else [per_class] * len(CLASS_NAMES)
-    if len(counts_wanted) != len(CLASS_NAMES):
-        raise InvalidInput(f"class_counts needs one count per class ({len(CLASS_NAMES)}), got {len(counts_wanted)}")
     images, labels = load_fashion_mnist("train", source_dir, download_dir)
     return land_arrays(landing, images, labels, CLASS_NAMES, counts_wanted, batches, batch_prefix, progress)
 
